@@ -1,0 +1,171 @@
+"""``ioc dev``: the whole platform on one machine, with no Docker and no JVM.
+
+Starts Tansu (or uses ``KAFKA_BOOTSTRAP_SERVERS``) and embedded PostgreSQL (or uses
+``DATABASE_URL``), applies migrations, creates the topics, then starts every service registered
+in the ``ioc.services`` entry-point group (``name = "package.module:create_app"``) and, unless
+told not to, the simulator (``ioc.dev_tasks``). Ctrl-C stops everything in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+from ioc_common.db.migrate import upgrade
+from ioc_common.infra.postgres_local import LocalPostgres
+from ioc_common.infra.process import stop_process
+from ioc_common.infra.tansu import TansuBroker
+from ioc_common.kafka.admin import ensure_topics, wait_for_broker
+from ioc_common.topics import ALL_TOPICS
+
+#: Start order; services registered under other names start after these.
+SERVICE_ORDER = ("ingest", "metrics", "alerts", "gateway")
+READY_MARKER = "IOC_DEV_READY"
+
+
+@dataclass
+class DevOptions:
+    data_dir: Path | None = None
+    simulate: bool = True
+    base_port: int = 8000
+
+
+@dataclass
+class _Running:
+    broker: TansuBroker | None = None
+    postgres: LocalPostgres | None = None
+    children: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        for name, proc in reversed(list(self.children.items())):
+            print(f"  dừng / stopping {name}", flush=True)
+            stop_process(proc, timeout_s=10)
+        if self.postgres is not None:
+            print("  dừng / stopping PostgreSQL", flush=True)
+            self.postgres.stop()
+        if self.broker is not None:
+            print("  dừng / stopping broker", flush=True)
+            self.broker.stop()
+
+
+def _step(n: int, total: int, text: str) -> float:
+    print(f"[{n}/{total}] {text} ...", flush=True)
+    return time.monotonic()
+
+
+def _done(started: float, detail: str) -> None:
+    print(f"      ✓ {detail} ({time.monotonic() - started:.1f}s)", flush=True)
+
+
+def _services() -> list[tuple[str, str]]:
+    found = {ep.name: ep.value for ep in entry_points(group="ioc.services")}
+    ordered = [n for n in SERVICE_ORDER if n in found] + sorted(set(found) - set(SERVICE_ORDER))
+    return [(n, found[n]) for n in ordered]
+
+
+def _wait_healthy(name: str, url: str, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}; see its log above")
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{name} did not answer {url}/healthz within {timeout_s:.0f}s")
+
+
+def run_dev(opts: DevOptions) -> int:
+    running = _Running()
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    services = _services()
+    tasks = (
+        {ep.name: ep.value for ep in entry_points(group="ioc.dev_tasks")} if opts.simulate else {}
+    )
+    total = 4 + len(services) + len(tasks)
+    try:
+        t = _step(1, total, "Kafka broker")
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        if bootstrap is None:
+            running.broker = TansuBroker().start()
+            bootstrap = running.broker.bootstrap
+        asyncio.run(wait_for_broker(bootstrap))
+        _done(t, f"KAFKA_BOOTSTRAP_SERVERS={bootstrap}")
+
+        t = _step(2, total, "PostgreSQL")
+        database_url = os.environ.get("DATABASE_URL")
+        if database_url is None:
+            work = opts.data_dir or Path(tempfile.mkdtemp(prefix="ioc-dev-"))
+            running.postgres = LocalPostgres(work_dir=work).start()
+            database_url = running.postgres.url()
+        _done(t, f"DATABASE_URL={database_url}")
+
+        t = _step(3, total, "Migration cơ sở dữ liệu / database migrations")
+        upgrade(database_url)
+        _done(t, "schema at head")
+
+        t = _step(4, total, "Kafka topics")
+        asyncio.run(ensure_topics(bootstrap, ALL_TOPICS))
+        _done(t, f"{len(ALL_TOPICS)} topics")
+
+        env = {
+            **os.environ,
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+            "DATABASE_URL": database_url,
+            "IOC_DEV": "1",
+        }
+        urls: dict[str, str] = {}
+        for n, (name, factory) in enumerate(services):
+            port = opts.base_port + n
+            url = f"http://127.0.0.1:{port}"
+            env[f"IOC_{name.upper()}_URL"] = url
+            t = _step(5 + n, total, f"service {name}")
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "--factory", factory,
+                 "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+                env=env,
+            )  # fmt: skip
+            running.children[name] = proc
+            _wait_healthy(name, url, proc, 60)
+            urls[name] = url
+            _done(t, f"{url}  (docs: {url}/docs)")
+
+        for m, (name, target) in enumerate(tasks.items()):
+            t = _step(5 + len(services) + m, total, f"{name}")
+            module, _, func = target.partition(":")
+            code = f"import sys; from {module} import {func} as f; sys.exit(f())"
+            running.children[name] = subprocess.Popen([sys.executable, "-c", code], env=env)
+            _done(t, "started")
+
+        summary = {"kafka": bootstrap, "database": database_url, "services": urls}
+        print(f"{READY_MARKER} {json.dumps(summary)}", flush=True)
+        print("Hệ thống đã sẵn sàng; Ctrl-C để dừng / ready; Ctrl-C to stop", flush=True)
+        while True:
+            for name, proc in running.children.items():
+                if proc.poll() is not None and name in urls:
+                    print(f"{name} exited with {proc.returncode}; stopping", flush=True)
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("\nĐang dừng / stopping ...", flush=True)
+        return 0
+    finally:
+        running.stop()

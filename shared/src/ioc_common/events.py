@@ -1,0 +1,292 @@
+"""Event contracts: what travels on the topics, shared by every producer and consumer.
+
+A telemetry event is an envelope (who, where, when, which revision) around a typed payload of
+one of four families. ``observed_at`` is the first day of the period the figure covers and
+``granularity`` says how long that period is, so a monthly figure is never split into days.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Final, Literal, Self
+from uuid import UUID
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    TypeAdapter,
+    field_validator,
+    model_validator,
+)
+
+from ioc_common.timeutil import Granularity, parse_observed
+
+SCHEMA_VERSION: Final = 1
+
+#: Official unit codes: province 2 digits, district 3, commune 5.
+UnitCode = Annotated[str, Field(pattern=r"^(\d{2}|\d{3}|\d{5})$", examples=["071", "08", "02227"])]
+
+
+class Family(StrEnum):
+    BTS = "bts"
+    PUBLIC_SERVICE = "public_service"
+    CASHLESS = "cashless"
+    OBSERVATION = "observation"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- payloads ---------------------------------------------------------------------------------
+
+
+class MobileOperator(StrEnum):
+    VIETTEL = "Viettel"
+    VNPT = "VNPT"
+    MOBIFONE = "MobiFone"
+    VIETNAMOBILE = "Vietnamobile"
+    GMOBILE = "Gmobile"
+
+
+class Technology(StrEnum):
+    G2 = "2G"
+    G3 = "3G"
+    G4 = "4G"
+    G5 = "5G"
+
+
+class BtsPayload(_Strict):
+    """Mobile base stations of one operator and technology in a unit, as of ``observed_at``."""
+
+    operator: MobileOperator
+    technology: Technology
+    sites: NonNegativeInt = Field(le=100_000, description="BTS sites on air / số trạm BTS")
+    villages_total: NonNegativeInt = Field(le=100_000, description="villages in the unit / số thôn")
+    villages_covered: NonNegativeInt = Field(
+        le=100_000, description="villages with mobile signal / số thôn có sóng di động"
+    )
+
+    @model_validator(mode="after")
+    def _covered_within_total(self) -> Self:
+        if self.villages_covered > self.villages_total:
+            raise ValueError("villages_covered must not exceed villages_total")
+        return self
+
+
+class ServiceLevel(StrEnum):
+    PARTIAL_ONLINE = "partial_online"  # formerly "level 3"
+    FULL_ONLINE = "full_online"  # formerly "level 4"
+
+
+class PublicServicePayload(_Strict):
+    """Online public-service dossiers of one service level handled in the period."""
+
+    service_level: ServiceLevel
+    dossiers_total: NonNegativeInt = Field(le=10**9, description="hồ sơ tiếp nhận")
+    dossiers_online: NonNegativeInt = Field(le=10**9, description="hồ sơ nộp trực tuyến")
+    dossiers_processed_online: NonNegativeInt = Field(
+        le=10**9, description="hồ sơ xử lý trực tuyến"
+    )
+    paid_online: NonNegativeInt = Field(le=10**9, description="hồ sơ thanh toán trực tuyến")
+
+    @model_validator(mode="after")
+    def _parts_within_total(self) -> Self:
+        if self.dossiers_online > self.dossiers_total:
+            raise ValueError("dossiers_online must not exceed dossiers_total")
+        if self.dossiers_processed_online > self.dossiers_total:
+            raise ValueError("dossiers_processed_online must not exceed dossiers_total")
+        if self.paid_online > self.dossiers_total:
+            raise ValueError("paid_online must not exceed dossiers_total")
+        return self
+
+
+class PaymentChannel(StrEnum):
+    QR = "qr"
+    CARD = "card"
+    BANK_TRANSFER = "bank_transfer"
+    E_WALLET = "e_wallet"
+    MOBILE_MONEY = "mobile_money"
+
+
+class CashlessPayload(_Strict):
+    """Cashless payments through one channel in the period."""
+
+    channel: PaymentChannel
+    transactions: NonNegativeInt = Field(le=10**12, description="số giao dịch")
+    value_vnd: NonNegativeInt = Field(le=10**16, description="giá trị (đồng)")
+
+
+class ObservationPayload(_Strict):
+    """Any catalogue indicator: ``value`` for a flow or stock, ``numerator``/``denominator``
+    for a ratio (the catalogue says which; ingest checks the form against it)."""
+
+    value: float | None = Field(default=None, ge=0, le=1e16, allow_inf_nan=False)
+    numerator: float | None = Field(default=None, ge=0, le=1e16, allow_inf_nan=False)
+    denominator: float | None = Field(default=None, gt=0, le=1e16, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> Self:
+        has_value = self.value is not None
+        has_ratio = self.numerator is not None or self.denominator is not None
+        if has_value == has_ratio:
+            raise ValueError("give either value, or numerator and denominator")
+        if has_ratio and (self.numerator is None or self.denominator is None):
+            raise ValueError("a ratio needs both numerator and denominator")
+        return self
+
+
+# --- the envelope ------------------------------------------------------------------------------
+
+
+class _Envelope(_Strict):
+    event_id: UUID = Field(description="set by the sender, or derived from its Idempotency-Key")
+    schema_version: Literal[1] = SCHEMA_VERSION
+    unit_code: UnitCode
+    observed_at: date = Field(description="first day of the period the figure covers")
+    granularity: Granularity = Field(description="length of that period")
+    received_at: datetime
+    source: str = Field(min_length=1, max_length=64, description="data provider id")
+    revision: int = Field(default=1, ge=1, le=1_000_000, description="a higher one replaces")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _granularity_from_observed_at(cls, data: Any) -> Any:
+        # Senders write 2024-05, 2024-Q2, ...; the wire form is a date plus a granularity.
+        if isinstance(data, dict) and "granularity" not in data and "observed_at" in data:
+            try:
+                granularity = parse_observed(data["observed_at"])[1]
+            except ValueError:
+                granularity = Granularity.DAY  # the field validator reports the bad date
+            data = {**data, "granularity": granularity}
+        return data
+
+    @field_validator("observed_at", mode="before")
+    @classmethod
+    def _period_start(cls, value: Any) -> Any:
+        return parse_observed(value)[0]
+
+
+class BtsEvent(_Envelope):
+    family: Literal[Family.BTS]
+    indicator: None = None
+    payload: BtsPayload
+
+
+class PublicServiceEvent(_Envelope):
+    family: Literal[Family.PUBLIC_SERVICE]
+    indicator: None = None
+    payload: PublicServicePayload
+
+
+class CashlessEvent(_Envelope):
+    family: Literal[Family.CASHLESS]
+    indicator: None = None
+    payload: CashlessPayload
+
+
+class ObservationEvent(_Envelope):
+    family: Literal[Family.OBSERVATION]
+    indicator: str = Field(pattern=r"^[a-z][a-z0-9_]{1,63}$", description="catalogue code")
+    payload: ObservationPayload
+
+
+TelemetryEvent = Annotated[
+    BtsEvent | PublicServiceEvent | CashlessEvent | ObservationEvent,
+    Field(discriminator="family"),
+]
+TELEMETRY_ADAPTER: Final[TypeAdapter[TelemetryEvent]] = TypeAdapter(TelemetryEvent)
+
+PAYLOAD_MODELS: Final[dict[Family, type[BaseModel]]] = {
+    Family.BTS: BtsPayload,
+    Family.PUBLIC_SERVICE: PublicServicePayload,
+    Family.CASHLESS: CashlessPayload,
+    Family.OBSERVATION: ObservationPayload,
+}
+EVENT_MODELS: Final[dict[Family, type[_Envelope]]] = {
+    Family.BTS: BtsEvent,
+    Family.PUBLIC_SERVICE: PublicServiceEvent,
+    Family.CASHLESS: CashlessEvent,
+    Family.OBSERVATION: ObservationEvent,
+}
+
+
+def decode_telemetry(raw: bytes | str) -> TelemetryEvent:
+    """Parse one telemetry message; raises ``pydantic.ValidationError`` on a bad one."""
+    return TELEMETRY_ADAPTER.validate_json(raw)
+
+
+def encode_event(event: BaseModel) -> bytes:
+    return event.model_dump_json().encode()
+
+
+# --- downstream events -------------------------------------------------------------------------
+
+
+class AggregationLevel(StrEnum):
+    COMMUNE = "commune"
+    DISTRICT = "district"
+    PROVINCE = "province"
+
+
+class MetricUpdated(_Strict):
+    """On ``ioc.metrics.updated.v1`` after each committed change of an aggregate."""
+
+    indicator: str
+    unit_code: UnitCode
+    level: AggregationLevel
+    granularity: Granularity
+    period: str = Field(description="2024-05-31, 2024-05, 2024-Q2 or 2024")
+    period_start: date
+    value: float | None
+    previous_value: float | None
+    numerator: float | None = None
+    denominator: float | None = None
+    version: int = Field(ge=1, description="increases with every change of this aggregate")
+    updated_at: datetime
+
+
+class AlertSeverity(StrEnum):
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class AlertState(StrEnum):
+    FIRING = "firing"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class AlertChanged(_Strict):
+    """On ``ioc.alerts.v1`` for every state or severity change of an alert."""
+
+    alert_id: UUID
+    fingerprint: str
+    rule: str
+    indicator: str
+    unit_code: UnitCode
+    pillar: str
+    state: AlertState
+    severity: AlertSeverity
+    summary_vi: str
+    summary_en: str
+    changed_at: datetime
+    actor: str | None = None
+    version: int = Field(ge=1)
+
+
+class DeadLetter(_Strict):
+    """On ``ioc.dlq.v1``: a message a consumer could not process, with why and its bytes."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    reason: str
+    detail: str
+    original_b64: str
+    consumer: str
+    failed_at: datetime

@@ -1,0 +1,149 @@
+"""A real single-node Apache Kafka (KRaft, broker+controller) on 127.0.0.1, without Docker.
+
+The broker's jars come from Maven Central through ``kafka-pom.xml`` (cached outside the repo,
+in ``$IOC_CACHE_DIR`` or ``~/.cache/ioc-platform``); the log directory lives in a temp dir and
+survives ``restart()``, so fault tests can restart the broker with its data kept.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from importlib.resources import as_file, files
+from pathlib import Path
+
+from ioc_common.infra.process import free_port, stop_process, tail, wait_for_port
+
+KAFKA_VERSION = "4.1.1"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("IOC_CACHE_DIR", Path.home() / ".cache" / "ioc-platform"))
+
+
+def kafka_libs(progress: bool = True) -> Path:
+    """The directory of Kafka's runtime jars, fetched once with Maven."""
+    libs = cache_dir() / f"kafka-{KAFKA_VERSION}" / "libs"
+    marker = libs / ".complete"
+    if marker.exists():
+        return libs
+    if shutil.which("mvn") is None:
+        raise RuntimeError(
+            "Maven (mvn) is needed once to fetch the Kafka jars: apt-get install maven"
+        )
+    libs.mkdir(parents=True, exist_ok=True)
+    if progress:
+        print(f"[kafka] fetching Apache Kafka {KAFKA_VERSION} jars with Maven into {libs} ...")
+    with as_file(files("ioc_common.infra") / "kafka-pom.xml") as pom:
+        subprocess.run(
+            [
+                "mvn", "-B", "-q", "-f", str(pom),
+                "dependency:copy-dependencies",
+                "-DincludeScope=runtime",
+                f"-DoutputDirectory={libs}",
+                f"-Dkafka.version={KAFKA_VERSION}",
+            ],
+            check=True,
+        )  # fmt: skip
+    marker.write_text(KAFKA_VERSION)
+    return libs
+
+
+class LocalKafka:
+    def __init__(self, work_dir: Path | None = None, heap: str = "512m") -> None:
+        self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="ioc-kafka-"))
+        self.heap = heap
+        self.port = free_port()
+        self.controller_port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log = self.work_dir / "kafka.log"
+        self._formatted = False
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _java(self, *args: str) -> list[str]:
+        return ["java", f"-Xmx{self.heap}", "-XX:+UseSerialGC", "-cp", f"{kafka_libs()}/*", *args]
+
+    def _write_config(self) -> Path:
+        data = self.work_dir / "data"
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@127.0.0.1:{self.controller_port}",
+            "listeners": f"PLAINTEXT://127.0.0.1:{self.port},CONTROLLER://127.0.0.1:{self.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{self.port}",
+            "controller.listener.names": "CONTROLLER",
+            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "log.dirs": str(data),
+            "num.partitions": "6",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "6",
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "group.initial.rebalance.delay.ms": "0",
+            "auto.create.topics.enable": "true",
+            "log.flush.interval.messages": "1",  # keep acknowledged data across a SIGKILL
+        }
+        path = self.work_dir / "server.properties"
+        path.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        (self.work_dir / "log4j2.properties").write_text(
+            "rootLogger.level=WARN\nrootLogger.appenderRef.out.ref=OUT\n"
+            "appender.out.type=Console\nappender.out.name=OUT\n"
+            "appender.out.layout.type=PatternLayout\n"
+            "appender.out.layout.pattern=[%d] %p %m (%c)%n\n"
+        )
+        return path
+
+    def start(self, timeout_s: float = 90.0) -> LocalKafka:
+        config = self._write_config()
+        if not self._formatted:
+            cluster_id = uuid.uuid4().hex[:22]
+            subprocess.run(
+                self._java("kafka.tools.StorageTool", "format", "-t", cluster_id,
+                           "-c", str(config)),
+                check=True, capture_output=True,
+            )  # fmt: skip
+            self._formatted = True
+        env = {**os.environ, "KAFKA_LOG4J_OPTS": ""}
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [
+                    *self._java(
+                        f"-Dlog4j2.configurationFile={self.work_dir / 'log4j2.properties'}",
+                        "kafka.Kafka",
+                        str(config),
+                    )
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+            )
+        wait_for_port("127.0.0.1", self.port, timeout_s, self.proc, self.log)
+        return self
+
+    def stop(self) -> None:
+        stop_process(self.proc)
+        self.proc = None
+
+    def restart(self, down_for_s: float = 0.0) -> None:
+        """Stop and start again on the same ports with the same data."""
+        self.stop()
+        time.sleep(down_for_s)
+        self.start()
+
+    def destroy(self) -> None:
+        self.stop()
+        shutil.rmtree(self.work_dir, ignore_errors=True)
+
+    def log_tail(self) -> str:
+        return tail(self.log)

@@ -1,0 +1,62 @@
+"""Migrations and the session helpers on the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import sqlalchemy as sa
+
+from ioc_common.audit import record
+from ioc_common.db import create_engine, database_ready, session_factory, transaction
+from ioc_common.db.migrate import current_heads, downgrade, upgrade
+
+pytestmark = pytest.mark.connected
+
+
+async def tables(url: str) -> set[str]:
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            rows = await conn.execute(
+                sa.text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            )
+            return {r[0] for r in rows}
+    finally:
+        await engine.dispose()
+
+
+async def test_migrations_reach_head_and_go_back_down(fresh_database_url: str) -> None:
+    assert {"audit_log", "alembic_version"} <= await tables(fresh_database_url)
+    engine = create_engine(fresh_database_url)
+    async with engine.connect() as conn:
+        version = (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar()
+    await engine.dispose()
+    assert (version,) == current_heads()
+
+    await asyncio.to_thread(downgrade, fresh_database_url, "base")
+    assert "audit_log" not in await tables(fresh_database_url)
+    await asyncio.to_thread(upgrade, fresh_database_url)
+    assert "audit_log" in await tables(fresh_database_url)
+
+
+async def test_transaction_commits_or_rolls_back_whole(fresh_database_url: str) -> None:
+    engine = create_engine(fresh_database_url)
+    sessions = session_factory(engine)
+    assert await database_ready(engine)
+    async with transaction(sessions) as session:
+        await record(session, service="test", actor="admin", action="key.create", target="k1")
+    with pytest.raises(RuntimeError):
+        async with transaction(sessions) as session:
+            await record(session, service="test", actor="admin", action="key.revoke")
+            raise RuntimeError("boom")
+    async with sessions() as session:
+        actions = (await session.execute(sa.text("SELECT action FROM audit_log"))).scalars().all()
+    await engine.dispose()
+    assert actions == ["key.create"]
+
+
+async def test_unreachable_database_is_not_ready() -> None:
+    engine = create_engine("postgresql://ioc@127.0.0.1:1/ioc")
+    assert not await database_ready(engine)
+    await engine.dispose()

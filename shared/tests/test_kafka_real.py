@@ -1,0 +1,84 @@
+"""Publisher and consumer round trips on the real Apache Kafka broker."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from ioc_common.errors import BrokerUnavailable
+from ioc_common.infra.process import free_port
+from ioc_common.kafka.admin import ensure_topics
+from ioc_common.kafka.consumer import KafkaConsumer, Partition
+from ioc_common.kafka.publisher import KafkaPublisher
+from ioc_common.kafka.records import ConsumedRecord, OutgoingRecord
+
+pytestmark = pytest.mark.connected
+
+
+async def consume_until(
+    consumer: KafkaConsumer, count: int, timeout_s: float = 30
+) -> list[ConsumedRecord]:
+    got: list[ConsumedRecord] = []
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while len(got) < count and asyncio.get_running_loop().time() < deadline:
+        got += await consumer.getmany(timeout_ms=500, max_records=1000)
+    return got
+
+
+async def test_publish_then_consume_round_trip_keeps_key_order(kafka_bootstrap: str) -> None:
+    topic = f"test.roundtrip.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(kafka_bootstrap, [topic], partitions=3)
+    publisher = KafkaPublisher(kafka_bootstrap, idempotence="on")
+    await publisher.start()
+    assert publisher.idempotent  # Apache Kafka grants InitProducerId
+    records = [OutgoingRecord(topic, f"v{i}".encode(), key=f"07{i % 3}") for i in range(30)]
+    metas = await publisher.publish_many(records)
+    await publisher.stop()
+    assert len(metas) == 30
+
+    consumer = KafkaConsumer(kafka_bootstrap, [topic], group_id=f"g-{uuid.uuid4().hex[:6]}")
+    await consumer.start()
+    try:
+        got = await consume_until(consumer, 30)
+    finally:
+        await consumer.stop()
+    assert sorted(r.value for r in got) == sorted(r.value for r in records)
+    for key in ("070", "071", "072"):
+        mine = [r for r in got if r.key == key]
+        assert len({r.partition for r in mine}) == 1
+        assert [r.value for r in mine] == [r.value for r in records if r.key == key]
+
+
+async def test_consumer_seeks_to_offsets_returned_on_assign(kafka_bootstrap: str) -> None:
+    topic = f"test.seek.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(kafka_bootstrap, [topic], partitions=1)
+    publisher = KafkaPublisher(kafka_bootstrap)
+    await publisher.start()
+    await publisher.publish_many(
+        [OutgoingRecord(topic, f"{i}".encode(), key="k") for i in range(10)]
+    )
+    await publisher.stop()
+
+    async def stored(parts: set[Partition]) -> dict[Partition, int]:
+        return {p: 7 for p in parts}
+
+    consumer = KafkaConsumer(
+        kafka_bootstrap, [topic], group_id=f"g-{uuid.uuid4().hex[:6]}", on_assign=stored
+    )
+    await consumer.start()
+    try:
+        got = await consume_until(consumer, 3)
+    finally:
+        await consumer.stop()
+    assert [r.value for r in got] == [b"7", b"8", b"9"]
+
+
+async def test_dead_broker_gives_broker_unavailable_not_success() -> None:
+    publisher = KafkaPublisher(
+        f"127.0.0.1:{free_port()}", idempotence="off", request_timeout_ms=1000, delivery_timeout_s=3
+    )
+    with pytest.raises(BrokerUnavailable):
+        await publisher.start()
+        await publisher.publish_many([OutgoingRecord("ioc.dlq.v1", b"x")])
