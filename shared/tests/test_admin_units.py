@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from ioc_common.reference.units import (
     REFORM_DATE,
     Level,

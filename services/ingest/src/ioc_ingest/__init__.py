@@ -1,0 +1,1 @@
+"""Ingest service: departments push telemetry over REST; it lands on Kafka, acknowledged."""

@@ -1,0 +1,1 @@
+"""Metrics service: exact per-unit aggregation of telemetry into PostgreSQL, exactly once."""
