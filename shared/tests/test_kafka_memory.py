@@ -38,4 +38,5 @@ async def test_dead_broker_raises_broker_unavailable() -> None:
     broker.available = False
     with pytest.raises(BrokerUnavailable) as caught:
         await InMemoryPublisher(broker).publish_many([OutgoingRecord("t", b"x")])
-    assert caught.value.status == 503 and caught.value.retriable
+    assert caught.value.status == 503
+    assert caught.value.retriable

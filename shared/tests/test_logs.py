@@ -14,7 +14,9 @@ def test_logs_are_json_with_event_id_and_secrets_redacted() -> None:
     )
     line = json.loads(stream.getvalue().strip().splitlines()[-1])
     assert line["event"] == "ingest.accepted"
-    assert line["provider"] == "so-tttt" and line["count"] == 3
+    assert line["provider"] == "so-tttt"
+    assert line["count"] == 3
     assert line["api_key"] == REDACTED
     assert "ioc_live_abc" not in stream.getvalue()
-    assert line["level"] == "info" and line["logger"] == "ioc.test"
+    assert line["level"] == "info"
+    assert line["logger"] == "ioc.test"

@@ -61,7 +61,8 @@ async def test_ioc_errors_keep_status_code_and_both_languages() -> None:
     assert invalid.json()["error"]["details"] == [
         {"field": "payload.sites", "reason": "must be >= 0"}
     ]
-    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
 
 
 async def test_readyz_reports_each_dependency() -> None:
