@@ -48,7 +48,10 @@ def parse_observed(value: object) -> tuple[date, Granularity]:
     """
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=VIETNAM_TZ)
-        return moment.astimezone(VIETNAM_TZ).date(), Granularity.DAY
+        try:
+            return moment.astimezone(VIETNAM_TZ).date(), Granularity.DAY
+        except OverflowError:  # e.g. 9999-12-31T23:59-12:00 is past year 9999 in Vietnam
+            raise ValueError(f"{value.isoformat()} is out of range") from None
     if isinstance(value, date):
         return value, Granularity.DAY
     if not isinstance(value, str):

@@ -1,14 +1,195 @@
-"""The ingest service's FastAPI app (being built; see the issue)."""
+"""The ingest service's FastAPI app: ``uvicorn --factory ioc_ingest.app:create_app``.
+
+Nothing connects at import or in ``create_app``; the lifespan opens the database pool and the
+Kafka producer and closes them. Tests inject fakes (``InMemoryPublisher``, in-memory stores) or
+real ones through the keyword arguments.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from prometheus_client import CollectorRegistry
+from pydantic import TypeAdapter
 
-from ioc_common.observability import always_ready, new_registry
+from ioc_common.catalogue import load_catalogue
+from ioc_common.db import create_engine, session_factory
+from ioc_common.errors import BrokerUnavailable
+from ioc_common.kafka.publisher import KafkaPublisher, Publisher
+from ioc_common.logs import configure_logging, get_logger
+from ioc_common.observability import new_registry
+from ioc_common.reference.units import unit_tree
+from ioc_common.timeutil import utc_now
 from ioc_common.web import install_service_basics
+from ioc_ingest.api.routes import events, families, uploads
+from ioc_ingest.config import IngestSettings
+from ioc_ingest.ingestor import Ingestor
+from ioc_ingest.keys import Authenticator, KeyStore, PgKeyStore
+from ioc_ingest.limits import BodyLimitMiddleware
+from ioc_ingest.metrics import IngestMetrics
+from ioc_ingest.ratelimit import RateLimiter
+from ioc_ingest.runtime import Runtime
+from ioc_ingest.schemas import BatchRequest, Submission
+from ioc_ingest.seen import PgSeenStore, SeenStore
+from ioc_ingest.validation import EventValidator
+
+log = get_logger("ioc.ingest")
+
+_DESCRIPTION = """
+Nhận số liệu từ các sở, ngành và huyện, xã qua REST và chuyển lên Kafka; trả 202 chỉ sau khi
+Kafka đã xác nhận. Mỗi lần ghi cần một khóa API (`Authorization: Bearer …` hoặc `X-API-Key`).
+
+Receives figures from departments and districts over REST and hands them to Kafka; answers
+202 only after the broker acknowledged them. Every write needs an API key
+(`Authorization: Bearer …` or `X-API-Key`). Errors share one JSON shape:
+`{"error": {"code", "message", "message_en", "details": [{"field", "reason"}]}}`.
+"""
 
 
-def create_app() -> FastAPI:
-    app = FastAPI(title="IOC ingest")
-    install_service_basics(app, service="ingest", registry=new_registry(), readiness=always_ready)
+async def _keep_starting(publisher: Publisher, every_s: float = 2.0) -> None:
+    """Retry connecting until the broker answers; until then writes get 503."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            await publisher.start()
+        except BrokerUnavailable as exc:
+            log.warning("ingest.broker_unreachable", error=exc.message_en)
+            continue
+        log.info("ingest.broker_connected")
+        return
+
+
+def create_app(
+    settings: IngestSettings | None = None,
+    *,
+    publisher: Publisher | None = None,
+    key_store: KeyStore | None = None,
+    seen_store: SeenStore | None = None,
+    registry: CollectorRegistry | None = None,
+    now: Callable[[], datetime] = utc_now,
+) -> FastAPI:
+    settings = settings or IngestSettings()
+    registry = registry if registry is not None else new_registry()
+    metrics = IngestMetrics(registry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if publisher is None:  # a real deployment: configure JSON logs once
+            configure_logging(settings.log_level)
+        engine = None
+        keys, seen = key_store, seen_store
+        if keys is None or seen is None:
+            engine = create_engine(settings.database_url)
+            sessions = session_factory(engine)
+            keys = keys or PgKeyStore(sessions)
+            seen = seen or PgSeenStore(sessions)
+        pub = publisher or KafkaPublisher(
+            settings.kafka_bootstrap_servers,
+            idempotence=settings.kafka_idempotence,
+            client_id="ioc-ingest",
+            request_timeout_ms=settings.kafka_request_timeout_ms,
+            delivery_timeout_s=settings.publish_timeout_seconds,
+        )
+        # Load the reference data now rather than on the first request.
+        tree, catalogue = unit_tree(), load_catalogue()
+        validator = EventValidator(
+            future_skew=timedelta(seconds=settings.future_skew_seconds),
+            backfill_after=timedelta(days=settings.backfill_after_days),
+            catalogue=catalogue,
+            tree=tree,
+            now=now,
+        )
+        app.state.runtime = Runtime(
+            settings=settings,
+            publisher=pub,
+            keys=keys,
+            seen=seen,
+            auth=Authenticator(keys, settings.key_cache_ttl_seconds),
+            limiter=RateLimiter(settings.rate_per_second, settings.rate_burst),
+            metrics=metrics,
+            ingestor=Ingestor(
+                validator=validator,
+                publisher=pub,
+                seen=seen,
+                metrics=metrics,
+                retry_after_s=settings.retry_after_seconds,
+            ),
+        )
+        starter: asyncio.Task[None] | None = None
+        try:
+            await pub.start()
+        except BrokerUnavailable as exc:
+            # Start anyway: /readyz says not ready and writes answer 503 until it connects.
+            log.warning("ingest.broker_unreachable", error=exc.message_en)
+            starter = asyncio.create_task(_keep_starting(pub))
+        log.info("ingest.started", bootstrap=settings.kafka_bootstrap_servers)
+        try:
+            yield
+        finally:
+            if starter is not None:
+                starter.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await starter
+            await pub.stop()
+            if engine is not None:
+                await engine.dispose()
+            log.info("ingest.stopped")
+
+    app = FastAPI(
+        title="IOC ingest — nhận số liệu / data intake",
+        version="1.0.0",
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+    )
+
+    def body_limit(path: str) -> int:
+        return (
+            settings.max_upload_bytes
+            if path.startswith("/v1/uploads")
+            else (settings.max_body_bytes)
+        )
+
+    # Added before the basics so the HTTP metrics middleware (outermost) also counts 413s.
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
+
+    async def readiness() -> dict[str, bool]:
+        runtime: Runtime | None = getattr(app.state, "runtime", None)
+        if runtime is None:
+            return {"broker": False, "database": False}
+        broker, database = await asyncio.gather(
+            runtime.publisher.is_ready(), runtime.keys.is_ready()
+        )
+        return {"broker": broker, "database": database}
+
+    install_service_basics(app, service="ingest", registry=registry, readiness=readiness)
+    app.include_router(events.router)
+    app.include_router(uploads.router)
+    app.include_router(families.router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's document plus the request bodies the write endpoints read themselves."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    components: dict[str, Any] = schema.setdefault("components", {}).setdefault("schemas", {})
+    ref = "#/components/schemas/{model}"
+    for name, body in (
+        ("Submission", TypeAdapter(Submission).json_schema(ref_template=ref)),
+        ("BatchRequest", BatchRequest.model_json_schema(ref_template=ref)),
+    ):
+        components.update(body.pop("$defs", {}))
+        components[name] = body
+    app.openapi_schema = schema
+    return schema

@@ -1,0 +1,141 @@
+"""``POST /v1/events`` and ``POST /v1/events:batch``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request
+from fastapi.responses import JSONResponse
+
+from ioc_common.errors import FieldError, Forbidden, InvalidInput
+from ioc_ingest.api.responses import WRITE_ERRORS
+from ioc_ingest.api.routes.results import batch_response
+from ioc_ingest.deps import KeyDep, RuntimeDep, read_json
+from ioc_ingest.schemas import Accepted, BatchResult, Duplicate
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+
+def _body(ref: str) -> dict[str, object]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+        }
+    }
+
+
+@router.post(
+    "/events",
+    summary="Gửi một sự kiện / Send one event",
+    description=(
+        "Nhận một số liệu, trả 202 sau khi Kafka đã xác nhận; gửi lại cùng event_id (hoặc "
+        "Idempotency-Key) được trả 200 'duplicate' và không bao giờ bị tính hai lần. "
+        "Kafka không sẵn sàng: 503 kèm Retry-After.\n\n"
+        "Accepts one figure and answers 202 only after Kafka acknowledged it; a resend with "
+        "the same event_id (or Idempotency-Key) is answered 200 'duplicate' and never counted "
+        "twice. Broker down: 503 with Retry-After."
+    ),
+    status_code=202,
+    response_model=None,
+    responses={
+        202: {"model": Accepted, "description": "Đã nhận / accepted (Kafka acknowledged)"},
+        200: {"model": Duplicate, "description": "Đã nhận trước đó / already received"},
+        **WRITE_ERRORS,
+    },
+    openapi_extra=_body("Submission"),
+)
+async def post_event(
+    request: Request,
+    runtime: RuntimeDep,
+    key: KeyDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            description="Khi không có event_id / used when the body has no event_id",
+        ),
+    ] = None,
+) -> JSONResponse:
+    body = await read_json(request)
+    [outcome] = await runtime.ingestor.ingest(
+        key, [body], endpoint="single", idempotency_key=idempotency_key
+    )
+    if outcome.status == "rejected":
+        if outcome.code == "forbidden":
+            runtime.metrics.auth_failures.labels("forbidden").inc()
+            raise Forbidden(
+                "Khóa API không có quyền gửi số liệu này: "
+                + "; ".join(e.reason.split(" / ")[0] for e in outcome.errors),
+                "This API key may not write this event: "
+                + "; ".join(e.reason.split(" / ")[-1] for e in outcome.errors),
+                outcome.errors,
+            )
+        raise InvalidInput("Dữ liệu không hợp lệ", "Invalid event", outcome.errors)
+    assert outcome.event_id is not None
+    if outcome.status == "duplicate":
+        return JSONResponse(
+            Duplicate(event_id=outcome.event_id).model_dump(mode="json"), status_code=200
+        )
+    assert outcome.topic is not None
+    assert outcome.partition is not None
+    assert outcome.offset is not None
+    accepted = Accepted(
+        event_id=outcome.event_id,
+        topic=outcome.topic,
+        partition=outcome.partition,
+        offset=outcome.offset,
+    )
+    return JSONResponse(accepted.model_dump(mode="json"), status_code=202)
+
+
+@router.post(
+    "/events:batch",
+    summary="Gửi một lô sự kiện / Send a batch of events",
+    description=(
+        "Tối đa 5.000 sự kiện (cấu hình được). Mỗi sự kiện được xét riêng: sự kiện hợp lệ được "
+        "gửi lên Kafka kể cả khi sự kiện khác bị từ chối; kết quả theo từng vị trí (index). "
+        "Mỗi sự kiện cần event_id hoặc idempotency_key. Trả 202 nếu có ít nhất một sự kiện "
+        "được nhận, ngược lại 200.\n\n"
+        "Up to 5,000 events (configurable). Each event is judged alone: valid ones are "
+        "published even when others are rejected; results are given per index. Every item "
+        "needs an event_id or an idempotency_key. 202 when at least one event was accepted, "
+        "else 200. A broker failure fails the whole batch with 503 (nothing accepted)."
+    ),
+    status_code=202,
+    response_model=None,
+    responses={
+        202: {"model": BatchResult, "description": "Ít nhất một sự kiện được nhận / some accepted"},
+        200: {"model": BatchResult, "description": "Không sự kiện nào mới / nothing new accepted"},
+        **WRITE_ERRORS,
+    },
+    openapi_extra=_body("BatchRequest"),
+)
+async def post_batch(request: Request, runtime: RuntimeDep, key: KeyDep) -> JSONResponse:
+    body = await read_json(request)
+    events = body.get("events") if isinstance(body, dict) else None
+    if not isinstance(events, list) or not events:
+        raise InvalidInput(
+            "Cần trường 'events' là một danh sách không rỗng",
+            "The body must be an object with a non-empty list 'events'",
+            [FieldError("events", "a non-empty list of events is required")],
+        )
+    assert isinstance(body, dict)
+    unknown = sorted(str(k) for k in body if k != "events")
+    if unknown:
+        raise InvalidInput(
+            "Trường không hợp lệ ở cấp lô",
+            "Unknown fields at batch level",
+            [FieldError(k, "Extra inputs are not permitted") for k in unknown],
+        )
+    limit = runtime.settings.max_batch_events
+    if len(events) > limit:
+        raise InvalidInput(
+            f"Lô có {len(events):,} sự kiện, vượt quá tối đa {limit:,}; hãy chia nhỏ",
+            f"The batch has {len(events):,} events, more than the maximum {limit:,}; split it",
+            [FieldError("events", f"at most {limit} events per batch")],
+        )
+    outcomes = await runtime.ingestor.ingest(key, events, endpoint="batch", item_keys=True)
+    return batch_response(outcomes)

@@ -1,0 +1,71 @@
+"""Request dependencies, as ``Annotated`` aliases the routes declare."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from ioc_common.errors import FieldError, InvalidInput, RateLimited, Unauthenticated
+from ioc_ingest.keys import ApiKey
+from ioc_ingest.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+bearer_scheme = HTTPBearer(
+    auto_error=False,
+    scheme_name="BearerKey",
+    description="Authorization: Bearer ioc_xxxxxxxx_… — khóa API của đơn vị / the provider's key",
+)
+header_scheme = APIKeyHeader(
+    name="X-API-Key",
+    auto_error=False,
+    scheme_name="HeaderKey",
+    description="X-API-Key: ioc_xxxxxxxx_… — cách thay thế / the alternative header",
+)
+
+
+async def current_key(
+    runtime: RuntimeDep,
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
+    header: Annotated[str | None, Security(header_scheme)],
+) -> ApiKey:
+    raw = header or (bearer.credentials if bearer is not None else None)
+    try:
+        key = await runtime.auth.verify(raw)
+    except Unauthenticated:
+        runtime.metrics.auth_failures.labels("unauthenticated").inc()
+        raise
+    wait = runtime.limiter.take(key.prefix)
+    if wait is not None:
+        runtime.metrics.rate_limited.inc()
+        raise RateLimited(
+            "Gửi quá nhanh; vui lòng chờ rồi gửi lại",
+            "Too many requests for this API key; retry after the given delay",
+            retry_after=wait,
+        )
+    return key
+
+
+KeyDep = Annotated[ApiKey, Depends(current_key)]
+
+
+async def read_json(request: Request) -> object:
+    """The body as JSON (read here, under the body cap, so each item can be judged alone)."""
+    body = await request.body()
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(
+            "Nội dung không phải JSON hợp lệ",
+            "The body is not valid JSON",
+            [FieldError("body", str(exc))],
+        ) from None

@@ -1,0 +1,225 @@
+"""The pipeline every write endpoint shares: validate, check scope, drop duplicates, publish
+what is left in one ``publish_many``, then record the published ids.
+
+Nothing is recorded as seen before the broker acknowledged it, and a broker failure fails the
+whole request (503) with nothing recorded, so a retry of the same request is always safe.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ioc_common.errors import BrokerUnavailable, DatabaseUnavailable, FieldError
+from ioc_common.events import encode_event
+from ioc_common.kafka.publisher import Publisher
+from ioc_common.kafka.records import OutgoingRecord
+from ioc_common.logs import get_logger
+from ioc_common.timeutil import utc_now
+from ioc_ingest.keys import ApiKey
+from ioc_ingest.metrics import IngestMetrics
+from ioc_ingest.seen import SeenEvent, SeenStore
+from ioc_ingest.validation import Checked, EventValidator, Rejection
+
+log = get_logger("ioc.ingest")
+
+Status = Literal["accepted", "duplicate", "rejected"]
+#: At most this many event ids in one log line.
+_LOGGED_IDS = 1_000
+
+
+@dataclass
+class Outcome:
+    index: int
+    status: Status
+    event_id: uuid.UUID | None = None
+    family: str | None = None
+    errors: list[FieldError] = field(default_factory=list)
+    code: str | None = None
+    reason: str | None = None
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+
+
+class Ingestor:
+    def __init__(
+        self,
+        *,
+        validator: EventValidator,
+        publisher: Publisher,
+        seen: SeenStore,
+        metrics: IngestMetrics,
+        retry_after_s: float = 5.0,
+    ) -> None:
+        self.validator = validator
+        self.publisher = publisher
+        self.seen = seen
+        self.metrics = metrics
+        self.retry_after_s = retry_after_s
+
+    async def ingest(
+        self,
+        key: ApiKey,
+        items: Sequence[object],
+        *,
+        endpoint: str,
+        idempotency_key: str | None = None,
+        item_keys: bool = False,
+    ) -> list[Outcome]:
+        received_at = utc_now()
+        outcomes: list[Outcome | None] = [None] * len(items)
+        valid: list[tuple[int, Checked]] = []
+        for index, raw in enumerate(items):
+            built = self.validator.build(
+                raw,
+                provider=key.provider,
+                received_at=received_at,
+                idempotency_key=idempotency_key,
+                item_keys=item_keys,
+            )
+            if isinstance(built, Rejection):
+                outcomes[index] = _rejected(index, built)
+                continue
+            event = built.event
+            scope_errors = key.out_of_scope(
+                event.family.value, event.indicator, event.unit_code, event.observed_at
+            )
+            if scope_errors:
+                outcomes[index] = Outcome(
+                    index,
+                    "rejected",
+                    event.event_id,
+                    event.family.value,
+                    scope_errors,
+                    code="forbidden",
+                    reason="scope",
+                )
+                continue
+            valid.append((index, built))
+
+        # The same id twice in one request: the first one stands for both.
+        first: dict[uuid.UUID, int] = {}
+        unique: list[tuple[int, Checked]] = []
+        for index, checked in valid:
+            eid = checked.event.event_id
+            if eid in first:
+                outcomes[index] = _duplicate(index, checked)
+            else:
+                first[eid] = index
+                unique.append((index, checked))
+
+        already = await self.seen.seen(c.event.event_id for _, c in unique)
+        to_publish: list[tuple[int, Checked]] = []
+        for index, checked in unique:
+            if checked.event.event_id in already:
+                outcomes[index] = _duplicate(index, checked)
+            else:
+                to_publish.append((index, checked))
+
+        if to_publish:
+            await self._publish(key, to_publish, outcomes, received_at)
+
+        done = [o for o in outcomes if o is not None]
+        assert len(done) == len(items)
+        self._count(key, endpoint, done)
+        return done
+
+    async def _publish(
+        self,
+        key: ApiKey,
+        to_publish: list[tuple[int, Checked]],
+        outcomes: list[Outcome | None],
+        received_at: object,
+    ) -> None:
+        records = [OutgoingRecord(c.topic, encode_event(c.event), key=c.key) for _, c in to_publish]
+        started = time.perf_counter()
+        try:
+            metas = await self.publisher.publish_many(records)
+        except BrokerUnavailable as exc:
+            self.metrics.publish_failures.inc()
+            exc.retry_after = self.retry_after_s
+            log.warning(
+                "ingest.publish_failed",
+                provider=key.provider,
+                key_prefix=key.prefix,
+                events=len(records),
+                error=exc.message_en,
+            )
+            raise
+        self.metrics.publish_seconds.observe(time.perf_counter() - started)
+        seen_rows: list[SeenEvent] = []
+        for (index, checked), meta in zip(to_publish, metas, strict=True):
+            event = checked.event
+            outcomes[index] = Outcome(
+                index,
+                "accepted",
+                event.event_id,
+                event.family.value,
+                topic=meta.topic,
+                partition=meta.partition,
+                offset=meta.offset,
+            )
+            seen_rows.append(
+                SeenEvent(
+                    event.event_id,
+                    key.provider,
+                    event.family.value,
+                    meta.topic,
+                    meta.partition,
+                    meta.offset,
+                    event.received_at,
+                )
+            )
+        try:
+            await self.seen.record(seen_rows)
+        except DatabaseUnavailable as exc:
+            # Already acknowledged by Kafka: answering 503 now would invite a resend anyway.
+            self.metrics.seen_record_failures.inc(len(seen_rows))
+            log.error(
+                "ingest.seen_record_failed",
+                provider=key.provider,
+                events=len(seen_rows),
+                error=exc.message_en,
+                hint="a resend of these events will publish them again; consumers deduplicate",
+            )
+
+    def _count(self, key: ApiKey, endpoint: str, outcomes: list[Outcome]) -> None:
+        self.metrics.batch_events.labels(endpoint).observe(len(outcomes))
+        by_status: dict[str, list[str]] = {"accepted": [], "duplicate": [], "rejected": []}
+        for o in outcomes:
+            self.metrics.events.labels(o.family or "unknown", o.status).inc()
+            if o.status == "rejected":
+                self.metrics.rejections.labels(o.reason or "schema").inc()
+            by_status[o.status].append(str(o.event_id) if o.event_id else f"#{o.index}")
+        log.info(
+            "ingest.request_done",
+            endpoint=endpoint,
+            provider=key.provider,
+            key_prefix=key.prefix,
+            accepted=len(by_status["accepted"]),
+            duplicates=len(by_status["duplicate"]),
+            rejected=len(by_status["rejected"]),
+            accepted_ids=by_status["accepted"][:_LOGGED_IDS],
+            duplicate_ids=by_status["duplicate"][:_LOGGED_IDS],
+            rejected_ids=by_status["rejected"][:_LOGGED_IDS],
+        )
+
+
+def _rejected(index: int, rejection: Rejection) -> Outcome:
+    return Outcome(
+        index,
+        "rejected",
+        rejection.event_id,
+        rejection.family,
+        rejection.errors,
+        code=rejection.code,
+        reason=rejection.reason,
+    )
+
+
+def _duplicate(index: int, checked: Checked) -> Outcome:
+    return Outcome(index, "duplicate", checked.event.event_id, checked.event.family.value)

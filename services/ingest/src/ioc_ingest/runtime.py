@@ -1,0 +1,25 @@
+"""What the request handlers share for the app's lifetime (built by the lifespan)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ioc_common.kafka.publisher import Publisher
+from ioc_ingest.config import IngestSettings
+from ioc_ingest.ingestor import Ingestor
+from ioc_ingest.keys import Authenticator, KeyStore
+from ioc_ingest.metrics import IngestMetrics
+from ioc_ingest.ratelimit import RateLimiter
+from ioc_ingest.seen import SeenStore
+
+
+@dataclass
+class Runtime:
+    settings: IngestSettings
+    publisher: Publisher
+    keys: KeyStore
+    seen: SeenStore
+    auth: Authenticator
+    limiter: RateLimiter
+    metrics: IngestMetrics
+    ingestor: Ingestor

@@ -1,0 +1,38 @@
+"""The ingest service's tables (created by migration 0002)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+metadata = sa.MetaData()
+
+api_keys = sa.Table(
+    "ingest_api_keys",
+    metadata,
+    sa.Column("id", sa.Uuid, primary_key=True),
+    sa.Column("prefix", sa.String(16), nullable=False, unique=True),
+    sa.Column("secret_sha256", sa.LargeBinary(32), nullable=False),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("label", sa.String(200), nullable=False),
+    sa.Column("families", postgresql.ARRAY(sa.String(32)), nullable=False),
+    sa.Column("indicators", postgresql.ARRAY(sa.String(64)), nullable=False),
+    sa.Column("units", postgresql.ARRAY(sa.String(5)), nullable=False),
+    sa.Column("all_units", sa.Boolean, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("replaced_by", sa.Uuid, nullable=True),
+)
+
+seen_events = sa.Table(
+    "ingest_seen_events",
+    metadata,
+    sa.Column("event_id", sa.Uuid, primary_key=True),
+    sa.Column("provider", sa.String(64), nullable=False),
+    sa.Column("family", sa.String(32), nullable=False),
+    sa.Column("topic", sa.String(128), nullable=False),
+    sa.Column("partition", sa.Integer, nullable=False),
+    sa.Column("offset", sa.BigInteger, nullable=False),
+    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+)

@@ -1,0 +1,265 @@
+"""From what a department sends to the wire event: one validation path for every endpoint.
+
+The submission ``{event_id?, family, indicator?, unit_code, observed_at, revision?, backfill?,
+payload}`` is completed with ``received_at`` and ``source`` and validated by the shared
+``TELEMETRY_ADAPTER``; then the rules that need reference data or the clock: the unit exists
+at the right level on the period's first day, the period is not in the future, old periods are
+flagged as backfill, and an observation names a catalogue indicator in the right form.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from ioc_common.catalogue import AggregationKind, Catalogue, UnknownIndicatorError, load_catalogue
+from ioc_common.catalogue import Unit as MeasureUnit
+from ioc_common.errors import FieldError
+from ioc_common.events import TELEMETRY_ADAPTER, Family, ObservationEvent, TelemetryEvent
+from ioc_common.reference.units import REFORM_DATE, UnitTree, unit_tree
+from ioc_common.timeutil import VIETNAM_TZ, parse_observed, utc_now
+from ioc_common.topics import telemetry_topic
+
+#: Fixed forever: derived event ids must stay the same across releases.
+EVENT_ID_NAMESPACE: Final = uuid.UUID("dbfcd4e1-4cd6-41af-b5c0-f9f346b09884")
+#: Fields the platform sets; a sender may not.
+PLATFORM_FIELDS: Final = ("received_at", "source", "granularity", "schema_version")
+FAMILIES: Final = tuple(f.value for f in Family)
+MAX_IDEMPOTENCY_KEY: Final = 255
+
+_EXCEEDS = re.compile(r"^(\w+) must not exceed")
+
+
+def derive_event_id(provider: str, idempotency_key: str) -> uuid.UUID:
+    """The event id of a submission that came with an idempotency key instead of an id."""
+    return uuid.uuid5(EVENT_ID_NAMESPACE, f"{provider}:{idempotency_key}")
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A valid event, ready to publish."""
+
+    event: TelemetryEvent
+    topic: str
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    errors: list[FieldError]
+    #: The metrics label: schema, event_id, unit, future, backfill, catalogue, scope.
+    reason: str
+    code: str = "invalid_input"
+    event_id: uuid.UUID | None = None
+    family: str | None = None
+
+
+@dataclass
+class _Problems:
+    errors: list[FieldError] = field(default_factory=list)
+    reason: str | None = None
+
+    def add(self, reason: str, field_name: str, text: str) -> None:
+        self.errors.append(FieldError(field_name, text))
+        self.reason = self.reason or reason
+
+
+def _pydantic_errors(exc: ValidationError, problems: _Problems) -> None:
+    bad_fields = set()
+    for err in exc.errors(include_url=False, include_context=False, include_input=False):
+        loc = tuple(err["loc"])
+        kind = err["type"]
+        if kind in ("union_tag_not_found", "union_tag_invalid"):
+            problems.add("schema", "family", f"must be one of: {', '.join(FAMILIES)}")
+            continue
+        if loc and loc[0] in FAMILIES:
+            loc = loc[1:]  # the union tag is not a field the sender wrote
+        name = ".".join(str(p) for p in loc) or "body"
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        if name == "payload" and (m := _EXCEEDS.match(msg)):
+            name = f"payload.{m[1]}"
+        bad_fields.add(name)
+        problems.add("schema", name, msg)
+    # granularity is derived from observed_at; its own error would only repeat that one.
+    problems.errors = [e for e in problems.errors if e.field != "granularity"]
+    if not problems.errors:  # pragma: no cover - pydantic always names at least one
+        problems.add("schema", "body", "invalid event")
+
+
+class EventValidator:
+    def __init__(
+        self,
+        *,
+        future_skew: timedelta,
+        backfill_after: timedelta,
+        catalogue: Catalogue | None = None,
+        tree: UnitTree | None = None,
+        now: Callable[[], datetime] = utc_now,
+    ) -> None:
+        self.future_skew = future_skew
+        self.backfill_after = backfill_after
+        self.catalogue = catalogue or load_catalogue()
+        self.tree = tree or unit_tree()
+        self.now = now
+
+    def build(
+        self,
+        raw: object,
+        *,
+        provider: str,
+        received_at: datetime,
+        idempotency_key: str | None = None,
+        item_keys: bool = False,
+    ) -> Checked | Rejection:
+        """Validate one submission; ``item_keys`` lets it carry its own ``idempotency_key``."""
+        if isinstance(raw, Rejection):
+            return raw  # refused before validation (a malformed CSV row)
+        problems = _Problems()
+        if not isinstance(raw, Mapping):
+            problems.add("schema", "body", "must be a JSON object (một đối tượng JSON)")
+            return Rejection(problems.errors, "schema")
+        data: dict[str, Any] = dict(raw)
+        family = data.get("family") if data.get("family") in FAMILIES else None
+
+        backfill = data.pop("backfill", False)
+        if not isinstance(backfill, bool):
+            problems.add("schema", "backfill", "must be true or false")
+            backfill = False
+        item_key = data.pop("idempotency_key", None) if item_keys else None
+        if item_key is not None and (
+            not isinstance(item_key, str) or not 1 <= len(item_key) <= MAX_IDEMPOTENCY_KEY
+        ):
+            problems.add("event_id", "idempotency_key", "must be a string of 1-255 characters")
+            item_key = None
+        for name in PLATFORM_FIELDS:
+            if name in data:
+                problems.add(
+                    "schema", name, "do nền tảng điền, không được gửi / set by the platform"
+                )
+                del data[name]
+
+        if data.get("event_id") is None:
+            key = item_key or idempotency_key
+            if key is None:
+                hint = (
+                    "give event_id or idempotency_key"
+                    if item_keys
+                    else "give event_id or an Idempotency-Key header"
+                )
+                problems.add("event_id", "event_id", f"bắt buộc / required: {hint}")
+                data["event_id"] = uuid.UUID(int=0)  # keep validating the rest
+            else:
+                data["event_id"] = derive_event_id(provider, key)
+
+        if "observed_at" in data:
+            try:
+                parse_observed(data["observed_at"])
+            except (OverflowError, TypeError):
+                # Dates at the edge of the calendar: report here, as the parser would crash.
+                problems.add("schema", "observed_at", "date out of range")
+                data["observed_at"] = "2000-01-01"
+            except ValueError:
+                pass  # the model reports it with its own reason
+
+        data["received_at"] = received_at
+        data["source"] = provider
+        try:
+            event = TELEMETRY_ADAPTER.validate_python(data)
+        except ValidationError as exc:
+            _pydantic_errors(exc, problems)
+            return Rejection(problems.errors, problems.reason or "schema", family=family)
+        if problems.errors:
+            return Rejection(problems.errors, problems.reason or "schema", family=family)
+
+        self._check_unit(event, problems)
+        self._check_period(event, backfill, problems)
+        if isinstance(event, ObservationEvent):
+            self._check_indicator(event, problems)
+        if problems.errors:
+            return Rejection(
+                problems.errors,
+                problems.reason or "schema",
+                event_id=event.event_id,
+                family=event.family.value,
+            )
+        district = self.tree.district_of(event.unit_code, event.observed_at)
+        return Checked(event, telemetry_topic(event.family), district or event.unit_code)
+
+    # --- rules that need reference data or the clock
+
+    def _check_unit(self, event: TelemetryEvent, problems: _Problems) -> None:
+        code, on = event.unit_code, event.observed_at
+        if self.tree.get(code, on) is not None:
+            return
+        if on >= REFORM_DATE and len(code) == 3:
+            problems.add(
+                "unit",
+                "unit_code",
+                f"cấp huyện đã bãi bỏ từ {REFORM_DATE:%d/%m/%Y}; gửi theo mã xã hoặc mã tỉnh / "
+                f"districts were abolished on {REFORM_DATE}: report periods from then on by "
+                f"commune or province code ({code} is a former district)",
+            )
+            return
+        problems.add(
+            "unit",
+            "unit_code",
+            f"không có đơn vị hành chính mã {code} vào ngày {on:%d/%m/%Y} / "
+            f"no administrative unit {code} exists on {on} (the period's first day)",
+        )
+
+    def _check_period(self, event: TelemetryEvent, backfill: bool, problems: _Problems) -> None:
+        now = self.now().astimezone(VIETNAM_TZ)
+        start = datetime.combine(event.observed_at, time.min, VIETNAM_TZ)
+        if start > now + self.future_skew:
+            problems.add(
+                "future",
+                "observed_at",
+                f"kỳ báo cáo bắt đầu {event.observed_at} ở tương lai / "
+                f"the period starts {event.observed_at}, in the future",
+            )
+            return
+        oldest: date = (now - self.backfill_after).date()
+        if event.observed_at < oldest and not backfill:
+            problems.add(
+                "backfill",
+                "observed_at",
+                f"kỳ báo cáo trước {oldest}: đặt backfill: true nếu cố ý gửi bù số liệu cũ / "
+                f"the period starts before {oldest}: set backfill: true to send old data on "
+                "purpose",
+            )
+
+    def _check_indicator(self, event: ObservationEvent, problems: _Problems) -> None:
+        try:
+            indicator = self.catalogue.require(event.indicator)
+        except UnknownIndicatorError as exc:
+            problems.add("catalogue", "indicator", f"chỉ tiêu không có trong danh mục / {exc}")
+            return
+        payload = event.payload
+        if indicator.kind is AggregationKind.RATIO:
+            if payload.numerator is None or payload.denominator is None:
+                problems.add(
+                    "catalogue",
+                    "payload",
+                    f"{indicator.code} là tỷ lệ: gửi numerator và denominator / "
+                    f"{indicator.code} is a ratio: send numerator and denominator, not value",
+                )
+            elif indicator.unit is MeasureUnit.PERCENT and payload.numerator > payload.denominator:
+                problems.add(
+                    "catalogue",
+                    "payload.numerator",
+                    "tử số không được lớn hơn mẫu số / numerator must not exceed denominator "
+                    f"({indicator.code} is a share)",
+                )
+        elif payload.value is None:
+            problems.add(
+                "catalogue",
+                "payload",
+                f"{indicator.code} là chỉ tiêu {indicator.kind.value}: gửi value / "
+                f"{indicator.code} is a {indicator.kind.value}: send value, not a ratio",
+            )
