@@ -94,7 +94,8 @@ async def test_batch_over_the_maximum_is_refused_whole(make_bts: Any) -> None:
 async def test_batch_body_must_be_an_object_with_a_non_empty_events_list(
     harness: Harness, make_bts: Any
 ) -> None:
-    for body in ([make_bts()], {"events": []}, {"events": {}}, {}):
+    bodies: list[Any] = [[make_bts()], {"events": []}, {"events": {}}, {}]
+    for body in bodies:
         r = await harness.client.post("/v1/events:batch", json=body, headers=harness.headers())
         assert r.status_code == 422, body
         assert r.json()["error"]["details"][0]["field"] == "events"

@@ -56,7 +56,7 @@ async def test_excel_export_with_bom_semicolons_and_vietnamese_headers(harness: 
         "1;071;2025-05;Viettel;4G;1.042;65;63\r\n"
         "2;02233;2025-05;VNPT;3G;12;20;19\r\n"
     )
-    r = await upload(harness, "bts", text)  # type: ignore[arg-type]
+    r = await upload(harness, "bts", text)
     assert r.status_code == 202, r.text
     body = r.json()
     assert body["accepted"] == 2
@@ -147,7 +147,7 @@ async def test_unreadable_files_get_a_clear_422(harness: Harness, data: bytes, n
 
 async def test_header_problems_name_the_columns(harness: Harness) -> None:
     text = "unit_code,observed_at,operatr,sites\n071,2025-05,Viettel,1\n"
-    r = await upload(harness, "bts", text)  # type: ignore[arg-type]
+    r = await upload(harness, "bts", text)
     assert r.status_code == 422
     fields = {d["field"] for d in r.json()["error"]["details"]}
     assert {"operatr", "operator", "technology", "villages_total"} <= fields
