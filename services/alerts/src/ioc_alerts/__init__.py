@@ -1,0 +1,1 @@
+"""The alerts service: targets, alert lifecycle and notifications (email, Zalo, webhooks)."""

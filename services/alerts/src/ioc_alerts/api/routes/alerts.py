@@ -1,0 +1,153 @@
+"""Alerts: list and filter, one alert with its history, acknowledge, resolve."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Query
+
+from ioc_alerts import lifecycle
+from ioc_alerts import tables as t
+from ioc_alerts.api.deps import Actor, Session, State
+from ioc_alerts.api.schemas import (
+    AcknowledgeIn,
+    AlertDetailOut,
+    AlertOut,
+    HistoryOut,
+    Page,
+    ResolveIn,
+)
+from ioc_common import audit
+from ioc_common.catalogue import Pillar
+from ioc_common.errors import NotFound
+from ioc_common.events import AlertSeverity, AlertState
+from ioc_common.web import ERROR_RESPONSE_SCHEMA
+
+router = APIRouter(
+    prefix="/v1/alerts",
+    tags=["alerts"],
+    responses={
+        401: ERROR_RESPONSE_SCHEMA,
+        404: ERROR_RESPONSE_SCHEMA,
+        409: ERROR_RESPONSE_SCHEMA,
+        422: ERROR_RESPONSE_SCHEMA,
+    },
+)
+
+
+@router.get("", summary="Danh sách cảnh báo / List alerts", response_model=Page[AlertOut])
+async def list_alerts(
+    session: Session,
+    state: Annotated[list[AlertState] | None, Query(description="trạng thái / state")] = None,
+    severity: Annotated[AlertSeverity | None, Query(description="mức độ / severity")] = None,
+    indicator: Annotated[str | None, Query(max_length=64)] = None,
+    unit: Annotated[str | None, Query(pattern=r"^(\d{2}|\d{3}|\d{5})$")] = None,
+    pillar: Annotated[Pillar | None, Query()] = None,
+    rule: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    a = t.alerts
+    where: list[Any] = []
+    if state:
+        where.append(a.c.state.in_([s.value for s in state]))
+    if severity is not None:
+        where.append(a.c.severity == severity.value)
+    if indicator is not None:
+        where.append(a.c.indicator == indicator)
+    if unit is not None:
+        where.append(a.c.unit_code == unit)
+    if pillar is not None:
+        where.append(a.c.pillar == pillar.value)
+    if rule is not None:
+        where.append(a.c.rule == rule)
+    total = (
+        await session.execute(sa.select(sa.func.count()).select_from(a).where(*where))
+    ).scalar_one()
+    rows = (
+        (
+            await session.execute(
+                sa.select(a)
+                .where(*where)
+                .order_by(a.c.updated_at.desc(), a.c.id)
+                .limit(limit)
+                .offset(offset)
+            )
+        )
+        .mappings()
+        .all()
+    )
+    return {"items": [dict(r) for r in rows], "total": total, "limit": limit, "offset": offset}
+
+
+async def _detail(session: Any, alert_id: uuid.UUID) -> dict[str, Any]:
+    row = (
+        (await session.execute(sa.select(t.alerts).where(t.alerts.c.id == alert_id)))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound("Không tìm thấy cảnh báo", "No such alert")
+    history = (
+        (
+            await session.execute(
+                sa.select(t.history)
+                .where(t.history.c.alert_id == alert_id)
+                .order_by(t.history.c.id)
+            )
+        )
+        .mappings()
+        .all()
+    )
+    return dict(row) | {"history": [HistoryOut.model_validate(dict(h)) for h in history]}
+
+
+@router.get(
+    "/{alert_id}",
+    summary="Một cảnh báo và lịch sử / One alert with its history",
+    response_model=AlertDetailOut,
+)
+async def get_alert(alert_id: uuid.UUID, session: Session) -> dict[str, Any]:
+    return await _detail(session, alert_id)
+
+
+@router.post(
+    "/{alert_id}/acknowledge",
+    summary="Xác nhận đã biết / Acknowledge (operator, with a note)",
+    response_model=AlertDetailOut,
+)
+async def acknowledge(
+    alert_id: uuid.UUID, body: AcknowledgeIn, session: Session, actor: Actor, state: State
+) -> dict[str, Any]:
+    await lifecycle.acknowledge(session, alert_id, actor, body.note, state.clock())
+    await audit.record(
+        session,
+        service="alerts",
+        actor=actor,
+        action="alert.acknowledge",
+        target=str(alert_id),
+        detail={"note": body.note},
+    )
+    return await _detail(session, alert_id)
+
+
+@router.post(
+    "/{alert_id}/resolve",
+    summary="Đóng cảnh báo thủ công / Resolve by hand",
+    response_model=AlertDetailOut,
+)
+async def resolve(
+    alert_id: uuid.UUID, body: ResolveIn, session: Session, actor: Actor, state: State
+) -> dict[str, Any]:
+    await lifecycle.resolve_by_hand(session, alert_id, actor, body.note, state.clock())
+    await audit.record(
+        session,
+        service="alerts",
+        actor=actor,
+        action="alert.resolve",
+        target=str(alert_id),
+        detail={"note": body.note},
+    )
+    return await _detail(session, alert_id)

@@ -1,0 +1,138 @@
+"""Silences: while one matches an alert, its notifications are not sent (the alert itself
+still changes and is published)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Query
+
+from ioc_alerts import tables as t
+from ioc_alerts.api.deps import Actor, Session, State
+from ioc_alerts.api.schemas import Page, SilenceIn, SilenceOut
+from ioc_common import audit
+from ioc_common.errors import NotFound
+from ioc_common.web import ERROR_RESPONSE_SCHEMA
+
+router = APIRouter(
+    prefix="/v1/silences",
+    tags=["silences"],
+    responses={
+        401: ERROR_RESPONSE_SCHEMA,
+        404: ERROR_RESPONSE_SCHEMA,
+        422: ERROR_RESPONSE_SCHEMA,
+    },
+)
+
+
+def _out(row: Any, now: datetime) -> dict[str, Any]:
+    return dict(row) | {"active": row["starts_at"] <= now < row["ends_at"]}
+
+
+@router.get("", summary="Danh sách im lặng / List silences", response_model=Page[SilenceOut])
+async def list_silences(
+    session: Session,
+    state: State,
+    active: Annotated[bool | None, Query(description="chỉ đang hiệu lực / only active")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    now = state.clock()
+    s = t.silences
+    where: list[Any] = []
+    if active is True:
+        where += [s.c.starts_at <= now, s.c.ends_at > now]
+    elif active is False:
+        where.append(sa.or_(s.c.starts_at > now, s.c.ends_at <= now))
+    total = (
+        await session.execute(sa.select(sa.func.count()).select_from(s).where(*where))
+    ).scalar_one()
+    rows = (
+        (
+            await session.execute(
+                sa.select(s)
+                .where(*where)
+                .order_by(s.c.created_at.desc())
+                .limit(limit)
+                .offset(offset)
+            )
+        )
+        .mappings()
+        .all()
+    )
+    return {"items": [_out(r, now) for r in rows], "total": total, "limit": limit, "offset": offset}
+
+
+@router.post(
+    "", status_code=201, summary="Tạo im lặng / Create a silence", response_model=SilenceOut
+)
+async def create_silence(
+    body: SilenceIn, session: Session, actor: Actor, state: State
+) -> dict[str, Any]:
+    now = state.clock()
+    row = {
+        "id": uuid.uuid4(),
+        "indicator": body.indicator,
+        "unit_code": body.unit_code,
+        "pillar": body.pillar.value if body.pillar else None,
+        "severity": body.severity.value if body.severity else None,
+        "starts_at": body.starts_at or now,
+        "ends_at": body.ends_at,
+        "created_by": actor,
+        "reason": body.reason,
+        "created_at": now,
+    }
+    await session.execute(sa.insert(t.silences).values(**row))
+    await audit.record(
+        session,
+        service="alerts",
+        actor=actor,
+        action="silence.create",
+        target=str(row["id"]),
+        detail={k: str(v) for k, v in row.items() if k != "id"},
+    )
+    return _out(row, now)
+
+
+@router.get("/{silence_id}", summary="Một im lặng / One silence", response_model=SilenceOut)
+async def get_silence(silence_id: uuid.UUID, session: Session, state: State) -> dict[str, Any]:
+    row = (
+        (await session.execute(sa.select(t.silences).where(t.silences.c.id == silence_id)))
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound("Không tìm thấy im lặng", "No such silence")
+    return _out(row, state.clock())
+
+
+@router.delete(
+    "/{silence_id}",
+    summary="Kết thúc im lặng ngay / Expire a silence now",
+    response_model=SilenceOut,
+)
+async def expire_silence(
+    silence_id: uuid.UUID, session: Session, actor: Actor, state: State
+) -> dict[str, Any]:
+    now = state.clock()
+    row = (
+        (
+            await session.execute(
+                sa.update(t.silences)
+                .where(t.silences.c.id == silence_id)
+                .values(ends_at=sa.func.least(t.silences.c.ends_at, now))
+                .returning(*t.silences.c)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        raise NotFound("Không tìm thấy im lặng", "No such silence")
+    await audit.record(
+        session, service="alerts", actor=actor, action="silence.expire", target=str(silence_id)
+    )
+    return _out(row, now)

@@ -1,0 +1,57 @@
+"""Settings of the alerts service, read from ``IOC_ALERTS_*`` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from ioc_common.settings import ServiceSettings
+
+
+class AlertsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="IOC_ALERTS_", extra="ignore", frozen=True)
+
+    group_id: str = "ioc-alerts"
+    #: Seed the provinces' targets from the shipped file when they are absent.
+    seed_targets: bool = True
+    #: Run the consumer, sweep and dispatcher loops (off for API-only tests).
+    run_workers: bool = True
+
+    # --- evaluation
+    #: An open alert resolves (or steps down) only once the gap is below its tolerance minus
+    #: this share of the critical tolerance, so a value hovering at a threshold does not flap.
+    hysteresis_ratio: float = Field(default=0.1, ge=0, le=1)
+    sweep_interval_s: float = Field(default=60.0, gt=0)
+
+    # --- notifications
+    group_wait_s: float = Field(default=30.0, ge=0)
+    repeat_interval_s: float = Field(default=24 * 3600.0, gt=0)
+    dispatch_interval_s: float = Field(default=1.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    backoff_base_s: float = Field(default=2.0, gt=0)
+    backoff_cap_s: float = Field(default=3600.0, gt=0)
+    send_timeout_s: float = Field(default=10.0, gt=0)
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_from: str = "IOC <ioc-alerts@localhost>"
+
+    zalo_oauth_url: str = "https://oauth.zaloapp.com"
+    zalo_openapi_url: str = "https://openapi.zalo.me"
+    zalo_zns_url: str = "https://business.openapi.zalo.me"
+    zalo_app_id: str | None = None
+    zalo_secret_key: str | None = None
+    zalo_refresh_token: str | None = None
+    zalo_access_token: str | None = None
+
+    #: Networks (CIDR) webhook targets may point to although private or loopback, e.g.
+    #: ``["127.0.0.1/32"]``; empty refuses every non-public address.
+    webhook_allow_networks: list[str] = Field(default_factory=list)
+
+    #: When set, API callers must send it as ``Authorization: Bearer <token>`` (the gateway).
+    service_token: str | None = None
+    #: Base address used in links inside messages (the operators' dashboard).
+    dashboard_url: str = "http://127.0.0.1:8003"

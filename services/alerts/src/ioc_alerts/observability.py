@@ -1,0 +1,66 @@
+"""The service's Prometheus metrics, on the registry the app is given."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from prometheus_client import CollectorRegistry, Counter, Gauge
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ioc_alerts import tables as t
+
+
+class AlertsMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.alerts = Gauge(
+            "ioc_alerts_alerts",
+            "Alerts by state and severity (resolved: total ever resolved)",
+            ["state", "severity"],
+            registry=registry,
+        )
+        self.deliveries = Counter(
+            "ioc_alerts_deliveries",
+            "Delivery attempts by channel and outcome (sent, retry, dead)",
+            ["channel", "outcome"],
+            registry=registry,
+        )
+        self.outbox_depth = Gauge(
+            "ioc_alerts_outbox_depth",
+            "Notification outbox rows by status",
+            ["status"],
+            registry=registry,
+        )
+        self.events_published = Counter(
+            "ioc_alerts_events_published",
+            "AlertChanged events published on ioc.alerts.v1",
+            registry=registry,
+        )
+        self.metric_updates = Counter(
+            "ioc_alerts_metric_updates",
+            "MetricUpdated messages consumed, by result (ok, invalid)",
+            ["result"],
+            registry=registry,
+        )
+        self.evaluations = Counter(
+            "ioc_alerts_evaluations",
+            "(indicator, unit) evaluations, by trigger (event, sweep)",
+            ["trigger"],
+            registry=registry,
+        )
+
+    async def refresh(self, session: AsyncSession) -> None:
+        rows = (
+            await session.execute(
+                sa.select(t.alerts.c.state, t.alerts.c.severity, sa.func.count()).group_by(
+                    t.alerts.c.state, t.alerts.c.severity
+                )
+            )
+        ).all()
+        self.alerts.clear()
+        for state, severity, count in rows:
+            self.alerts.labels(state, severity).set(count)
+        result = await session.execute(
+            sa.select(t.outbox.c.status, sa.func.count()).group_by(t.outbox.c.status)
+        )
+        depth = {status: count for status, count in result.all()}
+        for status in ("pending", "sent", "dead"):
+            self.outbox_depth.labels(status).set(depth.get(status, 0))
