@@ -1,0 +1,67 @@
+"""Dependencies of the query API, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+
+from ioc_common.catalogue import Catalogue, Indicator, load_catalogue
+from ioc_common.errors import FieldError, InvalidInput, NotFound
+from ioc_common.events import AggregationLevel
+from ioc_common.timeutil import Granularity, parse_observed, period_start
+from ioc_metrics.db import pg_transaction
+
+_LEVEL_BY_LENGTH = {
+    2: AggregationLevel.PROVINCE,
+    3: AggregationLevel.DISTRICT,
+    5: AggregationLevel.COMMUNE,
+}
+
+
+async def _connection(request: Request) -> AsyncIterator[Any]:
+    async with pg_transaction(request.app.state.engine) as conn:
+        yield conn
+
+
+Conn = Annotated[Any, Depends(_connection)]
+CatalogueDep = Annotated[Catalogue, Depends(load_catalogue)]
+Limit = Annotated[int, Query(ge=1, le=1000, description="số mục tối đa / page size")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="bỏ qua / items to skip")]
+GranularityQ = Annotated[
+    Granularity, Query(description="kỳ: day, month, quarter, year / period length")
+]
+
+
+def invalid(field: str, reason: str) -> InvalidInput:
+    return InvalidInput(
+        "Tham số không hợp lệ", "Invalid query parameter", [FieldError(field, reason)]
+    )
+
+
+def require_indicator(catalogue: Catalogue, code: str, field: str = "indicator") -> Indicator:
+    indicator = catalogue.get(code)
+    if indicator is None:
+        raise invalid(field, f"unknown indicator {code!r}; see GET /v1/indicators")
+    return indicator
+
+
+def unit_level(code: str, field: str = "unit") -> AggregationLevel:
+    level = _LEVEL_BY_LENGTH.get(len(code)) if code.isdigit() else None
+    if level is None:
+        raise invalid(field, "a unit code has 2 (province), 3 (district) or 5 (commune) digits")
+    return level
+
+
+def period_param(text: str, granularity: Granularity, field: str) -> date:
+    try:
+        day, _ = parse_observed(text)
+    except ValueError as exc:
+        raise invalid(field, str(exc)) from None
+    return period_start(day, granularity)
+
+
+def not_found(what_vi: str, what_en: str) -> NotFound:
+    return NotFound(f"Không tìm thấy {what_vi}", f"{what_en} not found")

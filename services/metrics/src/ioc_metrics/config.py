@@ -1,0 +1,23 @@
+"""Settings of the metrics service (environment prefix ``IOC_METRICS_``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from ioc_common.settings import ServiceSettings
+from ioc_common.topics import TELEMETRY_TOPICS
+
+
+class MetricsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="IOC_METRICS_", extra="ignore", frozen=True)
+
+    group_id: str = Field(default="ioc-metrics", min_length=1, max_length=128)
+    batch_size: int = Field(default=2000, ge=1, le=50_000, description="records per transaction")
+    poll_timeout_ms: int = Field(default=500, ge=10, le=60_000)
+    #: Off for an API-only replica (the consumer group then scales on other replicas).
+    consumer_enabled: bool = True
+    retry_backoff_max_s: float = Field(default=5.0, gt=0)
+    #: The telemetry topics to consume (tests point a service at topics of their own).
+    topics: tuple[str, ...] = TELEMETRY_TOPICS
+    port: int = 8001

@@ -1,0 +1,55 @@
+"""The metrics service's Prometheus instruments, on the registry the app passes in."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from ioc_common.observability import LATENCY_BUCKETS
+
+
+class Instruments:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        # rate(ioc_metrics_events_total[1m]) is the events/s figure.
+        self.events = Counter(
+            "ioc_metrics_events",
+            "Telemetry records consumed, by outcome (aggregated, duplicate, dead_lettered)",
+            ["outcome"],
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "ioc_metrics_dead_letters",
+            "Records sent to the DLQ, by reason",
+            ["reason"],
+            registry=registry,
+        )
+        self.batch_size = Histogram(
+            "ioc_metrics_batch_size",
+            "Records per committed batch",
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000),
+            registry=registry,
+        )
+        self.commit_seconds = Histogram(
+            "ioc_metrics_commit_seconds",
+            "Time of one batch's transaction (aggregates, event ids, offsets)",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.lag = Gauge(
+            "ioc_metrics_consumer_lag",
+            "Records on the broker not yet committed, per partition",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.aggregates_changed = Counter(
+            "ioc_metrics_aggregates_changed",
+            "Aggregate rows whose value changed",
+            registry=registry,
+        )
+        self.updates_published = Counter(
+            "ioc_metrics_updates_published",
+            "MetricUpdated events published from the outbox",
+            registry=registry,
+        )
+        self.batch_failures = Counter(
+            "ioc_metrics_batch_failures", "Batches that failed and were retried", registry=registry
+        )

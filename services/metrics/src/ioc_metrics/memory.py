@@ -1,0 +1,149 @@
+"""A plain-Python :class:`~ioc_metrics.core.Store`: the engine's logic without a database.
+
+It mirrors ``pg.PostgresStore`` operation for operation, so the property tests exercise the
+same incremental engine the service runs; the integration tests check the SQL twin.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from uuid import UUID
+
+from ioc_common.timeutil import Granularity, period_end
+from ioc_metrics.core import ChildValue, Own, Row, RowKey, era_floor
+from ioc_metrics.facts import Fact, era, gran_order, parent_scope
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.events: set[UUID] = set()
+        self.flow_facts: dict[tuple[str, str, str], Fact] = {}
+        self.stock_facts: dict[tuple[str, str, str], Fact] = {}
+        self.rows: dict[RowKey, Row] = {}
+        self._series: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+        self._children: dict[tuple[str, Granularity, str], set[str]] = defaultdict(set)
+
+    async def claim_events(self, event_ids: Sequence[UUID]) -> set[UUID]:
+        new = set(event_ids) - self.events
+        self.events |= new
+        return new
+
+    async def save_flow_facts(self, facts: Sequence[Fact]) -> None:
+        for f in facts:
+            self.flow_facts.setdefault((f.indicator, f.unit_code, f.fact_key), f)
+
+    async def save_stock_facts(self, facts: Sequence[Fact]) -> list[Fact]:
+        winners = []
+        for f in facts:
+            ident = (f.indicator, f.unit_code, f.fact_key)
+            held = self.stock_facts.get(ident)
+            if held is None or f.rank > held.rank:
+                self.stock_facts[ident] = f
+                self._series[(f.indicator, f.unit_code, f.series)].add(f.fact_key)
+                winners.append(f)
+        return winners
+
+    def _series_facts(self, indicator: str, unit: str, series: str) -> list[Fact]:
+        keys = self._series.get((indicator, unit, series), set())
+        return [self.stock_facts[(indicator, unit, k)] for k in keys]
+
+    async def later_stock_dates(self, facts: Sequence[Fact]) -> list[dict[Granularity, date]]:
+        out = []
+        for f in facts:
+            nexts: dict[Granularity, date] = {}
+            me = (f.observed_at, gran_order(f.granularity))
+            for other in self._series_facts(f.indicator, f.unit_code, f.series):
+                if (other.observed_at, gran_order(other.granularity)) > me:
+                    held = nexts.get(other.granularity)
+                    if held is None or other.observed_at < held:
+                        nexts[other.granularity] = other.observed_at
+            out.append(nexts)
+        return out
+
+    async def stored_periods(
+        self, ranges: Sequence[tuple[str, Granularity, str, date, date | None]]
+    ) -> list[list[date]]:
+        # A linear scan: the memory store serves tests, whose stores are small.
+        return [
+            [
+                k.period_start
+                for k in self.rows
+                if (k.indicator, k.granularity, k.scope) == (indicator, g, scope)
+                and k.period_start >= start
+                and (until is None or k.period_start < until)
+            ]
+            for indicator, g, scope, start, until in ranges
+        ]
+
+    async def load_rows(self, keys: Sequence[RowKey]) -> dict[RowKey, Row]:
+        return {k: self.rows[k] for k in keys if k in self.rows}
+
+    async def stock_own(self, keys: Sequence[RowKey]) -> dict[RowKey, Own]:
+        out: dict[RowKey, Own] = {}
+        for key in keys:
+            end = key.period_end
+            latest: dict[str, Fact] = {}
+            for f in self.stock_facts.values():
+                if (
+                    f.indicator != key.indicator
+                    or f.scope != key.scope
+                    or gran_order(f.granularity) > gran_order(key.granularity)
+                    or f.observed_at > end
+                    or era(f.observed_at) != era(end)
+                ):
+                    continue
+                held = latest.get(f.series)
+                if held is None or (f.observed_at, gran_order(f.granularity)) > (
+                    held.observed_at,
+                    gran_order(held.granularity),
+                ):
+                    latest[f.series] = f
+            if latest:
+                chosen = list(latest.values())
+                dens = [f.den for f in chosen if f.den is not None]
+                out[key] = Own(
+                    num=sum((f.num for f in chosen), Decimal(0)),
+                    den=sum(dens, Decimal(0)) if dens else None,
+                    count=len(chosen),
+                    fresh=any(f.observed_at >= key.period_start for f in chosen),
+                )
+        return out
+
+    async def children(self, keys: Sequence[RowKey], carry: bool) -> dict[RowKey, list[ChildValue]]:
+        out: dict[RowKey, list[ChildValue]] = {}
+        for key in keys:
+            values = []
+            for child in sorted(
+                self._children.get((key.indicator, key.granularity, key.scope), ())
+            ):
+                if not carry:
+                    row = self.rows.get(
+                        RowKey(key.indicator, key.granularity, child, key.period_start)
+                    )
+                else:
+                    floor = era_floor(key.period_start, key.granularity)
+                    candidates = [
+                        r
+                        for k, r in self.rows.items()
+                        if (k.indicator, k.granularity, k.scope)
+                        == (key.indicator, key.granularity, child)
+                        and k.period_start <= key.period_start
+                        and period_end(k.period_start, k.granularity) >= floor
+                    ]
+                    row = max(candidates, key=lambda r: r.key.period_start, default=None)
+                if row is None or row.num is None:
+                    continue
+                fresh = row.key.period_start == key.period_start and not row.carried
+                values.append(ChildValue(row.num, row.den, fresh))
+            out[key] = values
+        return out
+
+    async def write_rows(self, rows: Sequence[Row]) -> None:
+        for row in rows:
+            self.rows[row.key] = row
+            parent = parent_scope(row.key.scope)
+            if parent:
+                self._children[(row.key.indicator, row.key.granularity, parent)].add(row.key.scope)

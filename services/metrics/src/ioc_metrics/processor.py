@@ -1,0 +1,248 @@
+"""One consumed batch → one PostgreSQL transaction, exactly once in effect.
+
+Per batch: poison records go to ``ioc.dlq.v1`` first (acknowledged by the broker); then ONE
+transaction claims the event ids (only new ones count), folds their facts into the aggregates,
+writes the resulting ``MetricUpdated`` events to an outbox, updates freshness and upserts the
+partitions' next offsets. After the commit the outbox is drained to ``ioc.metrics.updated.v1``.
+A crash before the commit redoes the batch from the stored offsets; a crash after it finds the
+outbox still full and publishes it on the next drain (downstream sees at-least-once).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pydantic
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from ioc_common.catalogue import Catalogue
+from ioc_common.events import AggregationLevel, DeadLetter, MetricUpdated, decode_telemetry
+from ioc_common.kafka.consumer import Partition
+from ioc_common.kafka.publisher import Publisher
+from ioc_common.kafka.records import ConsumedRecord, OutgoingRecord
+from ioc_common.logs import get_logger
+from ioc_common.reference.units import UnitTree
+from ioc_common.timeutil import period_label, utc_now
+from ioc_common.topics import DLQ, METRICS_UPDATED
+from ioc_metrics.core import Change, apply_events
+from ioc_metrics.db import pg_transaction
+from ioc_metrics.facts import Fact, Poison, facts_of
+from ioc_metrics.instruments import Instruments
+from ioc_metrics.pg import PostgresStore, display_value
+
+log = get_logger("ioc.metrics.processor")
+
+
+@dataclass(frozen=True, slots=True)
+class BatchResult:
+    records: int
+    aggregated: int
+    duplicates: int
+    dead_lettered: int
+    changes: int
+
+
+def _dead_letter(record: ConsumedRecord, reason: str, detail: str) -> DeadLetter:
+    return DeadLetter(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=record.key,
+        reason=reason,
+        detail=detail[:2000],
+        original_b64=base64.b64encode(record.value).decode(),
+        consumer="ioc-metrics",
+        failed_at=utc_now(),
+    )
+
+
+class BatchProcessor:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        publisher: Publisher,
+        *,
+        group_id: str,
+        catalogue: Catalogue,
+        tree: UnitTree,
+        instruments: Instruments,
+    ) -> None:
+        self.engine = engine
+        self.publisher = publisher
+        self.group_id = group_id
+        self.catalogue = catalogue
+        self.tree = tree
+        self.instruments = instruments
+        self.scales = {i.code: i.scale for i in catalogue.indicators}
+
+    async def stored_offsets(self, partitions: set[Partition]) -> dict[Partition, int]:
+        """The next offset to read per partition, as last committed with the aggregates."""
+        async with pg_transaction(self.engine) as conn:
+            rows = await conn.fetch(
+                "SELECT topic, partition, next_offset FROM metrics_offsets WHERE group_id = $1",
+                self.group_id,
+            )
+        stored = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+        return {p: o for p, o in stored.items() if p in partitions}
+
+    def decode(
+        self, records: Sequence[ConsumedRecord]
+    ) -> tuple[list[tuple[Any, list[Fact]]], list[DeadLetter]]:
+        good: list[tuple[Any, list[Fact]]] = []
+        dead: list[DeadLetter] = []
+        for record in records:
+            try:
+                event = decode_telemetry(record.value)
+                good.append((event, facts_of(event, self.catalogue, self.tree)))
+            except pydantic.ValidationError as exc:
+                undecodable = any(e["type"] == "json_invalid" for e in exc.errors())
+                reason = "undecodable" if undecodable else "schema_invalid"
+                dead.append(_dead_letter(record, reason, str(exc)))
+            except Poison as exc:
+                dead.append(_dead_letter(record, exc.reason, exc.detail))
+        return good, dead
+
+    async def process(self, records: Sequence[ConsumedRecord]) -> BatchResult:
+        good, dead = self.decode(records)
+        if dead:
+            # Acknowledged by the broker before the offsets move past them.
+            await self.publisher.publish_many(
+                [OutgoingRecord(DLQ, d.model_dump_json().encode(), key=d.key) for d in dead]
+            )
+        offsets: dict[Partition, int] = {}
+        for r in records:
+            offsets[(r.topic, r.partition)] = max(
+                offsets.get((r.topic, r.partition), 0), r.offset + 1
+            )
+        started = time.perf_counter()
+        async with pg_transaction(self.engine) as conn:
+            store = PostgresStore(conn, self.scales)
+            changes, aggregated = await apply_events(
+                store, [(e.event_id, facts) for e, facts in good]
+            )
+            await self._write_outbox(conn, changes)
+            await self._touch_freshness(conn, [(e, facts) for e, facts in good])
+            await conn.execute(
+                "INSERT INTO metrics_offsets (group_id, topic, partition, next_offset)"
+                " SELECT $1, * FROM unnest($2::text[], $3::int[], $4::bigint[])"
+                " ON CONFLICT (group_id, topic, partition) DO UPDATE SET"
+                " next_offset = GREATEST(metrics_offsets.next_offset, EXCLUDED.next_offset),"
+                " updated_at = now()",
+                self.group_id,
+                [p[0] for p in offsets],
+                [p[1] for p in offsets],
+                list(offsets.values()),
+            )
+        elapsed = time.perf_counter() - started
+        duplicates = len(good) - aggregated
+        result = BatchResult(len(records), aggregated, duplicates, len(dead), len(changes))
+        inst = self.instruments
+        inst.commit_seconds.observe(elapsed)
+        inst.batch_size.observe(len(records))
+        inst.events.labels("aggregated").inc(aggregated)
+        inst.events.labels("duplicate").inc(duplicates)
+        inst.events.labels("dead_lettered").inc(len(dead))
+        for d in dead:
+            inst.dead_letters.labels(d.reason).inc()
+        inst.aggregates_changed.inc(len(changes))
+        log.info(
+            "metrics.batch_committed",
+            records=len(records),
+            new_events=aggregated,
+            duplicates=duplicates,
+            dead_lettered=len(dead),
+            changes=len(changes),
+            commit_ms=round(elapsed * 1000, 1),
+        )
+        return result
+
+    async def _write_outbox(self, conn: Any, changes: Sequence[Change]) -> None:
+        if not changes:
+            return
+        now = utc_now()
+        keys, values = [], []
+        for change in changes:
+            row, prev = change.row, change.previous
+            scale = self.scales.get(row.key.indicator)
+            ratio = row.den is not None
+            event = MetricUpdated(
+                indicator=row.key.indicator,
+                unit_code=row.key.code,
+                level=AggregationLevel(row.key.level.value),
+                granularity=row.key.granularity,
+                period=period_label(row.key.period_start, row.key.granularity),
+                period_start=row.key.period_start,
+                value=display_value(row.num, row.den, scale),
+                previous_value=display_value(prev.num, prev.den, scale) if prev else None,
+                numerator=float(row.num) if ratio and row.num is not None else None,
+                denominator=float(row.den) if ratio and row.den is not None else None,
+                version=row.version,
+                updated_at=now,
+            )
+            keys.append(row.key.code)
+            values.append(event.model_dump_json().encode())
+        await conn.execute(
+            "INSERT INTO metrics_outbox (key, value) SELECT * FROM unnest($1::text[], $2::bytea[])",
+            keys,
+            values,
+        )
+
+    async def _touch_freshness(self, conn: Any, good: Sequence[tuple[Any, list[Fact]]]) -> None:
+        latest: dict[tuple[str, str], Fact] = {}
+        for _, facts in good:
+            for f in facts:
+                held = latest.get((f.indicator, f.unit_code))
+                if held is None or (f.observed_at, f.received_at) > (
+                    held.observed_at,
+                    held.received_at,
+                ):
+                    latest[(f.indicator, f.unit_code)] = f
+        if not latest:
+            return
+        facts = list(latest.values())
+        await conn.execute(
+            "INSERT INTO metrics_freshness (indicator, unit_code, scope, level, last_observed_at,"
+            " last_received_at, last_processed_at)"
+            " SELECT *, now() FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
+            "  $5::date[], $6::timestamptz[])"
+            " ON CONFLICT (indicator, unit_code) DO UPDATE SET"
+            " last_observed_at = GREATEST(metrics_freshness.last_observed_at,"
+            "                             EXCLUDED.last_observed_at),"
+            " last_received_at = GREATEST(metrics_freshness.last_received_at,"
+            "                             EXCLUDED.last_received_at),"
+            " scope = EXCLUDED.scope, level = EXCLUDED.level, last_processed_at = now()",
+            [f.indicator for f in facts],
+            [f.unit_code for f in facts],
+            [f.scope for f in facts],
+            [f.level.value for f in facts],
+            [f.observed_at for f in facts],
+            [f.received_at for f in facts],
+        )
+
+    async def drain_outbox(self, limit: int = 5000) -> int:
+        """Publish pending MetricUpdated events; rows go only once the broker acknowledged."""
+        total = 0
+        while True:
+            async with pg_transaction(self.engine) as conn:
+                rows = await conn.fetch(
+                    "SELECT id, key, value FROM metrics_outbox ORDER BY id LIMIT $1"
+                    " FOR UPDATE SKIP LOCKED",
+                    limit,
+                )
+                if not rows:
+                    return total
+                await self.publisher.publish_many(
+                    [OutgoingRecord(METRICS_UPDATED, bytes(r["value"]), key=r["key"]) for r in rows]
+                )
+                await conn.execute(
+                    "DELETE FROM metrics_outbox WHERE id = ANY($1::bigint[])",
+                    [r["id"] for r in rows],
+                )
+            total += len(rows)
+            self.instruments.updates_published.inc(len(rows))
+            if len(rows) < limit:
+                return total

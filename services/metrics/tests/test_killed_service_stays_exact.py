@@ -1,0 +1,105 @@
+"""Fault test: the metrics service is SIGKILLed several times at random moments while 20,000
+events (5% duplicates) flow, then restarted; the final aggregates still equal the reference."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import uuid
+from dataclasses import replace
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from ioc_common.db import create_engine
+from ioc_common.infra.process import free_port, kill_process, stop_process
+from ioc_common.kafka.admin import ensure_topics
+from services.metrics.tests.checks import diff, expected_values, stored_values
+from services.metrics.tests.running import committed, publish, wait_consumed
+from services.metrics.tests.streams import make_stream, records
+
+pytestmark = [pytest.mark.connected, pytest.mark.slow]
+
+PROVINCE, YEAR = "92", 2038
+
+
+def start_service(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "ioc_metrics.app:create_app",
+             "--host", "127.0.0.1", "--port", str(free_port()), "--no-access-log"],
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+
+async def test_sigkill_at_random_moments_leaves_totals_exact(
+    kafka_bootstrap: str, fresh_database_url: str, tmp_path: Path
+) -> None:
+    # Topics of its own, so the restarts replay only this test's events.
+    suffix = uuid.uuid4().hex[:8]
+    stream = make_stream(20_000, seed=2038, province=PROVINCE, year=YEAR)
+    outgoing = records(stream, YEAR)
+    topic_of = {r.topic: f"test.kill.{suffix}.{r.topic}" for r in outgoing}
+    await ensure_topics(kafka_bootstrap, topic_of.values(), partitions=6)
+    outgoing = [replace(r, topic=topic_of[r.topic]) for r in outgoing]
+    group = f"metrics-kill-{suffix}"
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "DATABASE_URL": fresh_database_url,
+        "IOC_METRICS_GROUP_ID": group,
+        "IOC_METRICS_TOPICS": json.dumps(sorted(topic_of.values())),
+        "IOC_METRICS_BATCH_SIZE": "1000",
+        "IOC_METRICS_POLL_TIMEOUT_MS": "200",
+    }
+    log = tmp_path / "metrics.log"
+    rng = random.Random(2038)
+    engine = create_engine(fresh_database_url)
+
+    async def produce() -> dict[tuple[str, int], int]:
+        ends: dict[tuple[str, int], int] = {}
+        for i in range(0, len(outgoing), 4000):  # events keep flowing during the kills
+            for part, end in (await publish(kafka_bootstrap, outgoing[i : i + 4000])).items():
+                ends[part] = max(ends.get(part, 0), end)
+            await asyncio.sleep(1.5)
+        return ends
+
+    producer = asyncio.create_task(produce())
+    progress_at_kills: list[int] = []
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        before = 0
+        for _ in range(4):
+            proc = start_service(env, log)
+            # Once this run has committed something, strike at a random moment after that.
+            for _ in range(600):
+                if sum((await committed(engine, group)).values()) > before:
+                    break
+                assert proc.poll() is None, log.read_text()[-3000:]
+                await asyncio.sleep(0.1)
+            await asyncio.sleep(rng.uniform(0.0, 2.0))
+            assert proc.poll() is None, log.read_text()[-3000:]
+            kill_process(proc)
+            before = sum((await committed(engine, group)).values())
+            progress_at_kills.append(before)
+        proc = start_service(env, log)
+        ends = await producer
+        await wait_consumed(engine, group, ends, timeout_s=200)
+        stop_process(proc)
+        first, last = date(YEAR, 1, 1), date(YEAR, 12, 31)
+        actual = await stored_values(engine, PROVINCE, first, last)
+    finally:
+        kill_process(proc)
+        if not producer.done():
+            producer.cancel()
+        await engine.dispose()
+    print(f"records committed at each kill: {progress_at_kills} of {len(outgoing)}")
+    # The kills really fell while the events were being processed.
+    assert all(0 < done < len(outgoing) for done in progress_at_kills), log.read_text()[-3000:]
+    expected = expected_values(stream, first, last)
+    assert diff(expected, actual) == []
