@@ -1,5 +1,6 @@
-"""``ioc dev`` comes up on its embedded default (Tansu + embedded PostgreSQL) and a message
-published to its broker is consumed back; Ctrl-C stops it cleanly."""
+"""``ioc dev`` on its embedded default (Tansu + embedded PostgreSQL): it comes up, its broker
+round-trips a message, the simulator fills the metrics and raises alerts within about a minute,
+and Ctrl-C stops everything cleanly."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import timedelta
+from typing import Any
 
+import httpx
 import pytest
 
 from ioc_common.db import create_engine
@@ -20,12 +24,13 @@ from ioc_common.infra.process import free_port
 from ioc_common.kafka.consumer import KafkaConsumer
 from ioc_common.kafka.publisher import KafkaPublisher
 from ioc_common.kafka.records import OutgoingRecord
+from ioc_common.timeutil import vietnam_today
 from ioc_common.topics import DLQ
 
 pytestmark = [pytest.mark.connected, pytest.mark.slow]
 
 
-def start_dev() -> tuple[subprocess.Popen[str], dict[str, object]]:
+def start_dev(*, simulate: bool) -> tuple[subprocess.Popen[str], dict[str, Any]]:
     env = {
         k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")
     }
@@ -35,7 +40,7 @@ def start_dev() -> tuple[subprocess.Popen[str], dict[str, object]]:
             "-m",
             "ioc_common.cli",
             "dev",
-            "--no-simulate",
+            *([] if simulate else ["--no-simulate"]),
             "--base-port",
             str(free_port()),
         ],
@@ -59,7 +64,7 @@ def start_dev() -> tuple[subprocess.Popen[str], dict[str, object]]:
 
 
 async def test_ioc_dev_round_trips_a_message_and_stops_cleanly() -> None:
-    proc, ready = start_dev()
+    proc, ready = start_dev(simulate=False)
     try:
         bootstrap = str(ready["kafka"])
         publisher = KafkaPublisher(bootstrap)  # idempotence "auto": Tansu refuses it
@@ -88,3 +93,38 @@ async def test_ioc_dev_round_trips_a_message_and_stops_cleanly() -> None:
         out, _ = await asyncio.to_thread(proc.communicate, timeout=60)
     assert proc.returncode == 0, out
     assert "stopping" in out
+
+
+async def stop_dev(proc: subprocess.Popen[str]) -> str:
+    proc.send_signal(signal.SIGINT)
+    out, _ = await asyncio.to_thread(proc.communicate, timeout=60)
+    assert proc.returncode == 0, out
+    return out
+
+
+async def test_ioc_dev_shows_district_values_and_open_alerts_within_a_minute() -> None:
+    proc, ready = start_dev(simulate=True)
+    last_month = vietnam_today().replace(day=1) - timedelta(days=1)
+    period = f"{last_month.year:04d}-{last_month.month:02d}"
+    districts: list[dict[str, Any]] = []
+    alerts: list[dict[str, Any]] = []
+    try:
+        metrics, alerts_url = ready["services"]["metrics"], ready["services"]["alerts"]
+        deadline = time.monotonic() + 90
+        async with httpx.AsyncClient(timeout=10) as client:
+            while time.monotonic() < deadline and not (districts and alerts):
+                ranking = await client.get(
+                    f"{metrics}/v1/rankings",
+                    params={"indicator": "dossiers_processed_online_rate", "province": "08",
+                            "granularity": "month", "period": period},
+                )  # fmt: skip
+                if ranking.status_code == 200:
+                    districts = [d for d in ranking.json()["items"] if d["value"] is not None]
+                listed = await client.get(f"{alerts_url}/v1/alerts", params={"state": "firing"})
+                if listed.status_code == 200:
+                    alerts = listed.json()["items"]
+                await asyncio.sleep(2)
+    finally:
+        out = await stop_dev(proc)
+    assert districts, "no district values for province 08 after 90 s:\n" + out[-3000:]
+    assert alerts, "no open alert after 90 s:\n" + out[-3000:]
