@@ -154,3 +154,24 @@ async def test_a_value_hovering_at_the_threshold_does_not_flap(harness: Harness)
     (alert,) = await alerts_of(h, "075")
     assert alert["state"] == "resolved"
     assert len(await events(h)) == 2
+
+
+async def test_a_target_judges_only_its_own_indicator_when_updates_arrive_together(
+    harness: Harness,
+) -> None:
+    # One batch carries the target's indicator and another one for the same district: only
+    # the target's indicator may raise a lagging alert.
+    h = harness
+    today = h.clock().date()
+    other = metric_update(
+        "online_payment_rate",
+        "073",
+        numerator=10,
+        denominator=1000,
+        period_start=today.replace(day=1),
+        version=1,
+        updated_at=h.clock(),
+    )
+    await h.feed(dossiers(h, "073", 60.0), other)
+    alerts = await alerts_of(h, "073")
+    assert [a["indicator"] for a in alerts] == [INDICATOR]

@@ -184,7 +184,11 @@ class Evaluator:
             for r in obs_rows
         }
         on = max((o.period_start for o in observations.values()), default=today)
-        applicable = [s for s in stored if applies(s.spec, unit_code, level, on)]
+        applicable = [
+            s
+            for s in stored
+            if s.spec.indicator == indicator_code and applies(s.spec, unit_code, level, on)
+        ]
         if not applicable:
             # No target (any more): close what this service opened for the unit.
             return await self._close_all(session, indicator_code, unit_code, level, now)

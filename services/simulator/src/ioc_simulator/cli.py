@@ -55,9 +55,11 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     )
     pusher = IngestPusher(args.ingest_url, args.api_key)
     try:
-        span = f"{start:%Y-%m} → {today:%Y-%m}"
+        span = f"{start:%Y-%m} → {today.replace(day=1) - timedelta(days=1):%Y-%m}"
         print(f"[simulate] tỉnh/province {args.province}: lịch sử/history {span}", flush=True)
-        stats = pusher.push(history(profile, start, today, args.seed))
+        # Whole months only: a month's stock figures are dated its last day.
+        last_month_end = today.replace(day=1) - timedelta(days=1)
+        stats = pusher.push(history(profile, start, last_month_end, args.seed))
         print(
             f"[simulate] lịch sử xong / history done: {stats.accepted} accepted, "
             f"{stats.duplicates} duplicates, {stats.rejected} rejected",
