@@ -1,0 +1,292 @@
+"""Operators: roles, argon2id password hashes, and signed expiring session tokens.
+
+A token is ``<base64url(json claims)>.<base64url(HMAC-SHA256)>`` with the username, the
+expiry and a random id; it travels in an HttpOnly cookie for the dashboard (and its WebSocket
+and SSE feeds) or as ``Authorization: Bearer`` for API clients. Every use looks the user up
+again (cached briefly), so disabling a user ends their sessions.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ioc_common import audit
+from ioc_common.db import transaction
+from ioc_common.errors import (
+    Conflict,
+    FieldError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    Unauthenticated,
+)
+from ioc_common.timeutil import utc_now
+from ioc_gateway.scope import scope_exists
+from ioc_gateway.tables import users
+
+SERVICE = "gateway"
+COOKIE = "ioc_session"
+_HASHER = PasswordHasher()  # argon2id with argon2-cffi's current recommended parameters
+#: Verified against when the username is unknown, so both cases cost the same time.
+_DUMMY_HASH = _HASHER.hash("not-a-real-password")
+
+
+class Role(StrEnum):
+    VIEWER = "viewer"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+    @property
+    def can_act(self) -> bool:
+        """Acknowledge, resolve, silence."""
+        return self is not Role.VIEWER
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    username: str
+    role: Role
+    scope: str
+    disabled: bool = False
+    last_login_at: datetime | None = None
+
+
+def hash_password(password: str) -> str:
+    return _HASHER.hash(password)
+
+
+def check_password(stored_hash: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(stored_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class TokenSigner:
+    def __init__(self, secret: bytes, ttl_s: int) -> None:
+        self._secret = secret
+        self.ttl_s = ttl_s
+
+    def _mac(self, body: str) -> str:
+        return _b64(hmac.new(self._secret, body.encode(), hashlib.sha256).digest())
+
+    def issue(self, username: str, now: float | None = None) -> tuple[str, int]:
+        """A token for ``username`` and its expiry (Unix seconds)."""
+        exp = int((now if now is not None else time.time()) + self.ttl_s)
+        claims = {"sub": username, "exp": exp, "jti": secrets.token_urlsafe(9)}
+        body = _b64(json.dumps(claims, separators=(",", ":")).encode())
+        return f"{body}.{self._mac(body)}", exp
+
+    def verify(self, token: str, now: float | None = None) -> str:
+        """The username a valid, unexpired token names; raises ``Unauthenticated``."""
+        body, _, mac = token.partition(".")
+        if not body or not mac or not hmac.compare_digest(mac, self._mac(body)):
+            raise _unauthenticated("Phiên đăng nhập không hợp lệ", "Invalid session")
+        try:
+            claims = json.loads(_unb64(body))
+            username, exp = str(claims["sub"]), int(claims["exp"])
+        except (ValueError, KeyError, TypeError, binascii.Error):
+            raise _unauthenticated("Phiên đăng nhập không hợp lệ", "Invalid session") from None
+        if exp <= (now if now is not None else time.time()):
+            raise _unauthenticated(
+                "Phiên đăng nhập đã hết hạn, vui lòng đăng nhập lại",
+                "Session expired; please log in again",
+            )
+        return username
+
+
+def _unauthenticated(vi: str, en: str) -> Unauthenticated:
+    return Unauthenticated(vi, en)
+
+
+def _row_to_operator(row: sa.RowMapping) -> Operator:
+    return Operator(
+        username=row["username"],
+        role=Role(row["role"]),
+        scope=row["unit_scope"],
+        disabled=row["disabled"],
+        last_login_at=row["last_login_at"],
+    )
+
+
+def _check_new_user(username: str, role: str, scope: str, password: str) -> list[FieldError]:
+    errors = []
+    if (
+        not (1 <= len(username) <= 64)
+        or not username.replace(".", "")
+        .replace("-", "")
+        .replace("_", "")
+        .replace("@", "")
+        .isalnum()
+    ):
+        errors.append(FieldError("username", "1–64 letters, digits, . - _ @"))
+    if role not in {r.value for r in Role}:
+        errors.append(FieldError("role", "one of viewer, operator, admin"))
+    if not scope_exists(scope):
+        errors.append(FieldError("scope", f"{scope!r} is not a province or district code"))
+    if len(password) < 10:
+        errors.append(FieldError("password", "at least 10 characters"))
+    return errors
+
+
+class UserStore:
+    """Users in PostgreSQL, with a short cache for the per-request lookup."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], cache_ttl_s: float) -> None:
+        self._sessions = sessions
+        self._ttl = cache_ttl_s
+        self._cache: dict[str, tuple[float, Operator | None]] = {}
+
+    async def get(self, username: str) -> Operator | None:
+        hit = self._cache.get(username)
+        if hit is not None and hit[0] > time.monotonic():
+            return hit[1]
+        async with self._sessions() as session:
+            row = (
+                (await session.execute(sa.select(users).where(users.c.username == username)))
+                .mappings()
+                .first()
+            )
+        found = _row_to_operator(row) if row is not None else None
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[username] = (time.monotonic() + self._ttl, found)
+        return found
+
+    async def active(self, username: str) -> Operator:
+        user = await self.get(username)
+        if user is None or user.disabled:
+            raise _unauthenticated(
+                "Tài khoản không tồn tại hoặc đã bị khóa", "Unknown or disabled account"
+            )
+        return user
+
+    async def login(self, username: str, password: str) -> Operator:
+        """The user if the password matches and the account is enabled; audited either way."""
+        async with transaction(self._sessions) as session:
+            row = (
+                (await session.execute(sa.select(users).where(users.c.username == username)))
+                .mappings()
+                .first()
+            )
+            ok = check_password(row["password_hash"] if row else _DUMMY_HASH, password)
+            ok = ok and row is not None and not row["disabled"]
+            await audit.record(
+                session,
+                service=SERVICE,
+                actor=username[:128] or "?",
+                action="login" if ok else "login.failed",
+            )
+            if ok and row is not None:
+                now = utc_now()
+                await session.execute(
+                    sa.update(users).where(users.c.username == username).values(last_login_at=now)
+                )
+                if _HASHER.check_needs_rehash(row["password_hash"]):
+                    await session.execute(
+                        sa.update(users)
+                        .where(users.c.username == username)
+                        .values(password_hash=hash_password(password))
+                    )
+        if not ok or row is None:
+            raise _unauthenticated("Sai tên đăng nhập hoặc mật khẩu", "Wrong username or password")
+        return _row_to_operator(row)
+
+    async def create(
+        self, *, username: str, role: str, scope: str, password: str, actor: str
+    ) -> Operator:
+        errors = _check_new_user(username, role, scope, password)
+        if errors:
+            raise InvalidInput("Thông tin người dùng không hợp lệ", "Invalid user", errors)
+        async with transaction(self._sessions) as session:
+            exists = await session.scalar(
+                sa.select(sa.func.count()).select_from(users).where(users.c.username == username)
+            )
+            if exists:
+                raise Conflict("Tên đăng nhập đã tồn tại", f"User {username!r} already exists")
+            await session.execute(
+                users.insert().values(
+                    username=username,
+                    password_hash=hash_password(password),
+                    role=role,
+                    unit_scope=scope,
+                    disabled=False,
+                    created_at=utc_now(),
+                    created_by=actor,
+                )
+            )
+            await audit.record(
+                session,
+                service=SERVICE,
+                actor=actor,
+                action="user.create",
+                target=username,
+                detail={"role": role, "scope": scope},
+            )
+        self._cache.pop(username, None)
+        return Operator(username=username, role=Role(role), scope=scope)
+
+    async def list(self) -> list[Operator]:
+        async with self._sessions() as session:
+            rows = (
+                (await session.execute(sa.select(users).order_by(users.c.username)))
+                .mappings()
+                .all()
+            )
+        return [_row_to_operator(r) for r in rows]
+
+    async def count(self) -> int:
+        async with self._sessions() as session:
+            return int(await session.scalar(sa.select(sa.func.count()).select_from(users)) or 0)
+
+    async def disable(self, username: str, *, actor: str) -> Operator:
+        async with transaction(self._sessions) as session:
+            row = (
+                (
+                    await session.execute(
+                        sa.update(users)
+                        .where(users.c.username == username)
+                        .values(disabled=True)
+                        .returning(*users.c)
+                    )
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                raise NotFound("Không tìm thấy người dùng", f"No user {username!r}")
+            await audit.record(
+                session, service=SERVICE, actor=actor, action="user.disable", target=username
+            )
+        self._cache.pop(username, None)
+        return _row_to_operator(row)
+
+
+def require_actor_role(user: Operator) -> None:
+    if not user.role.can_act:
+        raise Forbidden(
+            "Tài khoản chỉ xem không được thực hiện thao tác này",
+            "Viewers may not perform this action",
+        )

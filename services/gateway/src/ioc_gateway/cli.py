@@ -1,0 +1,134 @@
+"""``ioc users create|list|disable`` — the operators who log in to the gateway.
+
+ioc users create --username an.nv --role operator --scope 071 --password-stdin
+ioc users list
+ioc users disable an.nv
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ioc_common.errors import IocError
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    users = sub.add_parser("users", help="người dùng bảng điều khiển / dashboard users")
+    users_sub = users.add_subparsers(dest="users_command", required=True)
+
+    create = users_sub.add_parser("create", help="tạo người dùng / create a user")
+    create.add_argument("--username", required=True)
+    create.add_argument("--role", required=True, choices=["viewer", "operator", "admin"])
+    create.add_argument(
+        "--scope", required=True, help="mã tỉnh hoặc huyện / province or district code, e.g. 071"
+    )
+    secret = create.add_mutually_exclusive_group()
+    secret.add_argument("--password-stdin", action="store_true", help="read it from stdin")
+    secret.add_argument("--password", help="(visible in the process list; prefer stdin)")
+    _db_arg(create)
+    create.set_defaults(func=_cmd_create)
+
+    lst = users_sub.add_parser("list", help="liệt kê / list users")
+    lst.add_argument("--json", action="store_true", help="machine-readable output")
+    _db_arg(lst)
+    lst.set_defaults(func=_cmd_list)
+
+    disable = users_sub.add_parser("disable", help="khóa tài khoản / disable a user")
+    disable.add_argument("username")
+    _db_arg(disable)
+    disable.set_defaults(func=_cmd_disable)
+
+
+def _db_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--database-url", help="default: $DATABASE_URL")
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli:unknown"
+
+
+def _run(url: str | None, action: Callable[[Any], Awaitable[int]]) -> int:
+    from ioc_common.db import create_engine, session_factory
+    from ioc_gateway.auth import UserStore
+    from ioc_gateway.config import GatewaySettings
+
+    async def main() -> int:
+        engine = create_engine(url or GatewaySettings().database_url, pool_size=1)
+        try:
+            return await action(UserStore(session_factory(engine), cache_ttl_s=0))
+        except IocError as exc:
+            print(f"lỗi / error: {exc.message} / {exc.message_en}", file=sys.stderr)
+            for d in exc.details:
+                print(f"  {d.field}: {d.reason}", file=sys.stderr)
+            return 2
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(main())
+
+
+def _cmd_create(args: argparse.Namespace) -> int:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif args.password is not None:
+        password = args.password
+    else:
+        password = getpass.getpass("Mật khẩu / password: ")
+
+    async def action(store: Any) -> int:
+        user = await store.create(
+            username=args.username,
+            role=args.role,
+            scope=args.scope,
+            password=password,
+            actor=_actor(),
+        )
+        print(f"đã tạo / created {user.username} ({user.role.value}, {user.scope})")
+        return 0
+
+    return _run(args.database_url, action)
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    async def action(store: Any) -> int:
+        users = await store.list()
+        rows = [
+            {
+                "username": u.username,
+                "role": u.role.value,
+                "scope": u.scope,
+                "disabled": u.disabled,
+                "last_login_at": u.last_login_at.isoformat() if u.last_login_at else None,
+            }
+            for u in users
+        ]
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False))
+            return 0
+        for r in rows:
+            state = "disabled" if r["disabled"] else "active"
+            print(
+                f"{r['username']:<24} {r['role']:<9} {r['scope']:<6} {state:<9} "
+                f"{r['last_login_at'] or '-'}"
+            )
+        return 0
+
+    return _run(args.database_url, action)
+
+
+def _cmd_disable(args: argparse.Namespace) -> int:
+    async def action(store: Any) -> int:
+        user = await store.disable(args.username, actor=_actor())
+        print(f"đã khóa / disabled {user.username}")
+        return 0
+
+    return _run(args.database_url, action)

@@ -1,0 +1,57 @@
+"""Settings of the gateway (environment prefix ``IOC_GATEWAY_``)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import SettingsConfigDict
+
+from ioc_common.settings import ServiceSettings
+
+
+class GatewaySettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="IOC_GATEWAY_", extra="ignore", frozen=True)
+
+    #: The metrics and alerts services; ``ioc dev`` sets ``IOC_METRICS_URL``/``IOC_ALERTS_URL``.
+    metrics_url: str = Field(
+        default="http://127.0.0.1:8001",
+        validation_alias=AliasChoices("IOC_GATEWAY_METRICS_URL", "IOC_METRICS_URL", "metrics_url"),
+    )
+    alerts_url: str = Field(
+        default="http://127.0.0.1:8002",
+        validation_alias=AliasChoices("IOC_GATEWAY_ALERTS_URL", "IOC_ALERTS_URL", "alerts_url"),
+    )
+    #: Sent as ``Authorization: Bearer`` to the alerts service when it requires one.
+    alerts_service_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "IOC_GATEWAY_ALERTS_SERVICE_TOKEN", "IOC_ALERTS_SERVICE_TOKEN", "alerts_service_token"
+        ),
+    )
+    upstream_timeout_s: float = Field(default=5.0, gt=0, le=60)
+
+    #: Signs session tokens. Unset: a random one per process (sessions end on restart, and
+    #: replicas behind a load balancer need a shared one).
+    session_secret: SecretStr | None = None
+    session_ttl_s: int = Field(default=8 * 3600, ge=60, le=7 * 24 * 3600)
+    cookie_secure: bool = False
+    #: A disabled user is refused at most this long after being disabled.
+    user_cache_ttl_s: float = Field(default=5.0, ge=0)
+    #: ``ioc dev`` only: create this admin (password below) when no user exists yet.
+    dev_admin_password: SecretStr | None = None
+
+    #: The province the dashboard shows (the demo default is Tuyên Quang).
+    province: str = Field(default="08", pattern=r"^\d{2}$")
+
+    # --- live feed
+    #: Messages waiting per client before metric updates are coalesced and others dropped.
+    client_queue_size: int = Field(default=256, ge=1, le=100_000)
+    #: Distinct coalesced metric keys held for a slow client before it is disconnected.
+    client_overflow_limit: int = Field(default=2_000, ge=1)
+    #: Telemetry events per second per client on the ticker (the rest are sampled away).
+    telemetry_per_second: float = Field(default=5.0, ge=0)
+    #: Messages kept for clients that reconnect with ``after=<seq>``.
+    replay_size: int = Field(default=1_000, ge=0, le=100_000)
+    consume_telemetry: bool = True
+    feed_enabled: bool = True
+    group_prefix: str = Field(default="ioc-gateway", min_length=1, max_length=64)
+    port: int = 8003

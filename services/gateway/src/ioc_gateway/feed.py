@@ -1,0 +1,136 @@
+"""Reads the platform's topics and publishes them to the hub: metric updates, alert changes
+and telemetry (for the ticker). Its own consumer group per gateway process, starting from the
+latest offsets — the live feed shows what happens from now on; the API gives the history."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+
+from ioc_common.catalogue import Catalogue
+from ioc_common.events import AlertChanged, Family, MetricUpdated, decode_telemetry
+from ioc_common.kafka.consumer import Consumer
+from ioc_common.kafka.records import ConsumedRecord
+from ioc_common.logs import get_logger
+from ioc_common.topics import ALERTS, METRICS_UPDATED, TELEMETRY_TOPICS
+from ioc_gateway.hub import Hub
+from ioc_gateway.observability import GatewayMetrics
+from ioc_gateway.scope import unit_name
+
+log = get_logger("ioc.gateway.feed")
+
+
+def feed_topics(telemetry: bool) -> list[str]:
+    return [METRICS_UPDATED, ALERTS, *(TELEMETRY_TOPICS if telemetry else ())]
+
+
+def group_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+class FeedPublisher:
+    """Turns one Kafka record into one hub message."""
+
+    def __init__(self, hub: Hub, catalogue: Catalogue, metrics: GatewayMetrics) -> None:
+        self.hub = hub
+        self.catalogue = catalogue
+        self.metrics = metrics
+        self._family_pillars: dict[str, frozenset[str]] = {
+            f.value: frozenset(i.pillar.value for i in catalogue.derived_from(f))
+            for f in Family
+            if f is not Family.OBSERVATION
+        }
+
+    def _pillar(self, indicator: str | None) -> frozenset[str]:
+        found = self.catalogue.get(indicator) if indicator else None
+        return frozenset({found.pillar.value}) if found else frozenset()
+
+    def handle(self, record: ConsumedRecord) -> None:
+        self.metrics.consumed.labels(record.topic).inc()
+        try:
+            if record.topic == METRICS_UPDATED:
+                self._metric(MetricUpdated.model_validate_json(record.value))
+            elif record.topic == ALERTS:
+                self._alert(AlertChanged.model_validate_json(record.value))
+            else:
+                self._telemetry(record.value)
+        except (ValidationError, ValueError) as exc:
+            self.metrics.undecodable.labels(record.topic).inc()
+            log.warning(
+                "gateway.feed_undecodable",
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                error=str(exc)[:300],
+            )
+
+    def _metric(self, m: MetricUpdated) -> None:
+        data = m.model_dump(mode="json") | {"unit_name": unit_name(m.unit_code)}
+        self.hub.publish(
+            "metric",
+            data,
+            unit_code=m.unit_code,
+            pillars=self._pillar(m.indicator),
+            dates=(m.period_start,),
+            coalesce_key=(m.indicator, m.unit_code, m.level.value, m.granularity.value, m.period),
+        )
+
+    def _alert(self, a: AlertChanged) -> None:
+        data = a.model_dump(mode="json") | {"unit_name": unit_name(a.unit_code)}
+        self.hub.publish(
+            "alert",
+            data,
+            unit_code=a.unit_code,
+            pillars=frozenset({a.pillar}),
+            severity=a.severity.value,
+            dates=(a.changed_at.date(),),
+        )
+
+    def _telemetry(self, raw: bytes) -> None:
+        event = decode_telemetry(raw)
+        data: dict[str, Any] = {
+            "event_id": str(event.event_id),
+            "family": event.family.value,
+            "indicator": event.indicator,
+            "unit_code": event.unit_code,
+            "unit_name": unit_name(event.unit_code),
+            "observed_at": event.observed_at.isoformat(),
+            "granularity": event.granularity.value,
+            "source": event.source,
+            "payload": event.payload.model_dump(mode="json"),
+        }
+        pillars = (
+            self._pillar(event.indicator)
+            if event.indicator
+            else self._family_pillars.get(event.family.value, frozenset())
+        )
+        self.hub.publish(
+            "telemetry",
+            data,
+            unit_code=event.unit_code,
+            pillars=pillars,
+            dates=(event.observed_at,),
+        )
+
+
+async def run_feed(consumer: Consumer, publisher: FeedPublisher, *, poll_ms: int = 500) -> None:
+    """The consumer loop: read, publish to the hub, repeat. It never awaits a client."""
+    backoff = 0.5
+    while True:
+        try:
+            records = await consumer.getmany(timeout_ms=poll_ms, max_records=1000)
+            backoff = 0.5
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the broker is away: keep trying, the dashboard stays up
+            log.warning("gateway.feed_poll_failed", error=type(exc).__name__, retry_s=backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+            continue
+        for record in records:
+            publisher.handle(record)
+        if records:
+            await asyncio.sleep(0)  # let the senders run between large batches

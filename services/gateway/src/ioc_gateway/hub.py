@@ -1,0 +1,253 @@
+"""The live feed's fan-out hub.
+
+One consumer loop publishes every message once; each connected client has its own bounded
+buffer and its own sender task. ``Hub.publish`` never awaits a client, so a slow or stalled
+client cannot slow the consumer or the other clients. When a client's buffer is full:
+
+* a metric update replaces any pending update of the same aggregate (indicator, unit, level,
+  period) — *coalesced* — and is delivered once the client catches up; past
+  ``overflow_limit`` distinct pending aggregates the client is disconnected;
+* any other message is *dropped* with a counter, and the client is later sent a ``resync``
+  message telling it to reload its snapshots (alerts, tiles) from the API.
+
+Messages carry an increasing ``seq``; a client reconnecting with ``after=<seq>`` is replayed
+what it missed from a bounded buffer of recent messages (or told to resync when too old).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict, deque
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+import orjson
+
+from ioc_gateway.observability import GatewayMetrics
+from ioc_gateway.scope import within
+
+Kind = Literal["metric", "alert", "telemetry"]
+KINDS: tuple[Kind, ...] = ("metric", "alert", "telemetry")
+
+
+@dataclass(frozen=True, slots=True)
+class FeedMessage:
+    seq: int
+    kind: Kind
+    unit_code: str
+    pillars: frozenset[str]
+    severity: str | None
+    dates: tuple[date, ...]
+    coalesce_key: Hashable | None
+    body: str  # the JSON sent, encoded once for every client
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """What one client asked for, on top of its user's unit scope."""
+
+    scope: str
+    pillars: frozenset[str] = frozenset()
+    unit: str | None = None
+    severities: frozenset[str] = frozenset()
+    kinds: frozenset[str] = frozenset(KINDS)
+
+    def accepts(self, m: FeedMessage) -> bool:
+        if m.kind not in self.kinds:
+            return False
+        if self.pillars and not (m.pillars & self.pillars):
+            return False
+        # Severity is a property of alerts; it does not hide metric updates or telemetry.
+        if self.severities and m.severity is not None and m.severity not in self.severities:
+            return False
+        if not within(self.scope, m.unit_code, m.dates):
+            return False
+        return self.unit is None or within(self.unit, m.unit_code, m.dates)
+
+
+class ClientGone(Exception):
+    """The client was disconnected by the hub (too far behind) or the hub closed."""
+
+
+_RESYNC = orjson.dumps({"type": "resync"}).decode()
+
+
+@dataclass(eq=False)
+class Client:
+    filters: Filters
+    transport: str
+    metrics: GatewayMetrics
+    queue_size: int
+    overflow_limit: int
+    telemetry_per_second: float
+    dropped: int = 0
+    coalesced: int = 0
+    closed_reason: str | None = None
+    _queue: deque[FeedMessage] = field(default_factory=deque)
+    _overflow: OrderedDict[Hashable, FeedMessage] = field(default_factory=OrderedDict)
+    _resync: bool = False
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _closed: asyncio.Event = field(default_factory=asyncio.Event)
+    _tokens: float = 0.0
+    _refilled: float = field(default_factory=time.monotonic)
+
+    def __post_init__(self) -> None:
+        self._tokens = max(1.0, self.telemetry_per_second)  # a new client starts with a burst
+
+    def _sampled_in(self) -> bool:
+        rate = self.telemetry_per_second
+        if rate <= 0:
+            return False
+        now = time.monotonic()
+        burst = max(1.0, rate)
+        self._tokens = min(burst, self._tokens + (now - self._refilled) * rate)
+        self._refilled = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        return False
+
+    def offer(self, m: FeedMessage) -> None:
+        """Queue ``m`` if the client wants it; never blocks."""
+        if self.closed_reason is not None or not self.filters.accepts(m):
+            return
+        if m.kind == "telemetry" and not self._sampled_in():
+            self.metrics.sampled.inc()
+            return
+        key = m.coalesce_key
+        if key is not None and key in self._overflow:
+            self._overflow[key] = m  # a newer value of an aggregate already waiting
+            self._overflow.move_to_end(key)
+            self._coalesce()
+        elif len(self._queue) < self.queue_size:
+            self._queue.append(m)
+        elif key is not None:
+            self._overflow[key] = m
+            if len(self._overflow) > self.overflow_limit:
+                self.close("too_slow")
+                self.metrics.slow_disconnects.inc()
+                return
+        else:
+            self.dropped += 1
+            self.metrics.dropped.labels(m.kind).inc()
+            self._resync = True
+        self._wake.set()
+
+    def _coalesce(self) -> None:
+        self.coalesced += 1
+        self.metrics.coalesced.inc()
+
+    def request_resync(self) -> None:
+        self._resync = True
+        self._wake.set()
+
+    def close(self, reason: str) -> None:
+        if self.closed_reason is None:
+            self.closed_reason = reason
+        self._wake.set()
+        self._closed.set()
+
+    async def wait_closed(self) -> str:
+        """Returns once the hub closed the client (its sender may be stuck writing)."""
+        await self._closed.wait()
+        return self.closed_reason or "closed"
+
+    @property
+    def pending(self) -> int:
+        return len(self._queue) + len(self._overflow)
+
+    async def next(self) -> tuple[str, str]:
+        """The next message to send as ``(type, json)``; raises ``ClientGone`` once closed."""
+        while True:
+            if self.closed_reason is not None:
+                raise ClientGone(self.closed_reason)
+            if self._queue:
+                m = self._queue.popleft()
+                return m.kind, m.body
+            if self._overflow:
+                _, m = self._overflow.popitem(last=False)
+                return m.kind, m.body
+            if self._resync:
+                self._resync = False
+                return "resync", _RESYNC
+            self._wake.clear()
+            await self._wake.wait()
+
+
+class Hub:
+    def __init__(
+        self,
+        metrics: GatewayMetrics,
+        *,
+        queue_size: int = 256,
+        overflow_limit: int = 2_000,
+        telemetry_per_second: float = 5.0,
+        replay_size: int = 1_000,
+    ) -> None:
+        self.metrics = metrics
+        self.queue_size = queue_size
+        self.overflow_limit = overflow_limit
+        self.telemetry_per_second = telemetry_per_second
+        self.clients: set[Client] = set()
+        self._seq = 0
+        self._recent: deque[FeedMessage] = deque(maxlen=replay_size or None)
+        self._replay = replay_size > 0
+
+    @property
+    def last_seq(self) -> int:
+        return self._seq
+
+    def publish(
+        self,
+        kind: Kind,
+        data: dict[str, Any],
+        *,
+        unit_code: str,
+        pillars: frozenset[str] = frozenset(),
+        severity: str | None = None,
+        dates: tuple[date, ...] = (),
+        coalesce_key: Hashable | None = None,
+    ) -> FeedMessage:
+        self._seq += 1
+        body = orjson.dumps({"seq": self._seq, "type": kind, "data": data}).decode()
+        m = FeedMessage(self._seq, kind, unit_code, pillars, severity, dates, coalesce_key, body)
+        if self._replay:
+            self._recent.append(m)
+        for client in list(self.clients):
+            client.offer(m)
+        return m
+
+    def connect(self, filters: Filters, transport: str, *, after: int | None = None) -> Client:
+        client = Client(
+            filters=filters,
+            transport=transport,
+            metrics=self.metrics,
+            queue_size=self.queue_size,
+            overflow_limit=self.overflow_limit,
+            telemetry_per_second=self.telemetry_per_second,
+        )
+        if after is not None and after > self._seq:
+            client.request_resync()  # numbered by an earlier gateway process
+        elif after is not None and after < self._seq:
+            oldest = self._recent[0].seq if self._recent else self._seq + 1
+            if after + 1 < oldest:
+                client.request_resync()  # what it missed is no longer kept
+            for m in self._recent:
+                if m.seq > after:
+                    client.offer(m)
+        self.clients.add(client)
+        self.metrics.clients.labels(transport).inc()
+        return client
+
+    def disconnect(self, client: Client) -> None:
+        if client in self.clients:
+            self.clients.discard(client)
+            self.metrics.clients.labels(client.transport).dec()
+        client.close("disconnected")
+
+    def close(self) -> None:
+        for client in list(self.clients):
+            client.close("shutdown")

@@ -1,0 +1,336 @@
+"""The dashboard in a real headless Chromium against the real platform: ingest, metrics, alerts
+and the gateway as uvicorn processes on the session's Apache Kafka and a fresh PostgreSQL.
+
+An operator logs in and sees the tiles filled from aggregated data in Vietnamese number
+formats; events pushed through ingest make a district lag; its alert appears live without a
+reload; the operator acknowledges it and sees its state change; a viewer sees no buttons. The
+screenshot is saved to ``test-artifacts/dashboard.png``."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import Page, async_playwright, expect
+
+from ioc_common.db import create_engine, session_factory
+from ioc_common.infra.process import free_port, stop_process, tail
+from ioc_common.infra.pytest_plugin import new_database
+from ioc_common.timeutil import vietnam_today
+from ioc_gateway.testing import eventually
+from ioc_ingest.keys import PgKeyStore
+
+pytestmark = [pytest.mark.connected, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[3]
+ARTIFACT = REPO / "test-artifacts" / "dashboard.png"
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium's connections are refused by a closed
+# network; a fresh profile per run keeps runs independent.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+PASSWORD = "van-hanh-ioc-2026"
+#: Communes of Tuyên Quang (08) after the reform, one in each of its former districts
+#: 070–076, and one in former Hà Giang's Quản Bạ (029), the district that will lag.
+COMMUNES = ["02212", "02266", "02221", "02287", "02374", "02434", "02536"]
+LAGGING_COMMUNE, LAGGING_DISTRICT = "00874", "029"
+SERVICES = ("ingest", "metrics", "alerts", "gateway")
+
+
+@dataclass
+class Platform:
+    urls: dict[str, str]
+    database_url: str
+
+
+def _wait(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url} exited with {proc.returncode}:\n{tail(log, 40)}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} not ready within {timeout_s}s:\n{tail(log, 40)}")
+
+
+@pytest.fixture
+def platform(kafka_bootstrap: str, postgres_base_url: str) -> Iterator[Platform]:
+    database_url = new_database(postgres_base_url)
+    run = uuid.uuid4().hex[:8]
+    logs = Path(tempfile.mkdtemp(prefix="ioc-browser-"))
+    ports = {name: free_port() for name in SERVICES}
+    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "DATABASE_URL": database_url,
+        "IOC_LOG_LEVEL": "WARNING",
+        **{f"IOC_{name.upper()}_URL": url for name, url in urls.items()},
+        "IOC_METRICS_GROUP_ID": f"metrics-browser-{run}",
+        "IOC_ALERTS_GROUP_ID": f"alerts-browser-{run}",
+        "IOC_ALERTS_GROUP_WAIT_S": "1",
+        "IOC_ALERTS_DISPATCH_INTERVAL_S": "0.5",
+        "IOC_ALERTS_SWEEP_INTERVAL_S": "5",
+        "IOC_ALERTS_DASHBOARD_URL": urls["gateway"],
+        "IOC_GATEWAY_SESSION_SECRET": uuid.uuid4().hex,
+        "IOC_GATEWAY_GROUP_PREFIX": f"gateway-browser-{run}",
+    }
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for name in SERVICES:
+            log = logs / f"{name}.log"
+            with log.open("wb") as out:
+                proc = subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "uvicorn",
+                        "--factory",
+                        f"ioc_{name}.app:create_app",
+                        "--host",
+                        "127.0.0.1",
+                        "--port",
+                        str(ports[name]),
+                        "--no-access-log",
+                    ],
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            procs.append(proc)
+            # /readyz: the gateway's consumer has its partitions, so nothing later is missed.
+            _wait(f"{urls[name]}/readyz", proc, log)
+        yield Platform(urls, database_url)
+    finally:
+        for proc in reversed(procs):
+            stop_process(proc, timeout_s=10)
+        for name in SERVICES:
+            print(f"--- {name} log (tail) ---\n{tail(logs / f'{name}.log', 15)}")
+
+
+def _create_operator(database_url: str, username: str, role: str, scope: str) -> None:
+    """Through the CLI, as an admin would."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ioc_common.cli",
+            "users",
+            "create",
+            "--username",
+            username,
+            "--role",
+            role,
+            "--scope",
+            scope,
+            "--password-stdin",
+            "--database-url",
+            database_url,
+        ],
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+async def _api_key(database_url: str) -> str:
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        _, raw = await PgKeyStore(session_factory(engine)).create(
+            provider="so-khcn-tq",
+            families=["bts", "public_service"],
+            all_units=True,
+            actor="test",
+        )
+    finally:
+        await engine.dispose()
+    return raw
+
+
+def _public_service(unit: str, period: str, processed: int) -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "family": "public_service",
+        "unit_code": unit,
+        "observed_at": period,
+        "payload": {
+            "service_level": "full_online",
+            "dossiers_total": 1000,
+            "dossiers_online": 950,
+            "dossiers_processed_online": processed,
+            "paid_online": 400,
+        },
+    }
+
+
+def _bts(unit: str, period: str, sites: int) -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "family": "bts",
+        "unit_code": unit,
+        "observed_at": period,
+        "payload": {
+            "operator": "Viettel",
+            "technology": "4G",
+            "sites": sites,
+            "villages_total": 60,
+            "villages_covered": 59,
+        },
+    }
+
+
+async def _push(ingest: httpx.AsyncClient, events: list[dict[str, Any]]) -> None:
+    r = await ingest.post("/v1/events:batch", json={"events": events})
+    assert r.status_code == 202, r.text
+
+
+async def _login(page: Page, url: str, username: str) -> None:
+    await page.goto(f"{url}/dashboard")
+    await page.fill("#username", username)
+    await page.fill("#password", PASSWORD)
+    await page.click("#login-button")
+    await expect(page.locator("#app")).to_be_visible()
+
+
+async def test_operator_sees_live_tiles_and_acknowledges_a_lagging_district(
+    platform: Platform,
+) -> None:
+    urls = platform.urls
+    operator, viewer = "van-hanh-tq", "xem-tq"
+    _create_operator(platform.database_url, operator, "operator", "08")
+    _create_operator(platform.database_url, viewer, "viewer", "08")
+    key = await _api_key(platform.database_url)
+    today = vietnam_today()
+    period = today.strftime("%Y-%m")
+
+    async with httpx.AsyncClient(base_url=urls["alerts"], timeout=10) as alerts:
+        r = await alerts.post(
+            "/v1/targets",
+            headers={"X-IOC-Actor": "admin@test"},
+            json={
+                "id": f"browser-quan-ba-{uuid.uuid4().hex[:6]}",
+                "indicator": "dossiers_processed_online_rate",
+                "scope": {"units": [LAGGING_DISTRICT]},
+                "baseline": {"value": 80, "date": (today - timedelta(days=400)).isoformat()},
+                "goal": 80,
+                "deadline": (today + timedelta(days=400)).isoformat(),
+                "trajectory": "linear",
+                "tolerance": {"warning": 5, "critical": 10},
+            },
+        )
+        assert r.status_code == 201, r.text
+
+    async with httpx.AsyncClient(
+        base_url=urls["ingest"], headers={"Authorization": f"Bearer {key}"}, timeout=20
+    ) as ingest:
+        # 905 of 1,000 dossiers processed online in each commune; 150 BTS sites each, 160 in
+        # one: the province shows 90,5% and 1.060 sites.
+        await _push(
+            ingest,
+            [_public_service(c, period, 905) for c in COMMUNES]
+            + [_bts(c, period, 160 if i == 0 else 150) for i, c in enumerate(COMMUNES)],
+        )
+
+        async def aggregated() -> bool:
+            async with httpx.AsyncClient(base_url=urls["metrics"]) as metrics:
+                card = (await metrics.get("/v1/units/08/scorecard")).json()
+            values = {i["indicator"]: i["value"] for i in card["items"]}
+            return values.get("bts_sites") == 1060 and values.get(
+                "dossiers_processed_online_rate"
+            ) == pytest.approx(90.5)
+
+        await eventually(aggregated, timeout_s=60, interval_s=0.5)
+
+        async with async_playwright() as pw:
+            context = await pw.chromium.launch_persistent_context(
+                tempfile.mkdtemp(prefix="chromium-"),
+                executable_path=CHROMIUM,
+                args=CHROMIUM_ARGS,
+                headless=True,
+                viewport={"width": 1600, "height": 1000},
+            )
+            try:
+                page = await context.new_page()
+                await _login(page, urls["gateway"], operator)
+                rate_tile = page.locator('.tile[data-indicator="dossiers_processed_online_rate"]')
+                await expect(rate_tile.locator(".tile-value")).to_have_text("90,5%")
+                await expect(
+                    page.locator('.tile[data-indicator="bts_sites"] .tile-value')
+                ).to_have_text("1.060")
+                await expect(page.locator("#live-status")).to_have_attribute("data-state", "online")
+                # A marker that a reload would wipe out.
+                await page.evaluate("window.__sameDocument = true")
+                navigations: list[str] = []
+                page.on("framenavigated", lambda frame: navigations.append(frame.url))
+
+                await _push(ingest, [_public_service(LAGGING_COMMUNE, period, 500)])
+                row = page.locator(
+                    f'#alerts tr[data-unit="{LAGGING_DISTRICT}"]'
+                    '[data-indicator="dossiers_processed_online_rate"]'
+                )
+                await expect(row).to_have_attribute("data-state", "firing", timeout=60_000)
+                await expect(row).to_contain_text("Quản Bạ")
+                await expect(page.locator("#ticker li").first).to_contain_text(LAGGING_COMMUNE)
+                await expect(
+                    page.locator(f'#freshness tr[data-unit="{LAGGING_DISTRICT}"]')
+                ).to_be_visible(timeout=30_000)
+                # The tiles follow too: (7 × 905 + 500) / 8,000 = 85,44%.
+                await expect(rate_tile.locator(".tile-value")).to_have_text(
+                    "85,44%", timeout=30_000
+                )
+                await row.locator(".ack-btn").click()
+                await expect(row).to_have_attribute("data-state", "acknowledged")
+                await expect(row.locator(".alert-state")).to_have_text("Đã xác nhận")
+                await expect(row.locator(".ack-btn")).to_have_count(0)
+                assert await page.evaluate("window.__sameDocument") is True
+                assert navigations == []
+                ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
+                await page.screenshot(path=str(ARTIFACT), full_page=True)
+
+                await page.click("#lang-switch")
+                await expect(row.locator(".alert-state")).to_have_text("Acknowledged")
+
+                watcher = await context.new_page()  # a second session, as a viewer
+                await context.clear_cookies()
+                await _login(watcher, urls["gateway"], viewer)
+                viewer_rows = watcher.locator(f'#alerts tr[data-unit="{LAGGING_DISTRICT}"]')
+                await expect(viewer_rows.first).to_be_visible()
+                await expect(watcher.locator(".ack-btn, .silence-btn")).to_have_count(0)
+            finally:
+                await context.close()
+
+    async with httpx.AsyncClient(base_url=urls["alerts"]) as alerts:
+        found = (
+            await alerts.get(
+                "/v1/alerts",
+                params={"unit": LAGGING_DISTRICT, "indicator": "dossiers_processed_online_rate"},
+            )
+        ).json()
+    (alert,) = found["items"]
+    assert (alert["state"], alert["acknowledged_by"]) == ("acknowledged", operator)

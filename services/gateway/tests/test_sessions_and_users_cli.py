@@ -1,0 +1,151 @@
+"""Session tokens expire and cannot be forged; ``ioc users create|list|disable`` manage the
+operators, with argon2id hashes and an audit trail."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+from ioc_common.audit import audit_log
+from ioc_common.db import create_engine
+from ioc_common.errors import Unauthenticated
+from ioc_gateway.auth import TokenSigner, check_password, hash_password
+
+
+def test_a_token_names_its_user_until_it_expires() -> None:
+    signer = TokenSigner(b"k" * 32, ttl_s=60)
+    token, exp = signer.issue("an.nv", now=1_000)
+    assert exp == 1_060
+    assert signer.verify(token, now=1_059) == "an.nv"
+    with pytest.raises(Unauthenticated, match="expired"):
+        signer.verify(token, now=1_060)
+
+
+def test_a_forged_or_foreign_token_is_refused() -> None:
+    signer = TokenSigner(b"k" * 32, ttl_s=60)
+    token, _ = signer.issue("viewer", now=1_000)
+    body, mac = token.split(".")
+    claims = json.dumps({"sub": "admin", "exp": 9_999_999_999, "jti": "x"}).encode()
+    forged = base64.urlsafe_b64encode(claims).rstrip(b"=").decode()
+    assert signer.verify(token, now=1_001) == "viewer"
+    for bad in (
+        f"{forged}.{mac}",  # other claims under the genuine MAC
+        f"{body}.{mac[:-2]}AA",
+        TokenSigner(b"x" * 32, ttl_s=60).issue("viewer", now=1_000)[0],
+        "",
+        "garbage",
+    ):
+        with pytest.raises(Unauthenticated):
+            signer.verify(bad, now=1_001)
+
+
+def test_passwords_are_hashed_with_argon2id() -> None:
+    stored = hash_password("mat-khau-rat-dai-123")
+    assert stored.startswith("$argon2id$")
+    assert check_password(stored, "mat-khau-rat-dai-123")
+    assert not check_password(stored, "mat-khau-rat-dai-124")
+    assert not check_password("not a hash", "x")
+
+
+def _ioc(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "ioc_common.cli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.connected
+async def test_users_cli_creates_lists_and_disables(database_url: str) -> None:
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    db = ["--database-url", database_url]
+    created = _ioc(
+        "users",
+        "create",
+        "--username",
+        name,
+        "--role",
+        "operator",
+        "--scope",
+        "071",
+        "--password-stdin",
+        *db,
+        stdin="mat-khau-rat-dai-123\n",
+    )
+    assert created.returncode == 0, created.stderr
+    again = _ioc(
+        "users",
+        "create",
+        "--username",
+        name,
+        "--role",
+        "operator",
+        "--scope",
+        "071",
+        "--password",
+        "mat-khau-rat-dai-123",
+        *db,
+    )
+    assert again.returncode == 2
+    assert "already exists" in again.stderr
+    bad = _ioc(
+        "users",
+        "create",
+        "--username",
+        f"{name}-x",
+        "--role",
+        "viewer",
+        "--scope",
+        "999",
+        "--password",
+        "ngan",
+        *db,
+    )
+    assert bad.returncode == 2
+    assert "scope" in bad.stderr
+    assert "password" in bad.stderr
+
+    listed = {u["username"]: u for u in json.loads(_ioc("users", "list", "--json", *db).stdout)}
+    assert listed[name] | {"last_login_at": None} == {
+        "username": name,
+        "role": "operator",
+        "scope": "071",
+        "disabled": False,
+        "last_login_at": None,
+    }
+    assert f"{name}-x" not in listed
+    assert _ioc("users", "disable", name, *db).returncode == 0
+    listed = {u["username"]: u for u in json.loads(_ioc("users", "list", "--json", *db).stdout)}
+    assert listed[name]["disabled"] is True
+    assert _ioc("users", "disable", f"{name}-nobody", *db).returncode == 2
+
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            actions = (
+                (
+                    await conn.execute(
+                        sa.select(audit_log.c.action)
+                        .where(audit_log.c.target == name, audit_log.c.service == "gateway")
+                        .order_by(audit_log.c.id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            stored = await conn.scalar(
+                sa.text("SELECT password_hash FROM gateway_users WHERE username = :u"), {"u": name}
+            )
+    finally:
+        await engine.dispose()
+    assert actions == ["user.create", "user.disable"]
+    assert str(stored).startswith("$argon2id$")
