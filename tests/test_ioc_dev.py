@@ -68,6 +68,8 @@ def start_dev(*, simulate: bool) -> tuple[subprocess.Popen[str], dict[str, Any]]
             OUTPUT[proc.pid] = seen
             return proc, json.loads(line[len(READY_MARKER) :])
     proc.kill()
+    proc.wait(10)
+    proc.stdout.close()
     raise AssertionError("ioc dev never became ready:\n" + "".join(seen[-40:]))
 
 

@@ -26,10 +26,11 @@ from ioc_alerts.testing import (
     metric_update,
 )
 from ioc_common.events import AlertChanged, encode_event
+from ioc_common.kafka.admin import ensure_topics
 from ioc_common.kafka.consumer import KafkaConsumer
 from ioc_common.kafka.publisher import KafkaPublisher
 from ioc_common.kafka.records import OutgoingRecord
-from ioc_common.topics import ALERTS, METRICS_UPDATED
+from ioc_common.topics import ALERTS
 
 pytestmark = [pytest.mark.connected, pytest.mark.slow]
 
@@ -41,8 +42,12 @@ async def test_a_lagging_district_notifies_by_email_and_webhook_then_resolves(
 ) -> None:
     receiver = WebhookReceiver("whsec_" + "UkVDRUlWRVJTRUNSRVRLRVkxMjM0NTY3")
     await receiver.server.start()
+    # A topic of its own: the session's ioc.metrics.updated.v1 carries other tests' updates.
+    updates_topic = f"test.metrics.updated.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(kafka_bootstrap, [updates_topic], partitions=3)
     settings = AlertsSettings(
         kafka_bootstrap_servers=kafka_bootstrap,
+        metrics_topic=updates_topic,
         database_url=fresh_database_url,
         group_id=f"ioc-alerts-test-{uuid.uuid4().hex[:8]}",
         smtp_port=mail_sink.port,
@@ -94,7 +99,7 @@ async def test_a_lagging_district_notifies_by_email_and_webhook_then_resolves(
                     period_start=today.replace(day=1),
                     version=version,
                 )
-                return OutgoingRecord(METRICS_UPDATED, encode_event(message), UNIT)
+                return OutgoingRecord(updates_topic, encode_event(message), UNIT)
 
             await publisher.publish_many([update(58.0, 1)])
             await eventually(lambda: mail_sink.received() and receiver.hooks, timeout_s=60)

@@ -31,7 +31,6 @@ from ioc_common.kafka.publisher import KafkaPublisher, Publisher
 from ioc_common.logs import configure_logging, get_logger
 from ioc_common.observability import new_registry
 from ioc_common.timeutil import utc_now
-from ioc_common.topics import METRICS_UPDATED
 from ioc_common.web import install_service_basics
 
 log = get_logger("ioc.alerts")
@@ -98,7 +97,7 @@ def create_app(
                 )
                 con = consumer or KafkaConsumer(
                     settings.kafka_bootstrap_servers,
-                    [METRICS_UPDATED],
+                    [settings.metrics_topic],
                     group_id=settings.group_id,
                     client_id="ioc-alerts",
                 )

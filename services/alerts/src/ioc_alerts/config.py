@@ -6,12 +6,15 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from ioc_common.settings import ServiceSettings
+from ioc_common.topics import METRICS_UPDATED
 
 
 class AlertsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="IOC_ALERTS_", extra="ignore", frozen=True)
 
     group_id: str = "ioc-alerts"
+    #: Where aggregate changes arrive (a test or a second deployment may use its own topic).
+    metrics_topic: str = METRICS_UPDATED
     #: Seed the provinces' targets from the shipped file when they are absent.
     seed_targets: bool = True
     #: Run the consumer, sweep and dispatcher loops (off for API-only tests).
