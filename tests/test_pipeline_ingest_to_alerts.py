@@ -19,11 +19,8 @@ from ioc_alerts.app import create_app as alerts_app
 from ioc_alerts.config import AlertsSettings
 from ioc_alerts.testing import MailSink, WebhookReceiver, district_target, eventually
 from ioc_common.db import create_engine, session_factory
-from ioc_common.infra.kafka_local import LocalKafka
-from ioc_common.kafka.admin import ensure_topics, wait_for_broker
 from ioc_common.reference.units import unit_tree
 from ioc_common.timeutil import vietnam_today
-from ioc_common.topics import ALL_TOPICS
 from ioc_ingest.app import create_app as ingest_app
 from ioc_ingest.keys import PgKeyStore
 from ioc_ingest.testing import running, settings_for_tests
@@ -33,17 +30,6 @@ from ioc_metrics.config import MetricsSettings
 pytestmark = [pytest.mark.connected, pytest.mark.slow]
 
 DISTRICT = "033"  # Xín Mần (former Hà Giang, in Tuyên Quang 08 since the 2025 reform)
-
-
-@pytest.fixture(scope="module")
-def own_kafka() -> Iterator[str]:
-    # A broker of its own: metrics reads the telemetry topics from the start, and only this
-    # test's events are on them.
-    broker = LocalKafka().start()
-    asyncio.run(wait_for_broker(broker.bootstrap))
-    asyncio.run(ensure_topics(broker.bootstrap, ALL_TOPICS, partitions=3))
-    yield broker.bootstrap
-    broker.destroy()
 
 
 @pytest.fixture
@@ -82,10 +68,11 @@ def dossiers(commune: str, period: str, total: int, processed: int) -> dict[str,
 
 @pytest.fixture
 async def pipeline(
-    own_kafka: str, fresh_database_url: str, mail_sink: MailSink
+    private_kafka_bootstrap: str, fresh_database_url: str, mail_sink: MailSink
 ) -> AsyncIterator[tuple[httpx.AsyncClient, httpx.AsyncClient]]:
     common: dict[str, Any] = {
-        "kafka_bootstrap_servers": own_kafka,
+        # Metrics reads the telemetry topics from the start: only this test's events are there.
+        "kafka_bootstrap_servers": private_kafka_bootstrap,
         "database_url": fresh_database_url,
         "log_level": "WARNING",
     }

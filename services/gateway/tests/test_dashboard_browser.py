@@ -77,7 +77,7 @@ def _wait(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float =
 
 
 @pytest.fixture
-def platform(kafka_bootstrap: str, postgres_base_url: str) -> Iterator[Platform]:
+def platform(private_kafka_bootstrap: str, postgres_base_url: str) -> Iterator[Platform]:
     database_url = new_database(postgres_base_url)
     run = uuid.uuid4().hex[:8]
     logs = Path(tempfile.mkdtemp(prefix="ioc-browser-"))
@@ -85,7 +85,9 @@ def platform(kafka_bootstrap: str, postgres_base_url: str) -> Iterator[Platform]
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
     env = {
         **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        # A broker of its own: new consumer groups start from the topics' beginning, and the
+        # session's topics carry every earlier test's messages.
+        "KAFKA_BOOTSTRAP_SERVERS": private_kafka_bootstrap,
         "DATABASE_URL": database_url,
         "IOC_LOG_LEVEL": "WARNING",
         **{f"IOC_{name.upper()}_URL": url for name, url in urls.items()},

@@ -64,6 +64,22 @@ def kafka_bootstrap(kafka_broker: LocalKafka | None) -> Iterator[str]:
         container.stop()
 
 
+@pytest.fixture(scope="module")
+def private_kafka_bootstrap(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A broker of the test module's own (local mode), with every platform topic and nothing
+    else on them: for tests whose services read whole topics from the start, where other
+    tests' messages on the session's broker would only slow them down. In the other modes it
+    is the session's broker."""
+    if _mode() != "local":
+        yield request.getfixturevalue("kafka_bootstrap")
+        return
+    broker = LocalKafka().start()
+    asyncio.run(wait_for_broker(broker.bootstrap))
+    asyncio.run(ensure_topics(broker.bootstrap, ALL_TOPICS, partitions=3))
+    yield broker.bootstrap
+    broker.destroy()
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[LocalPostgres | None]:
     if _mode() != "local":
