@@ -4,6 +4,7 @@ disabling one closes what it opened."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -109,3 +110,45 @@ async def test_operations_endpoints(h: Harness) -> None:
     await h.deliver()  # refreshes the gauges
     text = (await h.client.get("/metrics")).text
     assert 'ioc_alerts_outbox_depth{status="pending"} 0.0' in text
+
+
+async def test_an_offset_beyond_what_postgresql_takes_is_a_422_on_every_list(h: Harness) -> None:
+    # Found by schemathesis (tests/reliability): a huge offset reached PostgreSQL as a 500.
+    for path in (
+        "/v1/alerts",
+        "/v1/silences",
+        "/v1/targets",
+        "/v1/recipients",
+        "/v1/deliveries",
+        "/v1/deliveries/dead",
+    ):
+        r = await h.client.get(path, params={"offset": 156879190647683121152})
+        assert fields(r).keys() == {"offset"}, path
+        assert (await h.client.get(path, params={"offset": 2**31 - 1})).status_code == 200
+
+
+async def test_deliveries_filter_by_alert_without_a_database_error(h: Harness) -> None:
+    # Found by schemathesis (tests/reliability): the alert_id filter used SQLAlchemy's
+    # deprecated ARRAY.any(), a 500 wherever that warning is an error.
+    r = await h.client.get("/v1/deliveries", params={"alert_id": str(uuid.uuid4())})
+    assert r.status_code == 200, r.text
+    assert r.json()["total"] == 0
+
+
+async def test_nul_characters_anywhere_are_a_422_not_a_database_error(h: Harness) -> None:
+    # Found by the injection sweep (tests/reliability): PostgreSQL text cannot hold NUL.
+    ends = "2030-01-01T00:00:00+07:00"
+    for method, path, params, body in (
+        ("GET", "/v1/alerts", {"indicator": "a\x00"}, None),
+        ("GET", "/v1/alerts", {"rule": "\x00"}, None),
+        ("GET", "/v1/targets", {"indicator": "\x00"}, None),
+        ("GET", "/v1/targets/a%00b", None, None),
+        ("POST", "/v1/silences", None, {"ends_at": ends, "reason": "a\x00b"}),
+        ("POST", "/v1/silences", None, {"ends_at": ends, "reason": "x", "indicator": "\x00"}),
+    ):
+        r = await h.client.request(method, path, params=params, json=body)
+        assert r.status_code == 422, (method, path, params, body, r.text)
+        assert r.json()["error"]["code"] == "invalid_input"
+    good = {"ends_at": ends, "reason": "bảo trì", "unit_code": "071"}
+    r = await h.client.post("/v1/silences", json=good)
+    assert r.status_code == 201, r.text

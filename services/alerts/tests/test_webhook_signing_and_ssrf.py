@@ -49,6 +49,9 @@ def test_a_receiver_verifies_a_signature_and_rejects_tampering() -> None:
         "http://[fe80::1]/hook",
         "http://[fc00::1]/hook",
         "http://[::ffff:127.0.0.1]/hook",
+        # Found by tests/reliability: the shared address space (RFC 6598) was let through.
+        "http://100.64.0.1/hook",
+        "http://100.100.100.200/latest/meta-data",
         "ftp://example.org/hook",
         "http://user:pw@example.org/hook",
     ],

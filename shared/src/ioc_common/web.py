@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -132,6 +132,12 @@ def install_service_basics(
             status_code=200 if ok else 503,
         )
 
-    @app.get("/metrics", tags=["operations"], summary="Prometheus metrics")
+    # Documented as text/plain: it is Prometheus' text format, not JSON.
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+    )
     async def metrics() -> Response:
         return metrics_response(registry)

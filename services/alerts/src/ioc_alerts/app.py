@@ -29,6 +29,7 @@ from ioc_common.db import create_engine, database_ready, session_factory
 from ioc_common.kafka.consumer import Consumer, KafkaConsumer
 from ioc_common.kafka.publisher import KafkaPublisher, Publisher
 from ioc_common.logs import configure_logging, get_logger
+from ioc_common.nul_guard import RejectNulMiddleware
 from ioc_common.observability import new_registry
 from ioc_common.timeutil import utc_now
 from ioc_common.web import install_service_basics
@@ -148,6 +149,9 @@ def create_app(
             checks["kafka"] = bool(pub is not None and await pub.is_ready())
         return checks
 
+    # Text goes to PostgreSQL, which cannot store NUL: a 422 at the door, not a 500. Added
+    # before the basics so the HTTP metrics (outermost) count these 422s too.
+    app.add_middleware(RejectNulMiddleware)
     install_service_basics(app, service="alerts", registry=registry, readiness=readiness)
     for module in (alerts, silences, targets, recipients, deliveries):
         app.include_router(module.router, dependencies=[Depends(check_service_token)])

@@ -1,6 +1,7 @@
 """Webhook targets must not reach into the platform's own network (SSRF): a host that
-resolves to a loopback, private, link-local, multicast, reserved or unspecified address is
-refused, IPv4 and IPv6 alike, unless an allow-listed network covers it."""
+resolves to a loopback, private, link-local, multicast, reserved, unspecified or otherwise
+not globally routable address is refused, IPv4 and IPv6 alike, unless an allow-listed network
+covers it."""
 
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ def _public(address: IPAddress) -> bool:
         or address.is_multicast
         or address.is_reserved
         or address.is_unspecified
+        # Not globally routable although none of the above, e.g. the shared address space
+        # 100.64.0.0/10 where some clouds keep their metadata service (100.100.100.200).
+        or not address.is_global
     )
     if isinstance(address, ipaddress.IPv6Address):
         blocked = blocked or address.is_site_local

@@ -115,7 +115,10 @@ class ItemResult(BaseModel):
     row: int | None = Field(
         default=None, description="Chỉ với CSV: số dòng (tiêu đề là dòng 1) / CSV row number"
     )
-    event_id: uuid.UUID | None
+    # Absent (not required) for an item rejected before it had an id.
+    event_id: uuid.UUID | None = Field(
+        default=None, description="Mã sự kiện, nếu có / the item's event id, when it has one"
+    )
     status: Literal["accepted", "duplicate", "rejected"]
     code: str | None = Field(default=None, description="invalid_input or forbidden")
     errors: list[FieldErrorOut] = []

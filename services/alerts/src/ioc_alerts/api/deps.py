@@ -8,7 +8,7 @@ import hmac
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_alerts.state import AlertsState
@@ -29,6 +29,14 @@ async def get_session(state: State) -> AsyncIterator[AsyncSession]:
 
 
 Session = Annotated[AsyncSession, Depends(get_session)]
+
+#: PostgreSQL's OFFSET takes a bigint; a larger number is a 422, not a database error.
+MAX_OFFSET = 2**31 - 1
+#: Indicator codes and rule names; also keeps NUL (which PostgreSQL text cannot hold) out.
+CODE_PATTERN = r"^[A-Za-z0-9_.-]+$"
+TargetId = Annotated[
+    str, Path(max_length=100, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", description="target id")
+]
 
 
 def check_service_token(

@@ -16,7 +16,13 @@ class _In(BaseModel):
 
 
 class LoginIn(_In):
-    username: str = Field(min_length=1, max_length=64, description="tên đăng nhập / username")
+    # No control characters (PostgreSQL text cannot even hold NUL): a 422, not a 500.
+    username: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
+        description="tên đăng nhập / username",
+    )
     password: str = Field(min_length=1, max_length=1024, description="mật khẩu / password")
 
 

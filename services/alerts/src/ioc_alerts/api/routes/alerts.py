@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 
 from ioc_alerts import lifecycle
 from ioc_alerts import tables as t
-from ioc_alerts.api.deps import Actor, Session, State
+from ioc_alerts.api.deps import CODE_PATTERN, MAX_OFFSET, Actor, Session, State
 from ioc_alerts.api.schemas import (
     AcknowledgeIn,
     AlertDetailOut,
@@ -42,12 +42,12 @@ async def list_alerts(
     session: Session,
     state: Annotated[list[AlertState] | None, Query(description="trạng thái / state")] = None,
     severity: Annotated[AlertSeverity | None, Query(description="mức độ / severity")] = None,
-    indicator: Annotated[str | None, Query(max_length=64)] = None,
+    indicator: Annotated[str | None, Query(max_length=64, pattern=CODE_PATTERN)] = None,
     unit: Annotated[str | None, Query(pattern=r"^(\d{2}|\d{3}|\d{5})$")] = None,
     pillar: Annotated[Pillar | None, Query()] = None,
-    rule: Annotated[str | None, Query(max_length=32)] = None,
+    rule: Annotated[str | None, Query(max_length=32, pattern=CODE_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     a = t.alerts
     where: list[Any] = []

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query
 
 from ioc_alerts import tables as t
-from ioc_alerts.api.deps import Actor, Session, State
+from ioc_alerts.api.deps import MAX_OFFSET, Actor, Session, State
 from ioc_alerts.api.schemas import AttemptOut, DeliveryDetailOut, DeliveryOut, Page
 from ioc_common import audit
 from ioc_common.errors import Conflict, NotFound
@@ -63,7 +63,7 @@ async def list_deliveries(
     recipient_id: uuid.UUID | None = None,
     alert_id: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     o = t.outbox
     where: list[Any] = []
@@ -74,7 +74,7 @@ async def list_deliveries(
     if recipient_id is not None:
         where.append(o.c.recipient_id == recipient_id)
     if alert_id is not None:
-        where.append(o.c.alert_ids.any(alert_id))
+        where.append(sa.literal(alert_id, sa.Uuid) == sa.any_(o.c.alert_ids))
     return await _page(session, where, limit, offset)
 
 
@@ -84,7 +84,7 @@ async def list_deliveries(
 async def list_dead(
     session: Session,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     return await _page(session, [t.outbox.c.status == "dead"], limit, offset)
 

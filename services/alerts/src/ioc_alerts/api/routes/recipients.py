@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query
 
 from ioc_alerts import tables as t
-from ioc_alerts.api.deps import Actor, Session, State
+from ioc_alerts.api.deps import MAX_OFFSET, Actor, Session, State
 from ioc_alerts.api.schemas import Page, RecipientIn, RecipientOut
 from ioc_alerts.channels.webhook import new_secret
 from ioc_alerts.ssrf import UnsafeTarget, check_webhook_url
@@ -64,7 +64,7 @@ async def _channels(
 async def list_recipients(
     session: Session,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     total = (
         await session.execute(sa.select(sa.func.count()).select_from(t.recipients))

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query
 
 from ioc_alerts import tables as t
-from ioc_alerts.api.deps import Actor, Session, State
+from ioc_alerts.api.deps import MAX_OFFSET, Actor, Session, State
 from ioc_alerts.api.schemas import Page, SilenceIn, SilenceOut
 from ioc_common import audit
 from ioc_common.errors import NotFound
@@ -38,7 +38,7 @@ async def list_silences(
     state: State,
     active: Annotated[bool | None, Query(description="chỉ đang hiệu lực / only active")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     now = state.clock()
     s = t.silences

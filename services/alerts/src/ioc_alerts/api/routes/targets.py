@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from ioc_alerts import tables as t
-from ioc_alerts.api.deps import Actor, Session, State
+from ioc_alerts.api.deps import CODE_PATTERN, MAX_OFFSET, Actor, Session, State, TargetId
 from ioc_alerts.api.schemas import Page, TargetOut
 from ioc_alerts.targets import TargetSpec
 from ioc_common import audit
@@ -32,10 +32,10 @@ router = APIRouter(
 @router.get("", summary="Danh sách chỉ tiêu / List targets", response_model=Page[TargetOut])
 async def list_targets(
     session: Session,
-    indicator: Annotated[str | None, Query(max_length=64)] = None,
+    indicator: Annotated[str | None, Query(max_length=64, pattern=CODE_PATTERN)] = None,
     enabled: Annotated[bool | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
     where: list[Any] = []
     if indicator is not None:
@@ -73,7 +73,7 @@ async def _get(session: Any, target_id: str) -> dict[str, Any]:
 
 
 @router.get("/{target_id}", summary="Một chỉ tiêu / One target", response_model=TargetOut)
-async def get_target(target_id: str, session: Session) -> dict[str, Any]:
+async def get_target(target_id: TargetId, session: Session) -> dict[str, Any]:
     return await _get(session, target_id)
 
 
@@ -111,7 +111,7 @@ async def create_target(
 
 @router.put("/{target_id}", summary="Sửa chỉ tiêu / Replace a target", response_model=TargetOut)
 async def replace_target(
-    target_id: str, body: TargetSpec, session: Session, actor: Actor, state: State
+    target_id: TargetId, body: TargetSpec, session: Session, actor: Actor, state: State
 ) -> dict[str, Any]:
     if body.id != target_id:
         raise InvalidInput(
@@ -144,7 +144,7 @@ async def replace_target(
 
 @router.delete("/{target_id}", summary="Tắt chỉ tiêu / Disable a target", response_model=TargetOut)
 async def disable_target(
-    target_id: str, session: Session, actor: Actor, state: State
+    target_id: TargetId, session: Session, actor: Actor, state: State
 ) -> dict[str, Any]:
     current = await _get(session, target_id)
     await session.execute(
