@@ -148,9 +148,14 @@ async def test_a_lagging_district_notifies_by_email_and_webhook_then_resolves(
             assert alerts["total"] == 1
             assert alerts["items"][0]["state"] == "resolved"
             state = app.state.alerts
-            async with state.sessions() as session:
-                statuses = (await session.execute(sa.select(t.outbox.c.status))).scalars().all()
-            assert sorted(statuses) == ["sent"] * 4
+
+            async def all_sent() -> bool:
+                # A row is marked sent just after its message went out: wait for the commit.
+                async with state.sessions() as session:
+                    rows = (await session.execute(sa.select(t.outbox.c.status))).scalars().all()
+                return sorted(rows) == ["sent"] * 4
+
+            await eventually(all_sent, timeout_s=30)
             assert receiver.duplicates == []
             assert len(mail_sink.received()) == 2
             metrics = (await client.get("/metrics")).text
