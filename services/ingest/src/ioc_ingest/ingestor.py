@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -190,11 +191,18 @@ class Ingestor:
     def _count(self, key: ApiKey, endpoint: str, outcomes: list[Outcome]) -> None:
         self.metrics.batch_events.labels(endpoint).observe(len(outcomes))
         by_status: dict[str, list[str]] = {"accepted": [], "duplicate": [], "rejected": []}
+        # One increment per label set, not per event: labels() is a lock and a dict lookup.
+        events: Counter[tuple[str, str]] = Counter()
+        rejections: Counter[str] = Counter()
         for o in outcomes:
-            self.metrics.events.labels(o.family or "unknown", o.status).inc()
+            events[(o.family or "unknown", o.status)] += 1
             if o.status == "rejected":
-                self.metrics.rejections.labels(o.reason or "schema").inc()
+                rejections[o.reason or "schema"] += 1
             by_status[o.status].append(str(o.event_id) if o.event_id else f"#{o.index}")
+        for (family, status), count in events.items():
+            self.metrics.events.labels(family, status).inc(count)
+        for reason, count in rejections.items():
+            self.metrics.rejections.labels(reason).inc(count)
         log.info(
             "ingest.request_done",
             endpoint=endpoint,

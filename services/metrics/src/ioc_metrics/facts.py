@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 from typing import Final
 from uuid import UUID
 
@@ -71,6 +72,13 @@ def scope_code(scope: str) -> str:
     return scope.rpartition("/")[2]
 
 
+@lru_cache(maxsize=65_536)
+def scopes_of(scope: str) -> tuple[str, ...]:
+    """``08/071/02233`` → ``(08, 08/071, 08/071/02233)``; cached: a batch asks per fact."""
+    codes = scope.split("/")
+    return tuple("/".join(codes[: i + 1]) for i in range(len(codes)))
+
+
 def scope_level(scope: str) -> Level:
     return LEVELS[scope_depth(scope) - 1]
 
@@ -98,8 +106,7 @@ class Fact:
     @property
     def scopes(self) -> tuple[str, ...]:
         """The scope of every node this fact rolls up into, the province first."""
-        codes = self.scope.split("/")
-        return tuple("/".join(codes[: i + 1]) for i in range(len(codes)))
+        return scopes_of(self.scope)
 
     @property
     def fact_key(self) -> str:

@@ -36,6 +36,10 @@ from ioc_metrics.pg import PostgresStore, display_value
 
 log = get_logger("ioc.metrics.processor")
 
+#: Statistics are refreshed after this many aggregated events, then each time that doubled.
+_FIRST_ANALYZE = 50
+_GROWING_TABLES = ("metrics_aggregates", "metrics_nodes", "metrics_facts")
+
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
@@ -78,6 +82,9 @@ class BatchProcessor:
         self.tree = tree
         self.instruments = instruments
         self.scales = {i.code: i.scale for i in catalogue.indicators}
+        #: Aggregated events after which the planner statistics are refreshed next.
+        self._analyze_at = _FIRST_ANALYZE
+        self._aggregated = 0
 
     async def stored_offsets(self, partitions: set[Partition]) -> dict[Partition, int]:
         """The next offset to read per partition, as last committed with the aggregates."""
@@ -149,6 +156,7 @@ class BatchProcessor:
         for d in dead:
             inst.dead_letters.labels(d.reason).inc()
         inst.aggregates_changed.inc(len(changes))
+        await self._maybe_analyze(aggregated)
         log.info(
             "metrics.batch_committed",
             records=len(records),
@@ -159,6 +167,28 @@ class BatchProcessor:
             commit_ms=round(elapsed * 1000, 1),
         )
         return result
+
+    async def _maybe_analyze(self, aggregated: int) -> None:
+        """Refresh the planner's statistics of the tables this service grows, each time the
+        events it aggregated doubled. Autovacuum does it only once a minute at best: on young
+        tables the planner, believing them empty, probes the wrong index and a batch's
+        children lookups cost seconds instead of milliseconds."""
+        self._aggregated += aggregated
+        if self._aggregated < self._analyze_at:
+            return
+        self._analyze_at = max(self._analyze_at * 2, self._aggregated)
+        started = time.perf_counter()
+        try:
+            async with pg_transaction(self.engine) as conn:
+                await conn.execute(f"ANALYZE {', '.join(_GROWING_TABLES)}")
+        except Exception as exc:  # only a plan hint: the batch is committed already
+            log.warning("metrics.analyze_failed", error=type(exc).__name__)
+            return
+        log.info(
+            "metrics.tables_analyzed",
+            aggregated=self._aggregated,
+            ms=round((time.perf_counter() - started) * 1000, 1),
+        )
 
     async def _write_outbox(self, conn: Any, changes: Sequence[Change]) -> None:
         if not changes:

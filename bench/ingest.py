@@ -1,0 +1,185 @@
+"""Measurements 1–3: ingest's batch and single-event endpoints against raw baselines."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import httpx
+import orjson
+from aiokafka import AIOKafkaProducer
+
+from bench.figures import ratio_figure
+from bench.payloads import submissions, wire
+from bench.stack import Stack, say
+from ioc_common.db import create_engine, session_factory
+from ioc_ingest.keys import PgKeyStore
+
+JSON = {"Content-Type": "application/json"}
+
+
+async def make_key(database_url: str) -> str:
+    engine = create_engine(database_url)
+    try:
+        _, raw = await PgKeyStore(session_factory(engine)).create(
+            provider="bench",
+            families=["bts", "public_service", "cashless", "observation"],
+            all_units=True,
+            actor="bench",
+        )
+    finally:
+        await engine.dispose()
+    return raw
+
+
+def batch_bodies(count: int, size: int, seed: int) -> list[bytes]:
+    return [orjson.dumps({"events": submissions(size, seed + i)}) for i in range(count)]
+
+
+async def post_batches(url: str, key: str, bodies: list[bytes], label: str) -> list[float]:
+    """Events/s of each batch (the first is a warm-up and is not returned)."""
+    rates: list[float] = []
+    headers = {**JSON, "Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+        for n, body in enumerate(bodies):
+            size = body.count(b'"event_id"')
+            started = time.perf_counter()
+            r = await client.post("/v1/events:batch", content=body, headers=headers)
+            elapsed = time.perf_counter() - started
+            if r.status_code != 202 or r.json()["accepted"] != size:
+                raise RuntimeError(f"{label} answered {r.status_code}: {r.text[:300]}")
+            if n == 0:
+                say(f"    {label} warm-up: {size / elapsed:,.0f} events/s")
+                continue
+            rates.append(size / elapsed)
+            say(f"    {label} run {n}: {rates[-1]:,.0f} events/s")
+    return rates
+
+
+async def raw_producer(bootstrap: str, batches: list[list[dict[str, Any]]]) -> list[float]:
+    """The same bytes and keys to the same topics, acks=all and idempotent as ingest's
+    publisher, one awaited batch at a time as ingest does."""
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=2,
+        max_batch_size=1_048_576,
+    )
+    await producer.start()
+    rates: list[float] = []
+    try:
+        for n, batch in enumerate(batches):
+            records = [wire(s) for s in batch]
+            started = time.perf_counter()
+            futures = [await producer.send(t, v, key=k) for t, v, k in records]
+            await asyncio.gather(*futures)
+            elapsed = time.perf_counter() - started
+            if n == 0:
+                say(f"    raw producer warm-up: {len(batch) / elapsed:,.0f} events/s")
+                continue
+            rates.append(len(batch) / elapsed)
+            say(f"    raw producer run {n}: {rates[-1]:,.0f} events/s")
+    finally:
+        await producer.stop()
+    return rates
+
+
+async def single_events(
+    url: str, key: str | None, count: int, concurrency: int, seed: int, label: str
+) -> float:
+    """Requests/s of ``count`` single-event POSTs, ``concurrency`` in flight."""
+    bodies = [orjson.dumps(s) for s in submissions(count, seed)]
+    headers = dict(JSON)
+    if key is not None:
+        headers["Authorization"] = f"Bearer {key}"
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        queue = list(reversed(bodies))
+
+        async def worker() -> None:
+            while queue:
+                body = queue.pop()
+                r = await client.post("/v1/events", content=body, headers=headers)
+                if r.status_code != 202:
+                    raise RuntimeError(f"{label} answered {r.status_code}: {r.text[:300]}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return count / (time.perf_counter() - started)
+
+
+def run(stack: Stack, *, short: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Measurements 1–3; returns the figures, ingest's batch capacity (events/s) and RSS."""
+    runs = 1 if short else 5
+    size = 500 if short else 2000
+    singles = 300 if short else 3000
+    database_url = stack.new_database("bench_ingest")
+    key = asyncio.run(make_key(database_url))
+    env = {"DATABASE_URL": database_url, "IOC_INGEST_RATE_PER_SECOND": "0"}
+    ingest = stack.start_service("ingest", "ioc_ingest.app:create_app", env, ready_path="/readyz")
+    minimal = stack.start_service("minimal", "bench.apps:create_minimal_app", {})
+    passthrough = stack.start_service("passthrough", "bench.apps:create_passthrough_app", {})
+    try:
+        say(f"[1/7] ingest batch endpoint vs raw aiokafka producer ({runs} × {size} events)")
+        ingest_rates = asyncio.run(
+            post_batches(ingest.url, key, batch_bodies(runs + 1, size, 1000), "ingest batch")
+        )
+        producer_rates = asyncio.run(
+            raw_producer(stack.bootstrap, [submissions(size, 2000 + i) for i in range(runs + 1)])
+        )
+        say(f"[2/7] single-event endpoint vs minimal Starlette ({runs} × {singles} requests)")
+        single_rates, minimal_rates = [], []
+        asyncio.run(single_events(ingest.url, key, singles // 5, 8, 2999, "ingest single"))
+        asyncio.run(single_events(minimal.url, None, singles // 5, 8, 2998, "minimal"))
+        for n in range(runs):
+            single_rates.append(
+                asyncio.run(single_events(ingest.url, key, singles, 8, 3000 + n, "ingest single"))
+            )
+            minimal_rates.append(
+                asyncio.run(single_events(minimal.url, None, singles, 8, 3100 + n, "minimal"))
+            )
+            say(
+                f"    run {n + 1}: ingest {single_rates[-1]:,.0f} req/s, "
+                f"minimal Starlette {minimal_rates[-1]:,.0f} req/s"
+            )
+        say("[3/7] validation cost: batch endpoint vs the same endpoint passing bytes through")
+        pass_rates = asyncio.run(
+            post_batches(passthrough.url, key, batch_bodies(runs + 1, size, 4000), "pass-through")
+        )
+        rss = {"ingest": ingest.rss_mb(), "minimal": minimal.rss_mb()}
+    finally:
+        for s in (ingest, minimal, passthrough):
+            stack.stop_service(s)
+    figures = {
+        "ingest_batch_vs_raw_producer": ratio_figure(
+            "Ingest batch endpoint vs raw aiokafka producer (acks=all)",
+            "events/s",
+            ingest_rates,
+            producer_rates,
+            "raw aiokafka producer, same bytes/keys/topics, acks=all, idempotent",
+            0.5,
+            batch_events=size,
+        ),
+        "single_event_vs_minimal_starlette": ratio_figure(
+            "Single-event endpoint vs minimal Starlette JSON endpoint",
+            "requests/s",
+            single_rates,
+            minimal_rates,
+            "minimal Starlette JSON endpoint, same uvicorn/uvloop stack, 8 in flight",
+            0.6,
+            requests=singles,
+            concurrency=8,
+        ),
+        "validation_cost": ratio_figure(
+            "Batch endpoint with full validation vs the same endpoint passing bytes through",
+            "events/s",
+            ingest_rates,
+            pass_rates,
+            "pass-through endpoint: JSON split + publish_many with ingest's KafkaPublisher",
+            None,
+            batch_events=size,
+        ),
+    }
+    return figures, {"capacity": max(ingest_rates), "rss_mb": rss}

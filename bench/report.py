@@ -1,0 +1,148 @@
+"""The results as JSON, a Markdown table and PNG plots."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+
+RATIOS = (
+    "ingest_batch_vs_raw_producer",
+    "single_event_vs_minimal_starlette",
+    "validation_cost",
+    "metrics_vs_raw_consume",
+    "metrics_scaling_1_to_2",
+)
+LATENCIES = ("latency_to_live_feed", "latency_to_webhook")
+
+
+def _n(value: Any, digits: int = 0) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    f = results["figures"]
+    lines = [
+        f"Mode **{results['mode']}**, {results['when']}, {results['machine']['cpus']} CPUs, "
+        f"{results['machine']['memory_gb']} GB, Python {results['machine']['python']}; "
+        f"{results['duration_s']:.0f} s.",
+    ]
+    if "live_rerun" in results:
+        rerun = results["live_rerun"]
+        lines.append(
+            f"Measurements 5–6 re-run with `--live-only` at {rerun['when']} "
+            f"({rerun['duration_s']:.0f} s)."
+        )
+    lines += [
+        "",
+        "| # | figure | value | baseline (same run) | ratio | goal |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for n, name in enumerate(RATIOS[:4], 1):
+        x = f[name]
+        goal = f"≥ {x['goal_ratio_at_least']}" if x["goal_ratio_at_least"] else "–"
+        lines.append(
+            f"| {n} | {x['title']} | {_n(x['value'])} {x['unit']} | {_n(x['baseline'])} "
+            f"({x['baseline_label']}) | **{_n(x['ratio'], 3)}** | {goal} |"
+        )
+    for name in LATENCIES:
+        x = f[name]
+        b = x["baseline"]
+        lines.append(
+            f"| 5 | {x['title']} at {_n(x['steady_rate_events_per_s'])} events/s "
+            f"({x['probes']} probes, {x['missed']} missed) | p50 {_n(x['p50_ms'])} / "
+            f"p95 {_n(x['p95_ms'])} / p99 {_n(x['p99_ms'])} ms | p50 {_n(b['p50_ms'], 1)} / "
+            f"p99 {_n(b['p99_ms'], 1)} ms ({x['baseline_label']}) | – | "
+            f"p99 < {x['goal_p99_ms']} ms |"
+        )
+    m = f["memory"]
+    for name, s in m["services"].items():
+        lines.append(
+            f"| 6 | RSS of {name}: at rest / max under load / growth over {m['seconds']:.0f} s "
+            f"| {_n(s['rest_mb'])} / {_n(s['load_max_mb'])} / {_n(s['growth_mb'], 1)} MB "
+            f"| {_n(m['baseline'])} MB ({m['baseline_label']}) | – | ≤ {m['goal_max_mb']} MB, "
+            "no growth |"
+        )
+    x = f["metrics_scaling_1_to_2"]
+    lines.append(
+        f"| 7 | {x['title']} | {_n(x['value'])} {x['unit']} | {_n(x['baseline'])} "
+        f"({x['baseline_label']}) | **{_n(x['ratio'], 2)}** | – |"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def plots(results: dict[str, Any], stem: Path) -> list[Path]:
+    f = results["figures"]
+    out: list[Path] = []
+
+    fig, axes = plt.subplots(1, len(RATIOS), figsize=(4 * len(RATIOS), 4))
+    for ax, name in zip(axes, RATIOS, strict=True):
+        x = f[name]
+        ax.bar(["measured", "baseline"], [x["value"], x["baseline"]], color=["#c0392b", "#7f8c8d"])
+        ax.set_title(f"{name}\nratio {x['ratio']}", fontsize=8)
+        ax.set_ylabel(x["unit"])
+        ax.set_yscale("log")
+    fig.tight_layout()
+    out.append(stem.with_name(stem.name + "-throughput.png"))
+    fig.savefig(out[-1], dpi=90)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    labels = ["p50", "p95", "p99"]
+    for i, name in enumerate(LATENCIES):
+        x = f[name]
+        ax.bar([j + i * 0.27 for j in range(3)], [x[f"{p}_ms"] or 0 for p in labels], 0.27,
+               label=name)  # fmt: skip
+    b = f[LATENCIES[0]]["baseline"]
+    ax.bar([j + 0.54 for j in range(3)], [b[f"{p}_ms"] or 0 for p in labels], 0.27,
+           label="raw Kafka hop")  # fmt: skip
+    ax.set_xticks([j + 0.27 for j in range(3)], labels)
+    ax.set_ylabel("ms")
+    ax.legend(fontsize=8)
+    ax.set_title("End-to-end latency at the steady rate")
+    fig.tight_layout()
+    out.append(stem.with_name(stem.name + "-latency.png"))
+    fig.savefig(out[-1], dpi=90)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for name, s in f["memory"]["services"].items():
+        ax.plot([t for t, _ in s["series"]], [v for _, v in s["series"]], label=name)
+    ax.axhline(f["memory"]["goal_max_mb"], color="red", linestyle="--", label="goal")
+    ax.set_xlabel("s under load")
+    ax.set_ylabel("RSS (MB)")
+    ax.legend(fontsize=8)
+    ax.set_title("Resident memory under the steady load")
+    fig.tight_layout()
+    out.append(stem.with_name(stem.name + "-memory.png"))
+    fig.savefig(out[-1], dpi=90)
+    plt.close(fig)
+    return out
+
+
+BEGIN = "<!-- bench:latest:begin -->"
+END = "<!-- bench:latest:end -->"
+
+
+def write(results: dict[str, Any], json_path: Path, docs: Path | None) -> list[Path]:
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    table = markdown(results)
+    md = json_path.with_suffix(".md")
+    md.write_text(table)
+    written = [json_path, md, *plots(results, json_path.with_suffix(""))]
+    if docs is not None and docs.exists():
+        text = docs.read_text()
+        if BEGIN in text and END in text:
+            head, rest = text.split(BEGIN, 1)
+            _, tail = rest.split(END, 1)
+            docs.write_text(f"{head}{BEGIN}\n{table}{END}{tail}")
+            written.append(docs)
+    return written
