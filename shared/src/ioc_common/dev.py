@@ -12,6 +12,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,7 +26,7 @@ import httpx
 
 from ioc_common.db.migrate import upgrade
 from ioc_common.infra.postgres_local import LocalPostgres
-from ioc_common.infra.process import stop_process
+from ioc_common.infra.process import free_port, stop_process
 from ioc_common.infra.tansu import TansuBroker
 from ioc_common.kafka.admin import ensure_topics, wait_for_broker
 from ioc_common.topics import ALL_TOPICS
@@ -73,6 +74,17 @@ def _services() -> list[tuple[str, str]]:
     found = {ep.name: ep.value for ep in entry_points(group="ioc.services")}
     ordered = [n for n in SERVICE_ORDER if n in found] + sorted(set(found) - set(SERVICE_ORDER))
     return [(n, found[n]) for n in ordered]
+
+
+def _port_for(preferred: int) -> int:
+    """``preferred`` when it is free on loopback, else any free port (another program — or a
+    client's ephemeral port — may hold it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", preferred))
+        except OSError:
+            return free_port()
+    return preferred
 
 
 def _wait_healthy(name: str, url: str, proc: subprocess.Popen[bytes], timeout_s: float) -> None:
@@ -134,7 +146,7 @@ def run_dev(opts: DevOptions) -> int:
         }
         urls: dict[str, str] = {}
         for n, (name, factory) in enumerate(services):
-            port = opts.base_port + n
+            port = _port_for(opts.base_port + n)
             url = f"http://127.0.0.1:{port}"
             env[f"IOC_{name.upper()}_URL"] = url
             t = _step(5 + n, total, f"service {name}")
