@@ -8,14 +8,16 @@ ioc users disable an.nv
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
-from ioc_common.errors import IocError
+from ioc_common.cli_support import add_database_url_arg, cli_actor, run_with_database
+
+if TYPE_CHECKING:
+    from ioc_gateway.auth import UserStore
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,49 +33,29 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     secret = create.add_mutually_exclusive_group()
     secret.add_argument("--password-stdin", action="store_true", help="read it from stdin")
     secret.add_argument("--password", help="(visible in the process list; prefer stdin)")
-    _db_arg(create)
+    add_database_url_arg(create)
     create.set_defaults(func=_cmd_create)
 
     lst = users_sub.add_parser("list", help="liệt kê / list users")
     lst.add_argument("--json", action="store_true", help="machine-readable output")
-    _db_arg(lst)
+    add_database_url_arg(lst)
     lst.set_defaults(func=_cmd_list)
 
     disable = users_sub.add_parser("disable", help="khóa tài khoản / disable a user")
     disable.add_argument("username")
-    _db_arg(disable)
+    add_database_url_arg(disable)
     disable.set_defaults(func=_cmd_disable)
 
 
-def _db_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--database-url", help="default: $DATABASE_URL")
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
-
-
-def _run(url: str | None, action: Callable[[Any], Awaitable[int]]) -> int:
-    from ioc_common.db import create_engine, session_factory
+def _run(url: str | None, action: Callable[[UserStore], Awaitable[int]]) -> int:
     from ioc_gateway.auth import UserStore
     from ioc_gateway.config import GatewaySettings
 
-    async def main() -> int:
-        engine = create_engine(url or GatewaySettings().database_url, pool_size=1)
-        try:
-            return await action(UserStore(session_factory(engine), cache_ttl_s=0))
-        except IocError as exc:
-            print(f"lỗi / error: {exc.message} / {exc.message_en}", file=sys.stderr)
-            for d in exc.details:
-                print(f"  {d.field}: {d.reason}", file=sys.stderr)
-            return 2
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(main())
+    return run_with_database(
+        url or GatewaySettings().database_url,
+        lambda sessions: UserStore(sessions, cache_ttl_s=0),
+        action,
+    )
 
 
 def _cmd_create(args: argparse.Namespace) -> int:
@@ -84,13 +66,13 @@ def _cmd_create(args: argparse.Namespace) -> int:
     else:
         password = getpass.getpass("Mật khẩu / password: ")
 
-    async def action(store: Any) -> int:
+    async def action(store: UserStore) -> int:
         user = await store.create(
             username=args.username,
             role=args.role,
             scope=args.scope,
             password=password,
-            actor=_actor(),
+            actor=cli_actor(),
         )
         print(f"đã tạo / created {user.username} ({user.role.value}, {user.scope})")
         return 0
@@ -99,7 +81,7 @@ def _cmd_create(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    async def action(store: Any) -> int:
+    async def action(store: UserStore) -> int:
         users = await store.list()
         rows = [
             {
@@ -126,8 +108,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_disable(args: argparse.Namespace) -> int:
-    async def action(store: Any) -> int:
-        user = await store.disable(args.username, actor=_actor())
+    async def action(store: UserStore) -> int:
+        user = await store.disable(args.username, actor=cli_actor())
         print(f"đã khóa / disabled {user.username}")
         return 0
 

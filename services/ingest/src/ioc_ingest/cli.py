@@ -8,22 +8,23 @@ ioc push bts.csv --family bts --url ... --key ...
 from __future__ import annotations
 
 import argparse
-import asyncio
-import getpass
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
 
-from ioc_common.errors import IocError
+from ioc_common.cli_support import add_database_url_arg, cli_actor, run_with_database
 from ioc_common.events import Family
 from ioc_common.reference.units import REFORM_DATE, unit_tree
 from ioc_common.timeutil import vietnam_today
+
+if TYPE_CHECKING:
+    from ioc_ingest.keys import PgKeyStore
 
 #: Events per request when pushing a JSON list (the server's default maximum).
 PUSH_BATCH = 5_000
@@ -53,23 +54,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--all-units", action="store_true", help="every unit (province-wide admin keys only)"
     )
     create.add_argument("--label", default="", help="a note, e.g. who holds the key")
-    _db_arg(create)
+    add_database_url_arg(create)
     create.set_defaults(func=_cmd_create)
 
     lst = keys_sub.add_parser("list", help="liệt kê khóa (không in bí mật) / list keys")
     lst.add_argument("--all", action="store_true", help="include revoked keys")
     lst.add_argument("--json", action="store_true", help="machine-readable output")
-    _db_arg(lst)
+    add_database_url_arg(lst)
     lst.set_defaults(func=_cmd_list)
 
     revoke = keys_sub.add_parser("revoke", help="thu hồi khóa / revoke a key")
     revoke.add_argument("prefix", help="the key's prefix (the 8 characters after ioc_)")
-    _db_arg(revoke)
+    add_database_url_arg(revoke)
     revoke.set_defaults(func=_cmd_revoke)
 
     rotate = keys_sub.add_parser("rotate", help="cấp bí mật mới, thu hồi khóa cũ / rotate")
     rotate.add_argument("prefix")
-    _db_arg(rotate)
+    add_database_url_arg(rotate)
     rotate.set_defaults(func=_cmd_rotate)
 
     push = sub.add_parser("push", help="gửi tệp JSON hoặc CSV tới ingest / push a file")
@@ -87,41 +88,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     push.set_defaults(func=_cmd_push)
 
 
-def _db_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--database-url", help="default: $DATABASE_URL")
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
-
-
-def _store(url: str | None) -> Any:
-    from ioc_common.db import create_engine, session_factory
+def _run_with_store(url: str | None, action: Callable[[PgKeyStore], Awaitable[int]]) -> int:
     from ioc_ingest.config import IngestSettings
     from ioc_ingest.keys import PgKeyStore
 
-    engine = create_engine(url or IngestSettings().database_url, pool_size=1)
-    return engine, PgKeyStore(session_factory(engine))
-
-
-def _run_with_store(url: str | None, action: Any) -> int:
-    async def main() -> int:
-        engine, store = _store(url)
-        try:
-            code: int = await action(store)
-            return code
-        except IocError as exc:
-            print(f"lỗi / error: {exc.message} / {exc.message_en}", file=sys.stderr)
-            for d in exc.details:
-                print(f"  {d.field}: {d.reason}", file=sys.stderr)
-            return 2
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(main())
+    return run_with_database(url or IngestSettings().database_url, PgKeyStore, action)
 
 
 def _check_units(units: Sequence[str]) -> list[str]:
@@ -138,7 +109,7 @@ def _cmd_create(args: argparse.Namespace) -> int:
         print(f"lỗi / error: unknown unit code(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
 
-    async def action(store: Any) -> int:
+    async def action(store: PgKeyStore) -> int:
         key, raw = await store.create(
             provider=args.provider,
             families=sorted(set(args.family)),
@@ -146,7 +117,7 @@ def _cmd_create(args: argparse.Namespace) -> int:
             units=sorted(set(args.unit or [])),
             all_units=args.all_units,
             label=args.label,
-            actor=_actor(),
+            actor=cli_actor(),
         )
         print(raw)
         print(
@@ -160,9 +131,9 @@ def _cmd_create(args: argparse.Namespace) -> int:
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
-    async def action(store: Any) -> int:
+    async def action(store: PgKeyStore) -> int:
         keys = await store.list(include_revoked=args.all)
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "prefix": k.prefix,
                 "provider": k.provider,
@@ -191,8 +162,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _cmd_revoke(args: argparse.Namespace) -> int:
-    async def action(store: Any) -> int:
-        key = await store.revoke(args.prefix, actor=_actor())
+    async def action(store: PgKeyStore) -> int:
+        key = await store.revoke(args.prefix, actor=cli_actor())
         print(f"đã thu hồi / revoked {key.prefix} ({key.provider})")
         return 0
 
@@ -200,8 +171,8 @@ def _cmd_revoke(args: argparse.Namespace) -> int:
 
 
 def _cmd_rotate(args: argparse.Namespace) -> int:
-    async def action(store: Any) -> int:
-        key, raw = await store.rotate(args.prefix, actor=_actor())
+    async def action(store: PgKeyStore) -> int:
+        key, raw = await store.rotate(args.prefix, actor=cli_actor())
         print(raw)
         print(
             f"# khóa mới {key.prefix} thay {args.prefix} (đã thu hồi); chỉ hiện MỘT lần / "
