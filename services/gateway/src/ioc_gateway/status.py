@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ioc_common.catalogue import Direction, Indicator
-from ioc_common.catalogue.targets import Baseline, Target, TargetScope, Tolerance, Trajectory
+from ioc_common.catalogue.targets import TargetRule, TargetScope, Tolerance
 from ioc_common.timeutil import Granularity, parse_observed, period_end, vietnam_today
 from ioc_gateway.scope import within
 from ioc_gateway.upstream import Upstream
@@ -37,7 +37,7 @@ class TargetView:
     goal: float
     deadline: date
     tolerance: Tolerance
-    _trajectory: Target
+    _trajectory: TargetRule
 
     def expected_at(self, on: date) -> float:
         return self._trajectory.expected_at(on)
@@ -61,23 +61,17 @@ def parse_target(item: dict[str, Any]) -> TargetView | None:
         return None
     d = item.get("definition") or {}
     try:
-        baseline = Baseline.model_validate(d["baseline"])
-        # Target carries the trajectory arithmetic; only the fields it reads are needed.
-        fields: dict[str, Any] = {
-            "baseline": baseline,
-            "goal": float(d["goal"]),
-            "deadline": date.fromisoformat(d["deadline"]),
-            "trajectory": Trajectory(d.get("trajectory", "linear")),
-        }
-        trajectory = Target.model_construct(**fields)
+        # Only what the rule needs; the rest (source, notes) is the alerts service's business.
+        fields = {k: d[k] for k in TargetRule.model_fields if k in d}
+        rule = TargetRule.model_validate({**fields, "id": item["id"]})
         return TargetView(
-            id=str(item["id"]),
-            indicator=str(d["indicator"]),
-            scope=TargetScope.model_validate(d["scope"]),
-            goal=float(d["goal"]),
-            deadline=date.fromisoformat(d["deadline"]),
-            tolerance=Tolerance.model_validate(d["tolerance"]),
-            _trajectory=trajectory,
+            id=rule.id,
+            indicator=rule.indicator,
+            scope=rule.scope,
+            goal=rule.goal,
+            deadline=rule.deadline,
+            tolerance=rule.tolerance,
+            _trajectory=rule,
         )
     except (KeyError, TypeError, ValueError, ValidationError):
         return None

@@ -46,6 +46,7 @@ __all__ = [
     "Baseline",
     "ScopeLevel",
     "Target",
+    "TargetRule",
     "TargetScope",
     "TargetSet",
     "TargetSource",
@@ -143,22 +144,23 @@ def _anniversary(start: dt.date, years: int) -> dt.date:
         return start.replace(year=start.year + years, day=28)
 
 
-class Target(_Frozen):
-    """One province's target for one indicator."""
+class TargetRule(_Frozen):
+    """What a target says and how it is checked: where an indicator should be by a deadline,
+    and when a unit is lagging. The shipped provinces' targets (:class:`Target`) and those an
+    admin adds to the alerts service are both rules; only the shipped ones must cite a source."""
 
-    id: Slug
-    indicator: str
-    province_code: ProvinceCode
-    source_province: Text
-    source: TargetSource
-    scope: TargetScope
+    id: Slug = Field(description="mã chỉ tiêu / target id, e.g. tuyen-quang-dossiers-2026")
+    indicator: str = Field(description="mã chỉ số trong danh mục / catalogue indicator code")
+    scope: TargetScope = Field(
+        description="một cấp (có thể giới hạn trong `within`) hoặc danh sách đơn vị / "
+        "a level (optionally `within` some units) or a list of units"
+    )
     baseline: Baseline
     goal: float = Field(allow_inf_nan=False)
     deadline: dt.date
-    trajectory: Trajectory
+    trajectory: Trajectory = Trajectory.LINEAR
     tolerance: Tolerance
     assumed: tuple[Assumption, ...] = ()
-    note_vi: Text
 
     @field_validator("indicator")
     @classmethod
@@ -176,7 +178,7 @@ class Target(_Frozen):
         if isinstance(baseline, Baseline) and deadline <= baseline.date:
             raise ValueError(
                 f"deadline {deadline.isoformat()} must be after the baseline date "
-                f"{baseline.date.isoformat()}"
+                f"{baseline.date.isoformat()} / hạn phải sau ngày mốc"
             )
         return deadline
 
@@ -234,6 +236,15 @@ class Target(_Frozen):
             steps = self.step_dates()
             share = sum(1 for day in steps if day <= when) / len(steps)
         return value + (self.goal - value) * share
+
+
+class Target(TargetRule):
+    """One province's target for one indicator, as shipped: it cites its seed article."""
+
+    province_code: ProvinceCode
+    source_province: Text
+    source: TargetSource
+    note_vi: Text
 
 
 class TargetSet(_Frozen):
