@@ -39,6 +39,7 @@ from ioc_gateway.auth import TokenSigner, UserStore
 from ioc_gateway.config import GatewaySettings
 from ioc_gateway.feed import FeedPublisher, feed_topics, group_id, run_feed
 from ioc_gateway.hub import Hub
+from ioc_gateway.login_throttle import LoginThrottle
 from ioc_gateway.observability import GatewayMetrics
 from ioc_gateway.state import GatewayState
 from ioc_gateway.status import Targets
@@ -150,6 +151,9 @@ def create_app(
             metrics_api=Upstream("metrics", metrics_http, metrics),
             alerts_api=alerts_api,
             targets=Targets(alerts_api),
+            login_throttle=LoginThrottle(
+                settings.login_max_failures, settings.login_window_s, settings.login_lockout_s
+            ),
         )
         con: Consumer | None = None
         feed: asyncio.Task[None] | None = None

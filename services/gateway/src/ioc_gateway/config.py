@@ -36,6 +36,11 @@ class GatewaySettings(ServiceSettings):
     cookie_secure: bool = False
     #: A disabled user is refused at most this long after being disabled.
     user_cache_ttl_s: float = Field(default=5.0, ge=0)
+    #: Failed logins for one username within ``login_window_s`` before it is locked for
+    #: ``login_lockout_s`` (0 turns the throttle off).
+    login_max_failures: int = Field(default=5, ge=0, le=1_000)
+    login_window_s: float = Field(default=900.0, gt=0)
+    login_lockout_s: float = Field(default=300.0, gt=0)
     #: ``ioc dev`` only: create this admin (password below) when no user exists yet.
     dev_admin_password: SecretStr | None = None
 

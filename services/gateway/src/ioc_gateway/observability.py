@@ -41,6 +41,16 @@ class GatewayMetrics:
             "Clients disconnected because they fell too far behind",
             registry=registry,
         )
+        self.login_lockouts = Counter(
+            "ioc_gateway_login_lockouts",
+            "Usernames locked after repeated failed logins (password guessing?)",
+            registry=registry,
+        )
+        self.login_throttled = Counter(
+            "ioc_gateway_login_throttled",
+            "Login attempts refused because the username is locked",
+            registry=registry,
+        )
         self.consumed = Counter(
             "ioc_gateway_feed_consumed",
             "Kafka records read by the live feed",

@@ -10,6 +10,7 @@ from ioc_common.catalogue import Catalogue
 from ioc_gateway.auth import TokenSigner, UserStore
 from ioc_gateway.config import GatewaySettings
 from ioc_gateway.hub import Hub
+from ioc_gateway.login_throttle import LoginThrottle
 from ioc_gateway.observability import GatewayMetrics
 from ioc_gateway.status import Targets
 from ioc_gateway.upstream import Upstream
@@ -28,3 +29,4 @@ class GatewayState:
     metrics_api: Upstream
     alerts_api: Upstream
     targets: Targets
+    login_throttle: LoginThrottle

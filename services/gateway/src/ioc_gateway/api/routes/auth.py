@@ -6,6 +6,8 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Response
 
+from ioc_common.errors import RateLimited, Unauthenticated
+from ioc_common.logs import get_logger
 from ioc_common.web import ERROR_RESPONSE_SCHEMA
 from ioc_gateway.api.deps import CurrentUser, State
 from ioc_gateway.api.schemas import LoginIn, LoginOut, UserOut
@@ -13,6 +15,7 @@ from ioc_gateway.auth import COOKIE, Operator
 from ioc_gateway.scope import province_of, unit_name
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
+log = get_logger("ioc.gateway")
 
 
 def user_out(user: Operator) -> UserOut:
@@ -31,10 +34,31 @@ def user_out(user: Operator) -> UserOut:
     summary="Đăng nhập / Log in",
     description="Trả token và đặt cookie HttpOnly cho bảng điều khiển. / Returns a token and "
     "sets an HttpOnly cookie for the dashboard.",
-    responses={401: ERROR_RESPONSE_SCHEMA, 422: ERROR_RESPONSE_SCHEMA},
+    responses={401: ERROR_RESPONSE_SCHEMA, 422: ERROR_RESPONSE_SCHEMA, 429: ERROR_RESPONSE_SCHEMA},
 )
 async def login(body: LoginIn, state: State, response: Response) -> LoginOut:
-    user = await state.users.login(body.username, body.password)
+    throttle = state.login_throttle
+    wait = throttle.retry_after(body.username)
+    if wait is not None:
+        state.metrics.login_throttled.inc()
+        raise RateLimited(
+            "Đăng nhập sai quá nhiều lần; tài khoản tạm khóa, vui lòng thử lại sau",
+            "Too many failed logins for this user; try again after the given delay",
+            retry_after=wait,
+        )
+    try:
+        user = await state.users.login(body.username, body.password)
+    except Unauthenticated:
+        if throttle.failed(body.username):
+            state.metrics.login_lockouts.inc()
+            log.warning(
+                "gateway.login_locked",
+                username=body.username[:128],
+                lockout_s=throttle.lockout_s,
+                hint="repeated wrong passwords; if it is not the user, look for password guessing",
+            )
+        raise
+    throttle.succeeded(body.username)
     token, exp = state.signer.issue(user.username)
     response.set_cookie(
         COOKIE,
