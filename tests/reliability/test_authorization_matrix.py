@@ -19,7 +19,14 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from ioc_common.topics import ALERTS, METRICS_UPDATED
-from ioc_gateway.testing import Gateway, alert_changed, eventually, gateway_harness, metric_updated
+from ioc_gateway.testing import (
+    PASSWORD,
+    Gateway,
+    alert_changed,
+    eventually,
+    gateway_harness,
+    metric_updated,
+)
 
 pytestmark = pytest.mark.connected
 
@@ -44,6 +51,8 @@ class Case:
     filtered_list: bool = False
     #: About no unit at all (the session, the catalogue): every signed-in role reads it.
     unitless: bool = False
+    #: User management: admins only.
+    admin_only: bool = False
 
 
 def add_silence_endpoints(gateway: Gateway) -> None:
@@ -67,8 +76,9 @@ def add_silence_endpoints(gateway: Gateway) -> None:
     fakes._alerts = alerts  # type: ignore[method-assign]
 
 
-def cases(alert_id: str, silence_id: str) -> list[Case]:
+def cases(alert_id: str, silence_id: str, victim: str, newcomer: str) -> list[Case]:
     ends = "2030-01-01T00:00:00+07:00"
+    new_user = {"username": newcomer, "role": "viewer", "scope": OTHER, "password": "x" * 12}
     return [
         Case("GET", "/v1/auth/me", None, False, unitless=True),
         Case("GET", "/v1/indicators", None, False, unitless=True),
@@ -88,12 +98,19 @@ def cases(alert_id: str, silence_id: str) -> list[Case]:
             "POST", "/v1/silences", {"unit_code": OTHER, "ends_at": ends, "reason": "bảo trì"}, True
         ),
         Case("DELETE", f"/v1/silences/{silence_id}", None, True),
+        Case("GET", "/v1/users", None, False, admin_only=True),
+        Case("POST", "/v1/users", new_user, True, admin_only=True),
+        Case("POST", f"/v1/users/{victim}/password", {"password": "y" * 12}, True, admin_only=True),
+        Case("POST", f"/v1/users/{victim}/disable", None, True, admin_only=True),
+        Case("POST", f"/v1/users/{victim}/enable", None, True, admin_only=True),
     ]
 
 
 def expected(role: str, case: Case) -> str:
     if role == "anonymous":
         return "401"
+    if case.admin_only:
+        return "2xx" if role == "admin" else "403"
     if case.unitless:
         return "2xx"
     if role == "other_district":
@@ -159,16 +176,19 @@ async def test_every_endpoint_for_every_role(gateway: Gateway, tmp_path: Path) -
             "active": True,
         }
         gateway.fakes.silences.append(silence)
+        victim = await gateway.user(f"victim-{role}", "viewer", OTHER)
+        newcomer = f"{gateway.prefix}-new-{role}"
         before = len([c for c in gateway.fakes.calls if c[0] in ("POST", "DELETE")])
         if role == "anonymous":
             client = httpx.AsyncClient(base_url=gateway.url)
         else:
             client = await gateway.client(users[role])
         async with client:
-            for case in cases(target["id"], silence["id"]):
+            for case in cases(target["id"], silence["id"], victim, newcomer):
                 r = await client.request(case.method, case.path, json=case.body)
                 got, want = outcome(role, case, r), expected(role, case)
                 label = case.path.replace(target["id"], "{id}").replace(silence["id"], "{id}")
+                label = label.replace(victim, "{username}")
                 matrix.setdefault(f"{case.method} {label}", {})[role] = got
                 if got != want:
                     mismatches.append(f"{role} {case.method} {case.path}: {got} (want {want})")
@@ -177,6 +197,8 @@ async def test_every_endpoint_for_every_role(gateway: Gateway, tmp_path: Path) -
             assert writes == 0, role
             assert target["state"] == "firing", role
             assert silence["active"], role
+            assert await gateway.state.users.get(newcomer) is None, role
+            assert await gateway.state.users.login(victim, PASSWORD), role
     write_matrix(matrix, tmp_path / "authorization-matrix.txt")
     assert mismatches == []
 

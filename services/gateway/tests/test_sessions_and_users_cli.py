@@ -13,9 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from ioc_common.audit import audit_log
-from ioc_common.db import create_engine
+from ioc_common.db import create_engine, session_factory
 from ioc_common.errors import Unauthenticated
-from ioc_gateway.auth import TokenSigner, check_password, hash_password
+from ioc_gateway.auth import TokenSigner, UserStore, check_password, hash_password
 
 
 def test_a_token_names_its_user_until_it_expires() -> None:
@@ -149,3 +149,29 @@ async def test_users_cli_creates_lists_and_disables(database_url: str) -> None:
         await engine.dispose()
     assert actions == ["user.create", "user.disable"]
     assert str(stored).startswith("$argon2id$")
+
+
+@pytest.mark.connected
+async def test_users_cli_enables_and_sets_a_password(database_url: str) -> None:
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    db = ["--database-url", database_url]
+    old, new = "mat-khau-rat-dai-123", "mat-khau-moi-456789"
+    create = ("users", "create", "--username", name, "--role", "viewer", "--scope", "072")
+    assert _ioc(*create, "--password", old, *db).returncode == 0
+    assert _ioc("users", "disable", name, *db).returncode == 0
+    assert _ioc("users", "enable", name, *db).returncode == 0
+    short = _ioc("users", "password", name, "--password-stdin", *db, stdin="ngan\n")
+    assert short.returncode == 2
+    assert "password" in short.stderr
+    changed = _ioc("users", "password", name, "--password-stdin", *db, stdin=new + "\n")
+    assert changed.returncode == 0, changed.stderr
+
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        store = UserStore(session_factory(engine), cache_ttl_s=0)
+        user = await store.login(name, new)
+        assert not user.disabled
+        with pytest.raises(Unauthenticated):
+            await store.login(name, old)
+    finally:
+        await engine.dispose()

@@ -34,6 +34,7 @@ from ioc_gateway.api.routes import (
     scorecard,
     series,
     silences,
+    users,
 )
 from ioc_gateway.auth import TokenSigner, UserStore
 from ioc_gateway.config import GatewaySettings
@@ -55,17 +56,17 @@ dashboard at `/dashboard`.
 """
 
 
-async def _dev_admin(users: UserStore, settings: GatewaySettings) -> None:
+async def _dev_admin(user_store: UserStore, settings: GatewaySettings) -> None:
     """Under ``ioc dev``, an admin to log in with (printed once) when there is no user yet."""
     password = (
         settings.dev_admin_password.get_secret_value() if settings.dev_admin_password else None
     )
     if password is None and os.environ.get("IOC_DEV") != "1":
         return
-    if await users.count() > 0:
+    if await user_store.count() > 0:
         return
     password = password or secrets.token_urlsafe(12)
-    await users.create(
+    await user_store.create(
         username="admin",
         role="admin",
         scope=settings.province,
@@ -137,13 +138,13 @@ def create_app(
             if settings.session_secret
             else secrets.token_bytes(32)
         )
-        users = UserStore(sessions, settings.user_cache_ttl_s)
+        user_store = UserStore(sessions, settings.user_cache_ttl_s)
         catalogue_ = load_catalogue()
         app.state.gateway = GatewayState(
             settings=settings,
             engine=engine,
             sessions=sessions,
-            users=users,
+            users=user_store,
             signer=TokenSigner(secret, settings.session_ttl_s),
             hub=hub,
             metrics=metrics,
@@ -160,7 +161,7 @@ def create_app(
         positioned = asyncio.Event()
         app.state.positioned = positioned
         try:
-            await _dev_admin(users, settings)
+            await _dev_admin(user_store, settings)
             if settings.feed_enabled:
                 if consumer is None:
                     # Built only here: an aiokafka client never started complains when
@@ -224,6 +225,7 @@ def create_app(
         freshness,
         alerts,
         silences,
+        users,
         live,
         dashboard,
     ):

@@ -262,13 +262,46 @@ class UserStore:
             return int(await session.scalar(sa.select(sa.func.count()).select_from(users)) or 0)
 
     async def disable(self, username: str, *, actor: str) -> Operator:
+        """Refuse the user's logins and sessions from now on (within the cache's seconds)."""
+        return await self._update(username, {"disabled": True}, actor, "user.disable")
+
+    async def enable(self, username: str, *, actor: str) -> Operator:
+        return await self._update(username, {"disabled": False}, actor, "user.enable")
+
+    async def set_password(self, username: str, password: str, *, actor: str) -> Operator:
+        if len(password) < 10:
+            raise InvalidInput(
+                "Mật khẩu quá ngắn",
+                "Password too short",
+                [FieldError("password", "at least 10 characters")],
+            )
+        values: dict[str, object] = {"password_hash": hash_password(password)}
+        return await self._update(username, values, actor, "user.password")
+
+    async def change_own_password(self, username: str, current: str, new: str) -> Operator:
+        """A logged-in user replaces their password; the current one must be given."""
+        async with self._sessions() as session:
+            stored = await session.scalar(
+                sa.select(users.c.password_hash).where(users.c.username == username)
+            )
+        if stored is None or not check_password(stored, current):
+            raise InvalidInput(
+                "Mật khẩu hiện tại không đúng",
+                "The current password is wrong",
+                [FieldError("current_password", "does not match")],
+            )
+        return await self.set_password(username, new, actor=username)
+
+    async def _update(
+        self, username: str, values: dict[str, object], actor: str, action: str
+    ) -> Operator:
         async with transaction(self._sessions) as session:
             row = (
                 (
                     await session.execute(
                         sa.update(users)
                         .where(users.c.username == username)
-                        .values(disabled=True)
+                        .values(**values)
                         .returning(*users.c)
                     )
                 )
@@ -278,10 +311,15 @@ class UserStore:
             if row is None:
                 raise NotFound("Không tìm thấy người dùng", f"No user {username!r}")
             await audit.record(
-                session, service=SERVICE, actor=actor, action="user.disable", target=username
+                session, service=SERVICE, actor=actor, action=action, target=username
             )
         self._cache.pop(username, None)
         return _row_to_operator(row)
+
+
+def require_admin(user: Operator) -> None:
+    if user.role is not Role.ADMIN:
+        raise Forbidden("Chỉ quản trị viên được quản lý người dùng", "Only admins manage users")
 
 
 def require_actor_role(user: Operator) -> None:

@@ -1,8 +1,11 @@
-"""``ioc users create|list|disable`` — the operators who log in to the gateway.
+"""``ioc users create|list|disable|enable|password`` — the operators who log in to the gateway
+(admins can do the same from the API, ``/v1/users``; the CLI also works when no admin can log in).
 
 ioc users create --username an.nv --role operator --scope 071 --password-stdin
 ioc users list
 ioc users disable an.nv
+ioc users enable an.nv
+ioc users password an.nv --password-stdin
 """
 
 from __future__ import annotations
@@ -30,9 +33,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     create.add_argument(
         "--scope", required=True, help="mã tỉnh hoặc huyện / province or district code, e.g. 071"
     )
-    secret = create.add_mutually_exclusive_group()
-    secret.add_argument("--password-stdin", action="store_true", help="read it from stdin")
-    secret.add_argument("--password", help="(visible in the process list; prefer stdin)")
+    _password_args(create)
     add_database_url_arg(create)
     create.set_defaults(func=_cmd_create)
 
@@ -45,6 +46,31 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     disable.add_argument("username")
     add_database_url_arg(disable)
     disable.set_defaults(func=_cmd_disable)
+
+    enable = users_sub.add_parser("enable", help="mở khóa / enable a user")
+    enable.add_argument("username")
+    add_database_url_arg(enable)
+    enable.set_defaults(func=_cmd_enable)
+
+    password = users_sub.add_parser("password", help="đặt mật khẩu / set a user's password")
+    password.add_argument("username")
+    _password_args(password)
+    add_database_url_arg(password)
+    password.set_defaults(func=_cmd_password)
+
+
+def _password_args(parser: argparse.ArgumentParser) -> None:
+    secret = parser.add_mutually_exclusive_group()
+    secret.add_argument("--password-stdin", action="store_true", help="read it from stdin")
+    secret.add_argument("--password", help="(visible in the process list; prefer stdin)")
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if args.password is not None:
+        return str(args.password)
+    return getpass.getpass("Mật khẩu / password: ")
 
 
 def _run(url: str | None, action: Callable[[UserStore], Awaitable[int]]) -> int:
@@ -59,12 +85,7 @@ def _run(url: str | None, action: Callable[[UserStore], Awaitable[int]]) -> int:
 
 
 def _cmd_create(args: argparse.Namespace) -> int:
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    elif args.password is not None:
-        password = args.password
-    else:
-        password = getpass.getpass("Mật khẩu / password: ")
+    password = _read_password(args)
 
     async def action(store: UserStore) -> int:
         user = await store.create(
@@ -111,6 +132,26 @@ def _cmd_disable(args: argparse.Namespace) -> int:
     async def action(store: UserStore) -> int:
         user = await store.disable(args.username, actor=cli_actor())
         print(f"đã khóa / disabled {user.username}")
+        return 0
+
+    return _run(args.database_url, action)
+
+
+def _cmd_enable(args: argparse.Namespace) -> int:
+    async def action(store: UserStore) -> int:
+        user = await store.enable(args.username, actor=cli_actor())
+        print(f"đã mở khóa / enabled {user.username}")
+        return 0
+
+    return _run(args.database_url, action)
+
+
+def _cmd_password(args: argparse.Namespace) -> int:
+    password = _read_password(args)
+
+    async def action(store: UserStore) -> int:
+        user = await store.set_password(args.username, password, actor=cli_actor())
+        print(f"đã đặt mật khẩu / password set for {user.username}")
         return 0
 
     return _run(args.database_url, action)

@@ -81,3 +81,43 @@ class SilenceIn(_In):
             if moment is not None and moment.tzinfo is None:
                 raise ValueError("times need a timezone (e.g. +07:00)")
         return self
+
+
+class UserIn(_In):
+    username: str = Field(
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9._@-]+$",
+        description="tên đăng nhập / username (letters, digits, . - _ @)",
+    )
+    role: str = Field(pattern=r"^(viewer|operator|admin)$", description="viewer | operator | admin")
+    scope: str = Field(
+        pattern=r"^\d{2,3}$", description="mã tỉnh hoặc huyện / province or district code"
+    )
+    password: str = Field(min_length=10, max_length=1024, description="mật khẩu / password")
+
+
+class PasswordIn(_In):
+    password: str = Field(min_length=10, max_length=1024, description="mật khẩu mới / new password")
+
+
+class OwnPasswordIn(_In):
+    current_password: str = Field(
+        min_length=1, max_length=1024, description="mật khẩu hiện tại / current password"
+    )
+    new_password: str = Field(
+        min_length=10, max_length=1024, description="mật khẩu mới / new password"
+    )
+
+
+class ManagedUserOut(BaseModel):
+    username: str
+    role: str = Field(description="viewer | operator | admin")
+    scope: str
+    scope_name: str
+    disabled: bool
+    last_login_at: datetime | None
+
+
+class ManagedUserList(BaseModel):
+    items: list[ManagedUserOut]

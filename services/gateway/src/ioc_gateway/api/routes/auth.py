@@ -6,16 +6,24 @@ from datetime import UTC, datetime
 
 from fastapi import APIRouter, Response
 
-from ioc_common.errors import RateLimited, Unauthenticated
+from ioc_common.errors import InvalidInput, RateLimited, Unauthenticated
 from ioc_common.logs import get_logger
 from ioc_common.web import ERROR_RESPONSE_SCHEMA
 from ioc_gateway.api.deps import CurrentUser, State
-from ioc_gateway.api.schemas import LoginIn, LoginOut, UserOut
+from ioc_gateway.api.schemas import LoginIn, LoginOut, OwnPasswordIn, UserOut
 from ioc_gateway.auth import COOKIE, Operator
 from ioc_gateway.scope import province_of, unit_name
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 log = get_logger("ioc.gateway")
+
+
+def _locked(wait: float) -> RateLimited:
+    return RateLimited(
+        "Đăng nhập sai quá nhiều lần; tài khoản tạm khóa, vui lòng thử lại sau",
+        "Too many failed logins for this user; try again after the given delay",
+        retry_after=wait,
+    )
 
 
 def user_out(user: Operator) -> UserOut:
@@ -41,11 +49,7 @@ async def login(body: LoginIn, state: State, response: Response) -> LoginOut:
     wait = throttle.retry_after(body.username)
     if wait is not None:
         state.metrics.login_throttled.inc()
-        raise RateLimited(
-            "Đăng nhập sai quá nhiều lần; tài khoản tạm khóa, vui lòng thử lại sau",
-            "Too many failed logins for this user; try again after the given delay",
-            retry_after=wait,
-        )
+        raise _locked(wait)
     try:
         user = await state.users.login(body.username, body.password)
     except Unauthenticated:
@@ -86,3 +90,30 @@ async def logout(response: Response) -> Response:
 )
 async def me(user: CurrentUser) -> UserOut:
     return user_out(user)
+
+
+@router.post(
+    "/password",
+    summary="Đổi mật khẩu của tôi / Change my password",
+    description="Cần mật khẩu hiện tại; các phiên khác vẫn hiệu lực tới khi hết hạn. / Needs the "
+    "current password; other sessions stay valid until they expire.",
+    responses={401: ERROR_RESPONSE_SCHEMA, 422: ERROR_RESPONSE_SCHEMA, 429: ERROR_RESPONSE_SCHEMA},
+)
+async def change_password(body: OwnPasswordIn, user: CurrentUser, state: State) -> UserOut:
+    throttle = state.login_throttle
+    wait = throttle.retry_after(user.username)
+    if wait is not None:
+        state.metrics.login_throttled.inc()
+        raise _locked(wait)
+    try:
+        changed = await state.users.change_own_password(
+            user.username, body.current_password, body.new_password
+        )
+    except InvalidInput as exc:
+        # A wrong current password is a guess like a wrong login.
+        if any(d.field == "current_password" for d in exc.details) and throttle.failed(
+            user.username
+        ):
+            state.metrics.login_lockouts.inc()
+        raise
+    return user_out(changed)
