@@ -28,26 +28,13 @@ from ioc_common.db import create_engine, session_factory
 from ioc_common.infra.process import free_port, stop_process, tail
 from ioc_common.infra.pytest_plugin import new_database
 from ioc_common.timeutil import vietnam_today
-from ioc_gateway.testing import eventually
+from ioc_gateway.testing import CHROMIUM, CHROMIUM_ARGS, eventually
 from ioc_ingest.keys import PgKeyStore
 
 pytestmark = [pytest.mark.connected, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[3]
 ARTIFACT = REPO / "test-artifacts" / "dashboard.png"
-CHROMIUM = "/usr/bin/chromium"
-# Without the background-networking flags Chromium's connections are refused by a closed
-# network; a fresh profile per run keeps runs independent.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "van-hanh-ioc-2026"
 #: Communes of Tuyên Quang (08) after the reform, one in each of its former districts
 #: 070–076, and one in former Hà Giang's Quản Bạ (029), the district that will lag.

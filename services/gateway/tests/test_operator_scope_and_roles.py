@@ -200,3 +200,25 @@ async def test_login_sessions_and_disabled_users(gateway: Gateway) -> None:
         r = await api.get("/v1/auth/me")
         assert r.status_code == 401
         assert r.json()["error"]["message_en"] == "Unknown or disabled account"
+
+
+async def test_the_catalogue_marks_indicators_with_a_target_in_my_area(gateway: Gateway) -> None:
+    gateway.fakes.targets = [
+        target("d-071", "dossiers_processed_online_rate", {"units": ["071"]}, goal=80),
+        target("p-34", "bts_sites", {"units": ["34"]}, goal=900),  # another province's
+    ]
+    province = await gateway.user("cat-08", "viewer", "08")
+    neighbour = await gateway.user("cat-072", "viewer", "072")
+    # Before the gateway has read (and cached) any target: the alerts service is down.
+    gateway.fakes.down = {"alerts"}
+    async with await gateway.client(province) as api:
+        body = (await api.get("/v1/indicators")).json()
+    assert body["unavailable"] == ["alerts"]
+    assert {i["has_target"] for i in body["items"]} == {None}
+
+    gateway.fakes.down = set()
+    for username, expected in ((province, True), (neighbour, False)):
+        async with await gateway.client(username) as api:
+            items = {i["indicator"]: i for i in (await api.get("/v1/indicators")).json()["items"]}
+        assert items["dossiers_processed_online_rate"]["has_target"] is expected, username
+        assert items["bts_sites"]["has_target"] is False

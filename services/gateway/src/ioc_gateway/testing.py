@@ -308,6 +308,20 @@ def target(id: str, indicator: str, scope: dict[str, Any], goal: float = 80) -> 
     }
 
 
+#: Debian's Chromium, driven by Playwright (the dashboard's browser tests, the README picture).
+CHROMIUM = "/usr/bin/chromium"
+# Without the background-networking flags Chromium's connections are refused by a closed
+# network; callers give each run a fresh profile so runs stay independent.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 PASSWORD = "mat-khau-rat-dai-123"  # noqa: S105 — test users only
 
 

@@ -1,4 +1,5 @@
-"""GET /v1/indicators — the catalogue the dashboard labels its tiles with."""
+"""GET /v1/indicators — the catalogue the dashboard labels its tiles with, and which indicators
+have a target in the operator's area (the district table opens on one of those)."""
 
 from __future__ import annotations
 
@@ -6,24 +7,53 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from ioc_common.reference.units import unit_tree
+from ioc_common.timeutil import vietnam_today
 from ioc_gateway.api.deps import CurrentUser, State
-from ioc_gateway.api.views import PILLAR_NAMES, describe
+from ioc_gateway.api.views import PILLAR_NAMES, describe, targets_or_none
+from ioc_gateway.scope import province_of, within
+from ioc_gateway.status import TargetView, find_target
 
 router = APIRouter(tags=["catalogue"])
 
 
-@router.get("/v1/indicators", summary="Danh mục chỉ tiêu theo trụ cột / Indicators by pillar")
-async def indicators(state: State, _user: CurrentUser) -> dict[str, Any]:
+def _targeted(targets: list[TargetView], scope: str) -> set[str]:
+    """Indicators with a target for the scope's province or one of its districts in scope."""
+    today = vietnam_today()
+    province = province_of(scope)
+    districts = [
+        d.code for d in unit_tree().districts_of_province(province, today) if within(scope, d.code)
+    ]
+    units = [(province, "province")] if len(scope) == 2 else []
+    units += [(d, "district") for d in districts]
+    found = set()
+    for target in targets:
+        if any(find_target([target], target.indicator, u, level, today) for u, level in units):
+            found.add(target.indicator)
+    return found
+
+
+@router.get(
+    "/v1/indicators",
+    summary="Danh mục chỉ tiêu theo trụ cột / Indicators by pillar",
+    description="`has_target`: có chỉ tiêu kế hoạch cho tỉnh hoặc một huyện trong phạm vi của "
+    "bạn (null khi dịch vụ cảnh báo không phản hồi). / `has_target`: a target applies to your "
+    "province or a district in your scope (null while the alerts service is unavailable).",
+)
+async def indicators(state: State, user: CurrentUser) -> dict[str, Any]:
     pillars = [
         {"pillar": p.value, "name_vi": vi, "name_en": en} for p, (vi, en) in PILLAR_NAMES.items()
     ]
+    targets, unavailable = await targets_or_none(state)
+    targeted = _targeted(targets, user.scope)
     items = [
         describe(i)
         | {
             "reporting_interval_days": i.reporting_interval_days,
             "description_vi": i.description_vi,
             "description_en": i.description_en,
+            "has_target": None if unavailable else i.code in targeted,
         }
         for i in state.catalogue.indicators
     ]
-    return {"pillars": pillars, "items": items}
+    return {"pillars": pillars, "items": items, "unavailable": unavailable}

@@ -303,7 +303,9 @@ async function start() {
   document.body.dataset.role = state.user.role;
   const catalogue = await api("/v1/indicators");
   state.indicators = catalogue.items;
-  state.selected = state.selected ?? state.indicators[0]?.indicator;
+  // Open the district table on an indicator with a target: its rows are coloured by status.
+  const targeted = state.indicators.find((i) => i.has_target);
+  state.selected = state.selected ?? (targeted ?? state.indicators[0])?.indicator;
   fillIndicatorSelect();
   await Promise.allSettled([loadOverview(), loadAlerts(), loadFreshness(), select(state.selected)]);
   state.feed?.stop();

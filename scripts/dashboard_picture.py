@@ -1,0 +1,117 @@
+"""``python scripts/dashboard_picture.py``: the README's picture of the dashboard.
+
+Starts ``ioc dev`` (embedded broker and database, the simulator on), waits until the simulated
+Tuyên Quang has district values and an open alert, logs in to the dashboard in headless
+Chromium and writes ``docs/images/dashboard.png``. Takes about two minutes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+from playwright.async_api import async_playwright
+
+from ioc_common.dev import READY_MARKER
+from ioc_common.infra.process import free_port
+from ioc_common.timeutil import vietnam_today
+from ioc_gateway.testing import CHROMIUM, CHROMIUM_ARGS
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "images" / "dashboard.png"
+
+
+def start_dev(password: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")
+    }
+    env["IOC_GATEWAY_DEV_ADMIN_PASSWORD"] = password
+    proc = subprocess.Popen(  # noqa: S603 — our own interpreter and arguments
+        [sys.executable, "-m", "ioc_common.cli", "dev", "--base-port", str(free_port())],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        print(line, end="", flush=True)
+        if line.startswith(READY_MARKER):
+            # Keep draining the pipe so the services never block on a full one.
+            threading.Thread(target=lambda: [*(proc.stdout or ())], daemon=True).start()
+            services: dict[str, str] = json.loads(line[len(READY_MARKER) :])["services"]
+            return proc, services
+    raise SystemExit("ioc dev stopped before it was ready")
+
+
+async def wait_for_data(urls: dict[str, str], timeout_s: float = 180) -> None:
+    last_month = vietnam_today().replace(day=1) - timedelta(days=1)
+    ranking = {
+        "indicator": "dossiers_processed_online_rate",
+        "province": "08",
+        "granularity": "month",
+        "period": f"{last_month.year:04d}-{last_month.month:02d}",
+    }
+    deadline = time.monotonic() + timeout_s
+    async with httpx.AsyncClient(timeout=30) as client:
+        while time.monotonic() < deadline:
+            await asyncio.sleep(5)
+            r = await client.get(f"{urls['metrics']}/v1/rankings", params=ranking)
+            items = r.json().get("items", []) if r.status_code == 200 else []
+            districts = [d for d in items if d["value"] is not None]
+            r = await client.get(f"{urls['alerts']}/v1/alerts", params={"state": "firing"})
+            alerts = r.json().get("items", []) if r.status_code == 200 else []
+            print(f"  ... {len(districts)} district values, {len(alerts)} open alerts", flush=True)
+            if districts and alerts:
+                return
+    raise SystemExit("no district values or alerts within the time limit")
+
+
+async def screenshot(gateway: str, password: str) -> None:
+    async with async_playwright() as pw:
+        context = await pw.chromium.launch_persistent_context(
+            tempfile.mkdtemp(prefix="chromium-"),
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport={"width": 1600, "height": 1000},
+        )
+        try:
+            page = await context.new_page()
+            await page.goto(f"{gateway}/dashboard")
+            await page.fill("#username", "admin")
+            await page.fill("#password", password)
+            await page.click("#login-button")
+            await page.locator("#app").wait_for(state="visible")
+            await page.wait_for_timeout(8_000)  # tiles, chart and the live ticker fill in
+            OUT.parent.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=str(OUT), full_page=True)
+        finally:
+            await context.close()
+
+
+def main() -> int:
+    password = secrets.token_urlsafe(12)
+    proc, urls = start_dev(password)
+    try:
+        asyncio.run(wait_for_data(urls))
+        asyncio.run(screenshot(urls["gateway"], password))
+        print(f"written {OUT.relative_to(ROOT)}")
+        return 0
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
