@@ -27,9 +27,14 @@ export function drawChart(container, points) {
     svg.append(el("text", { x: L - 6, y: y(v) + 4, "text-anchor": "end" }, number(v, 1)));
   }
   const step = Math.max(1, Math.ceil(points.length / 6));
+  const last = points.length - 1;
   points.forEach((p, i) => {
-    if (i % step === 0 || i === points.length - 1) {
-      svg.append(el("text", { x: x(i), y: H - 12, "text-anchor": "middle" }, p.period));
+    // Every step-th period and the last one, never two labels on top of each other; the last
+    // ends at the right edge so it is not cut off.
+    const shown = i === last || (i % step === 0 && last - i >= step);
+    if (shown) {
+      const anchor = i === last && last > 0 ? "end" : "middle";
+      svg.append(el("text", { x: x(i), y: H - 12, "text-anchor": anchor }, p.period));
     }
   });
   const path = (key, cls) => {
