@@ -141,4 +141,9 @@ def test_prometheus_rules_cover_the_platform_failures() -> None:
         "IocConsumerLagGrowing",
         "IocDeadLettersGrowing",
         "IocNotificationOutboxBacklog",
+        "IocNotificationsDead",
     }
+    by_name = {r["alert"]: r for g in rules["groups"] for r in g["rules"]}
+    # Delivered notifications stay in the outbox table: only waiting ones are a backlog.
+    assert 'status="pending"' in by_name["IocNotificationOutboxBacklog"]["expr"]
+    assert 'status="dead"' in by_name["IocNotificationsDead"]["expr"]

@@ -235,18 +235,25 @@ class AggregationLevel(StrEnum):
 class MetricUpdated(_Strict):
     """On ``ioc.metrics.updated.v1`` after each committed change of an aggregate."""
 
-    indicator: str
-    unit_code: UnitCode
-    level: AggregationLevel
-    granularity: Granularity
+    indicator: str = Field(
+        description="catalogue indicator code, e.g. dossiers_processed_online_rate"
+    )
+    unit_code: UnitCode = Field(
+        description="the aggregate's unit: province, district or commune code"
+    )
+    level: AggregationLevel = Field(description="the unit's level in the aggregation")
+    granularity: Granularity = Field(description="the period's length")
     period: str = Field(description="2024-05-31, 2024-05, 2024-Q2 or 2024")
-    period_start: date
-    value: float | None
-    previous_value: float | None
-    numerator: float | None = None
-    denominator: float | None = None
+    period_start: date = Field(description="the period's first day (Vietnam time)")
+    value: float | None = Field(
+        description="the value people see (a ratio × its scale, e.g. percent); null when "
+        "undefined (a ratio over zero)"
+    )
+    previous_value: float | None = Field(description="the value before this change; null at first")
+    numerator: float | None = Field(default=None, description="a ratio's summed numerator")
+    denominator: float | None = Field(default=None, description="a ratio's summed denominator")
     version: int = Field(ge=1, description="increases with every change of this aggregate")
-    updated_at: datetime
+    updated_at: datetime = Field(description="when the change was committed")
 
 
 class AlertSeverity(StrEnum):
@@ -263,30 +270,34 @@ class AlertState(StrEnum):
 class AlertChanged(_Strict):
     """On ``ioc.alerts.v1`` for every state or severity change of an alert."""
 
-    alert_id: UUID
-    fingerprint: str
-    rule: str
-    indicator: str
-    unit_code: UnitCode
-    pillar: str
-    state: AlertState
+    alert_id: UUID = Field(description="the alert; stays the same through its lifecycle")
+    fingerprint: str = Field(
+        description="rule:indicator:unit_code, e.g. lagging:bts_sites:071; one open alert at most"
+    )
+    rule: str = Field(description="lagging (behind the target's trajectory) or missing_data")
+    indicator: str = Field(description="catalogue indicator code")
+    unit_code: UnitCode = Field(description="the lagging or silent unit")
+    pillar: str = Field(description="the indicator's pillar, e.g. digital_government")
+    state: AlertState = Field(description="firing → acknowledged → resolved")
     severity: AlertSeverity
-    summary_vi: str
-    summary_en: str
-    changed_at: datetime
-    actor: str | None = None
-    version: int = Field(ge=1)
+    summary_vi: str = Field(description="one sentence for people, in Vietnamese")
+    summary_en: str = Field(description="the same in English")
+    changed_at: datetime = Field(description="when this change happened")
+    actor: str | None = Field(
+        default=None, description="the operator who acted; null for the service's own changes"
+    )
+    version: int = Field(ge=1, description="increases with every change of this alert")
 
 
 class DeadLetter(_Strict):
     """On ``ioc.dlq.v1``: a message a consumer could not process, with why and its bytes."""
 
-    topic: str
-    partition: int
-    offset: int
-    key: str | None
-    reason: str
-    detail: str
-    original_b64: str
-    consumer: str
-    failed_at: datetime
+    topic: str = Field(description="where the message was read")
+    partition: int = Field(description="its partition there")
+    offset: int = Field(description="its offset there")
+    key: str | None = Field(description="its key (the district code for telemetry)")
+    reason: str = Field(description="a short code, e.g. undecodable, schema_invalid, unknown_unit")
+    detail: str = Field(description="what exactly was wrong, for the person fixing the sender")
+    original_b64: str = Field(description="the message's original bytes, base64")
+    consumer: str = Field(description="the consumer group that gave up on it")
+    failed_at: datetime = Field(description="when it was set aside")

@@ -68,7 +68,15 @@ async function onLogin(event) {
       method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ username: $("#username").value, password: $("#password").value }),
     });
-    if (!body.ok) { $("#login-error").textContent = t("login_failed"); return; }
+    if (!body.ok) {
+      // A locked username (429) and other refusals carry their own reason; say it.
+      const error = body.status === 401 ? null : (await body.json().catch(() => ({}))).error;
+      let reason = error ? (getLang() === "en" ? error.message_en : error.message) : t("login_failed");
+      const wait = Number(body.headers.get("Retry-After"));
+      if (body.status === 429 && wait > 0) reason += ` (${t("retry_in")} ${Math.ceil(wait / 60)} ${t("minutes")})`;
+      $("#login-error").textContent = reason;
+      return;
+    }
     $("#password").value = "";
     await start();
   } catch (err) {

@@ -3,7 +3,7 @@ const DICT = {
   vi: {
     title: "Trung tâm điều hành – Chuyển đổi số", logout: "Đăng xuất", login_title: "Đăng nhập",
     username: "Tên đăng nhập", password: "Mật khẩu", login: "Đăng nhập",
-    login_failed: "Sai tên đăng nhập hoặc mật khẩu",
+    login_failed: "Sai tên đăng nhập hoặc mật khẩu", retry_in: "thử lại sau", minutes: "phút",
     live_online: "Trực tuyến", live_offline: "Mất kết nối", live_connecting: "Đang kết nối…",
     districts: "Các huyện", rank: "Hạng", unit: "Đơn vị", value: "Giá trị", expected: "Kế hoạch",
     status: "Trạng thái", chart: "Diễn biến theo thời gian", alerts: "Cảnh báo",
@@ -23,7 +23,7 @@ const DICT = {
   en: {
     title: "Operations Center – Digital Transformation", logout: "Log out", login_title: "Log in",
     username: "Username", password: "Password", login: "Log in",
-    login_failed: "Wrong username or password",
+    login_failed: "Wrong username or password", retry_in: "try again in", minutes: "min",
     live_online: "Live", live_offline: "Disconnected", live_connecting: "Connecting…",
     districts: "Districts", rank: "Rank", unit: "Unit", value: "Value", expected: "Target",
     status: "Status", chart: "Over time", alerts: "Alerts",
