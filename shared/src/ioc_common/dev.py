@@ -107,7 +107,9 @@ def run_dev(opts: DevOptions) -> int:
     def _on_signal(signum: int, _frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, _on_signal)
+    # SIGINT too: a shell starts background jobs with SIGINT ignored, and Python keeps it so.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _on_signal)
     services = _services()
     tasks = (
         {ep.name: ep.value for ep in entry_points(group="ioc.dev_tasks")} if opts.simulate else {}
