@@ -115,6 +115,7 @@ def create_app(
                     sweep_interval_s=settings.sweep_interval_s,
                     dispatch_interval_s=settings.dispatch_interval_s,
                     repeat_interval_s=settings.repeat_interval_s,
+                    batch_size=settings.consume_batch,
                 )
                 workers.start()
             app.state.workers = workers

@@ -25,6 +25,8 @@ class AlertsSettings(ServiceSettings):
     #: this share of the critical tolerance, so a value hovering at a threshold does not flap.
     hysteresis_ratio: float = Field(default=0.1, ge=0, le=1)
     sweep_interval_s: float = Field(default=60.0, gt=0)
+    #: Metric updates read, recorded and judged per transaction (each key once per batch).
+    consume_batch: int = Field(default=2000, ge=1, le=20_000)
 
     # --- notifications
     group_wait_s: float = Field(default=30.0, ge=0)

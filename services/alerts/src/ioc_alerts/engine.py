@@ -6,9 +6,11 @@ sweep (``sweep``), since deadlines pass and data goes stale without any event.""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -24,7 +26,14 @@ from ioc_alerts.evaluation import (
     decide,
     display_value,
 )
-from ioc_alerts.lifecycle import Desired, apply, fingerprint
+from ioc_alerts.lifecycle import (
+    Batch,
+    Desired,
+    apply_to,
+    fingerprint,
+    open_alerts,
+    write_refreshes,
+)
 from ioc_alerts.messages import lagging_summary, missing_summary
 from ioc_alerts.targets import TargetSpec, scope_level_of
 from ioc_common.catalogue import load_catalogue
@@ -79,155 +88,259 @@ async def load_enabled_targets(
     return [StoredTarget(TargetSpec.model_validate(r.definition), r.created_at) for r in rows]
 
 
+class TargetSet:
+    """The enabled targets by indicator, remembering which apply to which unit."""
+
+    def __init__(self, stored: Sequence[StoredTarget]) -> None:
+        self.stored = list(stored)
+        self.by_indicator: dict[str, list[StoredTarget]] = defaultdict(list)
+        for target in self.stored:
+            self.by_indicator[target.spec.indicator].append(target)
+        self.indicators = frozenset(self.by_indicator)
+        self._applicable: dict[tuple[str, str, str, date], tuple[StoredTarget, ...]] = {}
+
+    def applicable(
+        self, indicator: str, unit_code: str, level: str, on: date
+    ) -> tuple[StoredTarget, ...]:
+        key = (indicator, unit_code, level, on)
+        found = self._applicable.get(key)
+        if found is None:
+            found = tuple(
+                s
+                for s in self.by_indicator.get(indicator, ())
+                if applies(s.spec, unit_code, level, on)
+            )
+            if len(self._applicable) >= 500_000:  # bounded: units × indicators × dates
+                self._applicable.clear()
+            self._applicable[key] = found
+        return found
+
+
+class TargetCache:
+    """The enabled targets, parsed once and reused while none changed.
+
+    Whether one changed costs one small aggregate per use: rows are never deleted and every
+    admin change (create, replace, disable) bumps a version and ``updated_at``, so an edit
+    made through any replica's API is seen at this replica's next batch."""
+
+    def __init__(self) -> None:
+        self._signature: tuple[Any, ...] | None = None
+        self._set = TargetSet([])
+
+    async def current(self, session: AsyncSession) -> TargetSet:
+        c = t.targets.c
+        row = (
+            await session.execute(
+                sa.select(
+                    sa.func.count(),
+                    sa.func.coalesce(sa.func.sum(c.version), 0),
+                    sa.func.max(c.updated_at),
+                )
+            )
+        ).one()
+        signature = tuple(row)
+        if signature != self._signature:
+            self._set = TargetSet(await load_enabled_targets(session))
+            self._signature = signature
+        return self._set
+
+
 async def record_updates(session: AsyncSession, updates: Sequence[MetricUpdated]) -> set[Key]:
     """Keep the latest value per (indicator, unit, granularity) and the last report time per
-    (indicator, unit); returns the keys to evaluate."""
+    (indicator, unit); returns the keys to evaluate.
+
+    The batch is coalesced first (per key only its newest period and version, per unit and
+    indicator its last report time), then written set-based: a thousand updates of one key
+    cost what one does."""
     catalogue = load_catalogue()
+    latest: dict[tuple[str, str, str], MetricUpdated] = {}
+    reported: dict[tuple[str, str], MetricUpdated] = {}
     keys: set[Key] = set()
     for update in updates:
-        indicator = catalogue.get(update.indicator)
-        if indicator is None:
+        if catalogue.get(update.indicator) is None:
             log.warning("alerts.unknown_indicator", indicator=update.indicator)
             continue
-        value = display_value(indicator, update.value, update.numerator, update.denominator)
-        obs = t.observations
-        stmt = pg_insert(obs).values(
-            indicator=update.indicator,
-            unit_code=update.unit_code,
-            granularity=update.granularity.value,
-            level=update.level.value,
-            period=update.period,
-            period_start=update.period_start,
-            value=value,
-            version=update.version,
-            updated_at=update.updated_at,
-        )
-        excluded = stmt.excluded
+        obs_key = (update.indicator, update.unit_code, update.granularity.value)
+        held = latest.get(obs_key)
         # A later period replaces; within the same period, only a newer version does.
-        newer = sa.or_(
-            excluded.period_start > obs.c.period_start,
-            sa.and_(excluded.period_start == obs.c.period_start, excluded.version > obs.c.version),
-        )
-        await session.execute(
-            stmt.on_conflict_do_update(
-                index_elements=["indicator", "unit_code", "granularity"],
-                set_={
-                    "level": excluded.level,
-                    "period": excluded.period,
-                    "period_start": excluded.period_start,
-                    "value": excluded.value,
-                    "version": excluded.version,
-                    "updated_at": excluded.updated_at,
-                },
-                where=newer,
-            )
-        )
-        rep = pg_insert(t.reports).values(
-            indicator=update.indicator,
-            unit_code=update.unit_code,
-            level=update.level.value,
-            last_report_at=update.updated_at,
-        )
-        await session.execute(
-            rep.on_conflict_do_update(
-                index_elements=["indicator", "unit_code"],
-                set_={
-                    "last_report_at": sa.func.greatest(
-                        t.reports.c.last_report_at, rep.excluded.last_report_at
-                    )
-                },
-            )
-        )
+        if held is None or (update.period_start, update.version) > (
+            held.period_start,
+            held.version,
+        ):
+            latest[obs_key] = update
+        rep_key = (update.indicator, update.unit_code)
+        last = reported.get(rep_key)
+        if last is None or update.updated_at > last.updated_at:
+            reported[rep_key] = update
         keys.add((update.indicator, update.unit_code, update.level.value))
+    # unnest() of one array per column: one statement and nine parameters however many
+    # rows (no per-row SQL to build), written in key order so concurrent writers lock alike.
+    rows = [u for _, u in sorted(latest.items(), key=lambda kv: kv[0])]
+    if rows:
+        await session.execute(
+            _UPSERT_OBSERVATIONS,
+            {
+                "indicator": [u.indicator for u in rows],
+                "unit_code": [u.unit_code for u in rows],
+                "granularity": [u.granularity.value for u in rows],
+                "level": [u.level.value for u in rows],
+                "period": [u.period for u in rows],
+                "period_start": [u.period_start for u in rows],
+                "value": [
+                    display_value(
+                        catalogue.require(u.indicator), u.value, u.numerator, u.denominator
+                    )
+                    for u in rows
+                ],
+                "version": [u.version for u in rows],
+                "updated_at": [u.updated_at for u in rows],
+            },
+        )
+    reports = [u for _, u in sorted(reported.items(), key=lambda kv: kv[0])]
+    if reports:
+        await session.execute(
+            _UPSERT_REPORTS,
+            {
+                "indicator": [u.indicator for u in reports],
+                "unit_code": [u.unit_code for u in reports],
+                "level": [u.level.value for u in reports],
+                "at": [u.updated_at for u in reports],
+            },
+        )
     return keys
+
+
+_UPSERT_OBSERVATIONS = sa.text(
+    "INSERT INTO alerts_observations AS o (indicator, unit_code, granularity, level, period,"
+    " period_start, value, version, updated_at)"
+    " SELECT * FROM unnest(CAST(:indicator AS text[]), CAST(:unit_code AS text[]),"
+    "  CAST(:granularity AS text[]), CAST(:level AS text[]), CAST(:period AS text[]),"
+    "  CAST(:period_start AS date[]), CAST(:value AS float8[]), CAST(:version AS int[]),"
+    "  CAST(:updated_at AS timestamptz[]))"
+    " ON CONFLICT (indicator, unit_code, granularity) DO UPDATE SET level = excluded.level,"
+    "  period = excluded.period, period_start = excluded.period_start, value = excluded.value,"
+    "  version = excluded.version, updated_at = excluded.updated_at"
+    # A later period replaces; within the same period, only a newer version does.
+    " WHERE excluded.period_start > o.period_start"
+    "  OR (excluded.period_start = o.period_start AND excluded.version > o.version)"
+)
+_UPSERT_REPORTS = sa.text(
+    "INSERT INTO alerts_reports AS r (indicator, unit_code, level, last_report_at)"
+    " SELECT * FROM unnest(CAST(:indicator AS text[]), CAST(:unit_code AS text[]),"
+    "  CAST(:level AS text[]), CAST(:at AS timestamptz[]))"
+    " ON CONFLICT (indicator, unit_code) DO UPDATE"
+    " SET last_report_at = greatest(r.last_report_at, excluded.last_report_at)"
+)
+_SELECT_OBSERVATIONS = sa.text(
+    "SELECT o.indicator, o.unit_code, o.granularity, o.value, o.period, o.period_start"
+    " FROM unnest(CAST(:indicator AS text[]), CAST(:unit_code AS text[])) AS k(i, u)"
+    " JOIN alerts_observations o ON o.indicator = k.i AND o.unit_code = k.u"
+)
+_SELECT_REPORTS = sa.text(
+    "SELECT r.indicator, r.unit_code, r.last_report_at"
+    " FROM unnest(CAST(:indicator AS text[]), CAST(:unit_code AS text[])) AS k(i, u)"
+    " JOIN alerts_reports r ON r.indicator = k.i AND r.unit_code = k.u"
+)
+
+
+def _pair_params(pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    return {"indicator": [p[0] for p in pairs], "unit_code": [p[1] for p in pairs]}
+
+
+async def _load_observations(
+    session: AsyncSession, pairs: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], dict[Granularity, Observation]]:
+    found: dict[tuple[str, str], dict[Granularity, Observation]] = defaultdict(dict)
+    if not pairs:
+        return found
+    for r in (await session.execute(_SELECT_OBSERVATIONS, _pair_params(pairs))).all():
+        granularity = Granularity(r.granularity)
+        found[(r.indicator, r.unit_code)][granularity] = Observation(
+            r.value, r.period, r.period_start, granularity
+        )
+    return found
+
+
+async def _load_reports(
+    session: AsyncSession, pairs: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], datetime]:
+    if not pairs:
+        return {}
+    rows = (await session.execute(_SELECT_REPORTS, _pair_params(pairs))).all()
+    return {(r.indicator, r.unit_code): r.last_report_at for r in rows}
 
 
 class Evaluator:
     def __init__(self, *, hysteresis_ratio: float, clock: Clock) -> None:
         self.hysteresis_ratio = hysteresis_ratio
         self.clock = clock
+        self.targets = TargetCache()
 
     async def evaluate(self, session: AsyncSession, keys: Iterable[Key]) -> list[str]:
-        """Judge each key under the targets that apply to it; returns the changes made."""
+        """Judge each key under the targets that apply to it; returns the changes made.
+
+        However many keys, the state they are judged on (targets, observations, last
+        reports, open alerts) is read in a handful of queries and unchanged alerts are not
+        written; only alerts that change cost statements of their own."""
         keys = sorted(set(keys))
         if not keys:
             return []
-        stored = await load_enabled_targets(session, {k[0] for k in keys})
-        changes: list[str] = []
-        for key in keys:
-            change = await self._evaluate_one(session, key, stored)
-            changes.extend(change)
-        return changes
-
-    async def _evaluate_one(
-        self, session: AsyncSession, key: Key, stored: Sequence[StoredTarget]
-    ) -> list[str]:
-        indicator_code, unit_code, level = key
+        targets = await self.targets.current(session)
         now = self.clock()
         today = now.astimezone(VIETNAM_TZ).date()
-        obs_rows = (
-            (
-                await session.execute(
-                    sa.select(t.observations).where(
-                        t.observations.c.indicator == indicator_code,
-                        t.observations.c.unit_code == unit_code,
-                    )
-                )
-            )
-            .mappings()
-            .all()
+        # Lock the open alerts before reading what they are judged on: a concurrent
+        # evaluation of the same keys (the sweep and the consumer) then waits here and reads
+        # the figures the other one committed, never a snapshot older than the alerts.
+        open_ = await open_alerts(
+            session, [fingerprint(rule.value, k[0], k[1]) for k in keys for rule in Rule]
         )
-        observations = {
-            Granularity(r["granularity"]): Observation(
-                r["value"], r["period"], r["period_start"], Granularity(r["granularity"])
-            )
-            for r in obs_rows
-        }
-        on = max((o.period_start for o in observations.values()), default=today)
-        applicable = [
-            s
-            for s in stored
-            if s.spec.indicator == indicator_code and applies(s.spec, unit_code, level, on)
-        ]
-        if not applicable:
-            # No target (any more): close what this service opened for the unit.
-            return await self._close_all(session, indicator_code, unit_code, level, now)
-        last_report_at = (
-            await session.execute(
-                sa.select(t.reports.c.last_report_at).where(
-                    t.reports.c.indicator == indicator_code, t.reports.c.unit_code == unit_code
-                )
-            )
-        ).scalar()
-        previous = await self._open_severity(session, Rule.LAGGING, indicator_code, unit_code)
-        indicator = load_catalogue().require(indicator_code)
-        decision = decide(
-            [s.spec for s in applicable],
-            observations,
-            indicator=indicator,
-            last_report_at=last_report_at,
-            expected_since=min(s.created_at for s in applicable),
-            today=today,
-            now=now,
-            previous_lagging=previous,
-            hysteresis_ratio=self.hysteresis_ratio,
+        pairs = sorted({(k[0], k[1]) for k in keys})
+        observations = await _load_observations(session, pairs)
+        plan: list[tuple[Key, dict[Granularity, Observation], tuple[StoredTarget, ...]]] = []
+        for key in keys:
+            observed = observations.get((key[0], key[1]), {})
+            on = max((o.period_start for o in observed.values()), default=today)
+            plan.append((key, observed, targets.applicable(key[0], key[1], key[2], on)))
+        last_reports = await _load_reports(
+            session, sorted({(k[0], k[1]) for k, _, applicable in plan if applicable})
         )
-        return await self._apply(session, decision, applicable, indicator_code, unit_code, level)
+        run = _Evaluation(now, today, open_)
+        for key, observed, applicable in plan:
+            if not applicable:
+                # No target (any more): close what this service opened for the unit.
+                await self._close_all(session, run, key)
+                continue
+            indicator_code, unit_code, _ = key
+            lagging_open = open_.get(fingerprint(Rule.LAGGING.value, indicator_code, unit_code))
+            previous = AlertSeverity(lagging_open["severity"]) if lagging_open else None
+            decision = decide(
+                [s.spec for s in applicable],
+                observed,
+                indicator=load_catalogue().require(indicator_code),
+                last_report_at=last_reports.get((indicator_code, unit_code)),
+                expected_since=min(s.created_at for s in applicable),
+                today=today,
+                now=now,
+                previous_lagging=previous,
+                hysteresis_ratio=self.hysteresis_ratio,
+            )
+            await self._apply(session, run, decision, applicable, key)
+        await write_refreshes(session, list(run.refreshes.values()))
+        await run.writes.flush(session)
+        return run.changes
 
     async def _apply(
         self,
         session: AsyncSession,
+        run: _Evaluation,
         decision: Decision,
         applicable: Sequence[StoredTarget],
-        indicator_code: str,
-        unit_code: str,
-        level: str,
-    ) -> list[str]:
-        now = self.clock()
-        today = now.astimezone(VIETNAM_TZ).date()
+        key: Key,
+    ) -> None:
+        indicator_code, unit_code, level = key
+        today = run.today
         indicator = load_catalogue().require(indicator_code)
         pillar = indicator.pillar.value
-        changes: list[str] = []
         missing = decision.missing
         assert missing is not None
         summary_vi, summary_en = missing_summary(indicator, unit_code, missing, today)
@@ -286,40 +399,18 @@ class Evaluator:
             )
         # Missing data first: its alert replaces the lagging one it suppresses.
         for desired in (missing_desired, lagging_desired):
-            if desired is None:
-                continue
-            change = await apply(session, desired, now)
-            if change is not None:
-                changes.append(f"{desired.fingerprint}:{change}")
-                log.info(
-                    "alerts.changed",
-                    fingerprint=desired.fingerprint,
-                    change=change,
-                    severity=desired.severity.value if desired.severity else None,
-                )
-        return changes
+            if desired is not None:
+                await run.apply(session, desired)
 
-    async def _open_severity(
-        self, session: AsyncSession, rule: Rule, indicator: str, unit_code: str
-    ) -> AlertSeverity | None:
-        severity = (
-            await session.execute(
-                sa.select(t.alerts.c.severity).where(
-                    t.alerts.c.fingerprint == fingerprint(rule.value, indicator, unit_code),
-                    t.alerts.c.state != AlertState.RESOLVED.value,
-                )
-            )
-        ).scalar()
-        return AlertSeverity(severity) if severity is not None else None
-
-    async def _close_all(
-        self, session: AsyncSession, indicator: str, unit_code: str, level: str, now: datetime
-    ) -> list[str]:
-        changes: list[str] = []
+    async def _close_all(self, session: AsyncSession, run: _Evaluation, key: Key) -> None:
+        indicator, unit_code, level = key
+        opened = [
+            rule for rule in Rule if fingerprint(rule.value, indicator, unit_code) in run.open
+        ]
+        if not opened:
+            return
         pillar = load_catalogue().require(indicator).pillar.value
-        for rule in Rule:
-            if await self._open_severity(session, rule, indicator, unit_code) is None:
-                continue
+        for rule in opened:
             desired = Desired(
                 rule=rule.value,
                 indicator=indicator,
@@ -329,27 +420,23 @@ class Evaluator:
                 severity=None,
                 resolve_note="Không còn chỉ tiêu áp dụng / no target applies any more",
             )
-            change = await apply(session, desired, now)
-            if change is not None:
-                changes.append(f"{desired.fingerprint}:{change}")
-        return changes
+            await run.apply(session, desired)
 
     async def sweep_keys(self, session: AsyncSession) -> set[Key]:
         """Every (indicator, unit) a target expects: units that reported an indicator with a
         target, units a target lists by code, and units with an open alert."""
-        stored = await load_enabled_targets(session)
-        indicators = {s.spec.indicator for s in stored}
+        targets = await self.targets.current(session)
         keys: set[Key] = set()
-        if indicators:
+        if targets.indicators:
             rows = (
                 await session.execute(
                     sa.select(
                         t.reports.c.indicator, t.reports.c.unit_code, t.reports.c.level
-                    ).where(t.reports.c.indicator.in_(indicators))
+                    ).where(t.reports.c.indicator.in_(sorted(targets.indicators)))
                 )
             ).all()
             keys |= {(r.indicator, r.unit_code, r.level) for r in rows}
-        for s in stored:
+        for s in targets.stored:
             for code in s.spec.scope.units or ():
                 keys.add((s.spec.indicator, code, scope_level_of(code).value))
         open_rows = (
@@ -361,6 +448,38 @@ class Evaluator:
         ).all()
         keys |= {(r.indicator, r.unit_code, r.level) for r in open_rows}
         return keys
+
+
+@dataclass
+class _Evaluation:
+    """One evaluation's state: the open alerts it locked (kept current as it changes them),
+    fresher figures to write together, who may be told, and the changes made."""
+
+    now: datetime
+    today: date
+    open: dict[str, dict[str, Any]]
+    refreshes: dict[Any, dict[str, Any]] = field(default_factory=dict)
+    writes: Batch = field(default_factory=Batch)
+    changes: list[str] = field(default_factory=list)
+
+    async def apply(self, session: AsyncSession, desired: Desired) -> None:
+        fp = desired.fingerprint
+        current = self.open.get(fp)
+        change, after = await apply_to(
+            session, desired, current, self.now, refreshes=self.refreshes, batch=self.writes
+        )
+        if after is None:
+            self.open.pop(fp, None)
+        else:
+            self.open[fp] = after
+        if change is not None:
+            self.changes.append(f"{fp}:{change}")
+            log.info(
+                "alerts.changed",
+                fingerprint=fp,
+                change=change,
+                severity=desired.severity.value if desired.severity else None,
+            )
 
 
 async def queue_repeats(session: AsyncSession, now: datetime, repeat_interval_s: float) -> int:

@@ -5,12 +5,13 @@ event outbox and notifications queued for the recipients — all in the caller's
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -63,13 +64,103 @@ async def open_alert(session: AsyncSession, fp: str) -> dict[str, Any] | None:
     return dict(row) if row is not None else None
 
 
+async def open_alerts(
+    session: AsyncSession, fingerprints: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    """The open alerts of many fingerprints in one query, locked (in fingerprint order, as
+    every writer locks them, so two transactions do not wait on each other in a cycle)."""
+    wanted = sorted(set(fingerprints))
+    if not wanted:
+        return {}
+    rows = (
+        (
+            await session.execute(
+                sa.select(t.alerts)
+                .where(
+                    t.alerts.c.fingerprint == sa.any_(_FINGERPRINTS),
+                    t.alerts.c.state != AlertState.RESOLVED.value,
+                )
+                .order_by(t.alerts.c.fingerprint)
+                .with_for_update(),
+                {"fingerprints": wanted},
+            )
+        )
+        .mappings()
+        .all()
+    )
+    return {r["fingerprint"]: dict(r) for r in rows}
+
+
+# One array parameter, not one parameter per fingerprint: the statement stays the same.
+_FINGERPRINTS = sa.bindparam("fingerprints", type_=postgresql.ARRAY(sa.String))
+
+
+@dataclass
+class Batch:
+    """One transaction's shared reads and deferred writes, however many alerts change in it
+    (a sweep or a consumed batch may change many): active silences and enabled recipients are
+    read once; history rows, ``AlertChanged`` events and notifications are written together
+    by :meth:`flush`, in the order the changes were made."""
+
+    silences: Sequence[Mapping[Any, Any]] | None = None
+    recipients: Sequence[Mapping[Any, Any]] | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+
+    async def audience(
+        self, session: AsyncSession, now: datetime
+    ) -> tuple[Sequence[Mapping[Any, Any]], Sequence[Mapping[Any, Any]]]:
+        silences, recipients = self.silences, self.recipients
+        if silences is None:
+            query = sa.select(t.silences).where(
+                t.silences.c.starts_at <= now, t.silences.c.ends_at > now
+            )
+            silences = self.silences = (await session.execute(query)).mappings().all()
+        if recipients is None:
+            query = sa.select(t.recipients).where(t.recipients.c.enabled)
+            recipients = self.recipients = (await session.execute(query)).mappings().all()
+        return silences, recipients
+
+    async def flush(self, session: AsyncSession) -> None:
+        if self.history:
+            await session.execute(sa.insert(t.history), self.history)
+        if self.events:
+            await session.execute(sa.insert(t.event_outbox), self.events)
+        if self.notifications:
+            await session.execute(
+                pg_insert(t.notifications).on_conflict_do_nothing(index_elements=["dedupe_key"]),
+                self.notifications,
+            )
+        self.history, self.events, self.notifications = [], [], []
+
+
 async def apply(session: AsyncSession, desired: Desired, now: datetime) -> str | None:
     """Bring the open alert of ``desired.fingerprint`` in line; returns the change made."""
     current = await open_alert(session, desired.fingerprint)
+    change, _ = await apply_to(session, desired, current, now)
+    return change
+
+
+async def apply_to(
+    session: AsyncSession,
+    desired: Desired,
+    current: dict[str, Any] | None,
+    now: datetime,
+    *,
+    refreshes: dict[Any, dict[str, Any]] | None = None,
+    batch: Batch | None = None,
+) -> tuple[str | None, dict[str, Any] | None]:
+    """Bring ``current`` (the open alert of ``desired.fingerprint``, locked by the caller) in
+    line; returns the change made and the open alert afterwards.
+
+    With ``refreshes`` (by alert id), fresher figures at the same severity are put there for
+    :func:`write_refreshes` to write together, instead of one UPDATE each; with ``batch``,
+    what the change adds is written by its :meth:`Batch.flush`."""
     detail = dict(desired.detail or {})
     if current is None:
         if desired.severity is None:
-            return None
+            return None, None
         alert = {
             "id": uuid.uuid4(),
             "fingerprint": desired.fingerprint,
@@ -87,13 +178,20 @@ async def apply(session: AsyncSession, desired: Desired, now: datetime) -> str |
             "opened_at": now,
             "updated_at": now,
             "version": 1,
+            "acknowledged_by": None,
+            "acknowledged_at": None,
+            "acknowledged_note": None,
+            "resolved_at": None,
+            "resolved_by": None,
         }
         await session.execute(sa.insert(t.alerts).values(**alert))
-        await _changed(session, alert, "opened", now, actor=None, note=None, notify="firing")
-        return "opened"
+        await _changed(
+            session, alert, "opened", now, actor=None, note=None, notify="firing", batch=batch
+        )
+        return "opened", alert
     if desired.severity is None:
-        await _resolve(session, current, now, actor=None, note=desired.resolve_note)
-        return "resolved"
+        await _resolve(session, current, now, actor=None, note=desired.resolve_note, batch=batch)
+        return "resolved", None
     updates: dict[str, Any] = {
         "summary_vi": desired.summary_vi,
         "summary_en": desired.summary_en,
@@ -102,10 +200,18 @@ async def apply(session: AsyncSession, desired: Desired, now: datetime) -> str |
     }
     if desired.severity.value == current["severity"]:
         # Fresher figures, same severity: no new version, nobody is told again.
-        await session.execute(
-            sa.update(t.alerts).where(t.alerts.c.id == current["id"]).values(**updates)
-        )
-        return None
+        if all(current.get(k) == v for k, v in updates.items()):
+            return None, current  # nothing new to write either
+        if refreshes is None:
+            await session.execute(
+                sa.update(t.alerts).where(t.alerts.c.id == current["id"]).values(**updates)
+            )
+        else:
+            refreshes[current["id"]] = {
+                "b_id": current["id"],
+                **{f"b_{k}": v for k, v in updates.items()},
+            }
+        return None, current | updates
     escalated = SEVERITY_RANK[desired.severity] > SEVERITY_RANK[AlertSeverity(current["severity"])]
     updates |= {
         "severity": desired.severity.value,
@@ -115,13 +221,32 @@ async def apply(session: AsyncSession, desired: Desired, now: datetime) -> str |
     if escalated and current["state"] == AlertState.ACKNOWLEDGED.value:
         # Worse than what the operator acknowledged: it needs their attention again.
         updates["state"] = AlertState.FIRING.value
+    if refreshes is not None:
+        refreshes.pop(current["id"], None)  # this write carries newer figures
     await session.execute(
         sa.update(t.alerts).where(t.alerts.c.id == current["id"]).values(**updates)
     )
     alert = current | updates
     change = "escalated" if escalated else "deescalated"
-    await _changed(session, alert, change, now, actor=None, note=None, notify="changed")
-    return change
+    await _changed(
+        session, alert, change, now, actor=None, note=None, notify="changed", batch=batch
+    )
+    return change, alert
+
+
+_REFRESHED = ("summary_vi", "summary_en", "detail", "target_id")
+
+
+async def write_refreshes(session: AsyncSession, refreshes: Sequence[dict[str, Any]]) -> None:
+    """Write fresher figures of many open alerts in one executemany."""
+    if not refreshes:
+        return
+    await session.execute(
+        sa.update(t.alerts)
+        .where(t.alerts.c.id == sa.bindparam("b_id"))
+        .values({k: sa.bindparam(f"b_{k}") for k in _REFRESHED}),
+        list(refreshes),
+    )
 
 
 async def acknowledge(
@@ -178,6 +303,7 @@ async def _resolve(
     *,
     actor: str | None,
     note: str | None,
+    batch: Batch | None = None,
 ) -> dict[str, Any]:
     updates = {
         "state": AlertState.RESOLVED.value,
@@ -190,7 +316,10 @@ async def _resolve(
         sa.update(t.alerts).where(t.alerts.c.id == current["id"]).values(**updates)
     )
     alert = current | updates
-    await _changed(session, alert, "resolved", now, actor=actor, note=note, notify="resolved")
+    await _changed(
+        session, alert, "resolved", now, actor=actor, note=note, notify="resolved",
+        batch=batch,
+    )  # fmt: skip
     return alert
 
 
@@ -203,19 +332,22 @@ async def _changed(
     actor: str | None,
     note: str | None,
     notify: str | None,
+    batch: Batch | None = None,
 ) -> None:
-    await session.execute(
-        sa.insert(t.history).values(
-            alert_id=alert["id"],
-            version=alert["version"],
-            at=now,
-            change=change,
-            state=alert["state"],
-            severity=alert["severity"],
-            actor=actor or SYSTEM,
-            note=note,
-            detail=dict(alert.get("detail") or {}),
-        )
+    own = batch is None
+    writes = Batch() if batch is None else batch
+    writes.history.append(
+        {
+            "alert_id": alert["id"],
+            "version": alert["version"],
+            "at": now,
+            "change": change,
+            "state": alert["state"],
+            "severity": alert["severity"],
+            "actor": actor or SYSTEM,
+            "note": note,
+            "detail": dict(alert.get("detail") or {}),
+        }
     )
     event = AlertChanged(
         alert_id=alert["id"],
@@ -232,51 +364,47 @@ async def _changed(
         actor=actor,
         version=alert["version"],
     )
-    await session.execute(
-        sa.insert(t.event_outbox).values(
-            key=alert["unit_code"], value=event.model_dump_json().encode(), created_at=now
-        )
+    writes.events.append(
+        {"key": alert["unit_code"], "value": event.model_dump_json().encode(), "created_at": now}
     )
     if notify is not None:
-        await queue_notifications(session, alert, notify, now)
+        await queue_notifications(session, alert, notify, now, batch=writes)
+    if own:
+        await writes.flush(session)
 
 
 async def queue_notifications(
-    session: AsyncSession, alert: Mapping[str, Any], kind: str, now: datetime
+    session: AsyncSession,
+    alert: Mapping[str, Any],
+    kind: str,
+    now: datetime,
+    *,
+    batch: Batch | None = None,
 ) -> int:
-    """Queue one notification per recipient who should hear of this change (not silenced).
+    """Queue one notification per recipient who should hear of this change (not silenced);
+    returns how many (with ``batch``, they are written by its flush).
 
     A "resolved" or "changed" message goes to whoever was told of the alert before, so nobody
     hears of the end of an alert they never heard of, and nobody misses it."""
-    active_silences = (
-        (
-            await session.execute(
-                sa.select(t.silences).where(
-                    t.silences.c.starts_at <= now, t.silences.c.ends_at > now
+    own = batch is None
+    writes = Batch() if batch is None else batch
+    active_silences, recipients = await writes.audience(session, now)
+    if not recipients or silenced(active_silences, alert, now):
+        return 0
+    told: set[Any] = set()
+    if kind != "firing":  # a new alert: nobody was told of it yet
+        told = set(
+            (
+                await session.execute(
+                    sa.select(t.notifications.c.recipient_id)
+                    .where(t.notifications.c.alert_id == alert["id"])
+                    .distinct()
                 )
             )
+            .scalars()
+            .all()
         )
-        .mappings()
-        .all()
-    )
-    if silenced(active_silences, alert, now):
-        return 0
-    told = set(
-        (
-            await session.execute(
-                sa.select(t.notifications.c.recipient_id)
-                .where(t.notifications.c.alert_id == alert["id"])
-                .distinct()
-            )
-        )
-        .scalars()
-        .all()
-    )
-    recipients = (
-        (await session.execute(sa.select(t.recipients).where(t.recipients.c.enabled)))
-        .mappings()
-        .all()
-    )
+        told |= {n["recipient_id"] for n in writes.notifications if n["alert_id"] == alert["id"]}
     queued = 0
     for recipient in recipients:
         wanted = recipient_matches(recipient, alert, now)
@@ -286,18 +414,17 @@ async def queue_notifications(
             wanted = wanted or recipient["id"] in told
         if not wanted:
             continue
-        key = f"{alert['id']}:{alert['version']}:{kind}:{recipient['id']}"
-        result = await session.execute(
-            pg_insert(t.notifications)
-            .values(
-                dedupe_key=key,
-                recipient_id=recipient["id"],
-                alert_id=alert["id"],
-                alert_version=alert["version"],
-                kind=kind,
-                created_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        writes.notifications.append(
+            {
+                "dedupe_key": f"{alert['id']}:{alert['version']}:{kind}:{recipient['id']}",
+                "recipient_id": recipient["id"],
+                "alert_id": alert["id"],
+                "alert_version": alert["version"],
+                "kind": kind,
+                "created_at": now,
+            }
         )
-        queued += result.rowcount or 0  # type: ignore[attr-defined]
+        queued += 1
+    if own:
+        await writes.flush(session)
     return queued

@@ -36,7 +36,8 @@ class AlertsMetrics:
         )
         self.metric_updates = Counter(
             "ioc_alerts_metric_updates",
-            "MetricUpdated messages consumed, by result (ok, invalid)",
+            "MetricUpdated messages consumed, by result (ok, invalid, skipped: no target uses "
+            "their indicator)",
             ["result"],
             registry=registry,
         )

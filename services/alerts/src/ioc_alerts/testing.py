@@ -29,6 +29,7 @@ from ioc_alerts.config import AlertsSettings
 from ioc_alerts.dispatcher import Dispatcher
 from ioc_alerts.engine import queue_repeats, record_updates
 from ioc_alerts.state import AlertsState
+from ioc_alerts.workers import SWEEP_SLICE
 from ioc_common.db import transaction
 from ioc_common.events import AggregationLevel, MetricUpdated
 from ioc_common.infra.process import free_port
@@ -344,10 +345,10 @@ class Harness:
     async def sweep(self) -> list[str]:
         changes: list[str] = []
         async with transaction(self.state.sessions) as session:
-            keys = await self.state.evaluator.sweep_keys(session)
-        for key in sorted(keys):
+            keys = sorted(await self.state.evaluator.sweep_keys(session))
+        for i in range(0, len(keys), SWEEP_SLICE):  # as the sweep loop does
             async with transaction(self.state.sessions) as session:
-                changes += await self.state.evaluator.evaluate(session, [key])
+                changes += await self.state.evaluator.evaluate(session, keys[i : i + SWEEP_SLICE])
         async with transaction(self.state.sessions) as session:
             await queue_repeats(session, self.clock(), self.settings.repeat_interval_s)
         return changes

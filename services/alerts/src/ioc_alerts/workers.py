@@ -7,8 +7,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Sequence
 
+import orjson
 import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -28,6 +29,43 @@ from ioc_common.topics import ALERTS, DLQ
 
 log = get_logger("ioc.alerts.workers")
 
+#: Keys judged per sweep transaction.
+SWEEP_SLICE = 500
+PERIOD_MAX = 16  # alerts_observations.period
+INT4_MAX = 2**31 - 1
+
+
+def parse_updates(
+    records: Sequence[ConsumedRecord], wanted: Collection[str]
+) -> tuple[list[MetricUpdated], list[tuple[ConsumedRecord, str]], int]:
+    """(valid updates of indicators some target watches, unreadable records with why, how
+    many were skipped). An update of an indicator no enabled target uses is skipped after a
+    bare JSON parse, before the model's validation (on a busy topic, most updates are)."""
+    updates: list[MetricUpdated] = []
+    bad: list[tuple[ConsumedRecord, str]] = []
+    skipped = 0
+    for record in records:
+        try:
+            doc = orjson.loads(record.value)
+        except orjson.JSONDecodeError:
+            doc = None
+        indicator = doc.get("indicator") if isinstance(doc, dict) else None
+        if isinstance(indicator, str) and indicator not in wanted:
+            skipped += 1
+            continue
+        try:
+            update = MetricUpdated.model_validate_json(record.value)
+        except ValidationError as err:
+            bad.append((record, str(err)[:2000]))
+            continue
+        # What the tables cannot hold would fail the batch's transaction at every retry and
+        # stall the partition: dead-letter it here instead.
+        if len(update.period) > PERIOD_MAX or update.version > INT4_MAX:
+            bad.append((record, "period longer than 16 characters or version beyond int4"))
+            continue
+        updates.append(update)
+    return updates, bad, skipped
+
 
 class Workers:
     def __init__(
@@ -42,6 +80,7 @@ class Workers:
         sweep_interval_s: float,
         dispatch_interval_s: float,
         repeat_interval_s: float,
+        batch_size: int = 2000,
     ) -> None:
         self.sessions = sessions
         self.consumer = consumer
@@ -56,6 +95,9 @@ class Workers:
         self._stopping = asyncio.Event()
         self.wake_dispatch = asyncio.Event()
         self.last_sweep_ok = False
+        self.batch_size = batch_size
+        self._pending: list[ConsumedRecord] | None = None
+        self._pending_dead_lettered = False
 
     def start(self) -> None:
         self._tasks = [
@@ -107,22 +149,28 @@ class Workers:
     # --- one round of each loop
 
     async def consume_once(self) -> int:
-        records = await self.consumer.getmany(timeout_ms=500, max_records=500)
+        """One batch: record and judge it in one transaction, then commit its offsets.
+
+        A batch whose transaction failed is kept and tried again before anything newer is
+        read (the consumer's position is already past it: dropping it would lose it)."""
+        records = self._pending or await self.consumer.getmany(
+            timeout_ms=500, max_records=self.batch_size
+        )
         if not records:
             return 0
-        updates: list[MetricUpdated] = []
-        bad: list[tuple[ConsumedRecord, str]] = []
-        for record in records:
-            try:
-                updates.append(MetricUpdated.model_validate_json(record.value))
-            except ValidationError as err:
-                bad.append((record, str(err)[:2000]))
-        if bad:
-            await self._dead_letter(bad)
+        self._pending = records
         async with transaction(self.sessions) as session:
+            targets = await self.evaluator.targets.current(session)
+            updates, bad, skipped = parse_updates(records, targets.indicators)
+            if bad and not self._pending_dead_lettered:
+                await self._dead_letter(bad)
+                self._pending_dead_lettered = True
             keys = await record_updates(session, updates)
             changes = await self.evaluator.evaluate(session, keys)
+        self._pending = None
+        self._pending_dead_lettered = False
         self.metrics.metric_updates.labels("ok").inc(len(updates))
+        self.metrics.metric_updates.labels("skipped").inc(skipped)
         self.metrics.evaluations.labels("event").inc(len(keys))
         offsets: dict[tuple[str, int], int] = {}
         for record in records:
@@ -163,12 +211,12 @@ class Workers:
 
     async def sweep_once(self) -> int:
         async with transaction(self.sessions) as session:
-            keys = await self.evaluator.sweep_keys(session)
+            keys = sorted(await self.evaluator.sweep_keys(session))
         changed = 0
-        # One transaction per key keeps locks short while the consumer works too.
-        for key in sorted(keys):
+        # A transaction per slice of keys keeps locks short while the consumer works too.
+        for i in range(0, len(keys), SWEEP_SLICE):
             async with transaction(self.sessions) as session:
-                changed += len(await self.evaluator.evaluate(session, [key]))
+                changed += len(await self.evaluator.evaluate(session, keys[i : i + SWEEP_SLICE]))
         async with transaction(self.sessions) as session:
             changed += await queue_repeats(session, utc_now(), self.repeat_interval_s)
         self.metrics.evaluations.labels("sweep").inc(len(keys))
