@@ -13,7 +13,7 @@ class MetricsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="IOC_METRICS_", extra="ignore", frozen=True)
 
     group_id: str = Field(default="ioc-metrics", min_length=1, max_length=128)
-    batch_size: int = Field(default=2000, ge=1, le=50_000, description="records per transaction")
+    batch_size: int = Field(default=5000, ge=1, le=50_000, description="records per transaction")
     poll_timeout_ms: int = Field(default=500, ge=10, le=60_000)
     #: Off for an API-only replica (the consumer group then scales on other replicas).
     consumer_enabled: bool = True

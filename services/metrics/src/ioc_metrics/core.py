@@ -19,10 +19,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Protocol
+from functools import lru_cache
+from typing import NamedTuple, Protocol
 from uuid import UUID
 
 from ioc_common.reference.units import REFORM_DATE, Level
@@ -37,17 +38,33 @@ from ioc_metrics.facts import (
     scope_level,
 )
 
+#: Enum members read through the class are descriptor look-ups: hot loops use these.
+_FLOW, _STOCK = Part.FLOW, Part.STOCK
 #: Rows of a stock count toward a period only when they lie in the same tree as its end.
 _ERA_FLOOR = {0: date.min, 1: REFORM_DATE}
 
 
+@lru_cache(maxsize=65_536)
+def period_end_of(start: date, granularity: Granularity) -> date:
+    """``period_end``, cached: every row of a batch asks, and a batch has few periods."""
+    return period_end(start, granularity)
+
+
+@lru_cache(maxsize=65_536)
+def periods_of(day: date, granularity: Granularity) -> tuple[tuple[Granularity, date], ...]:
+    """(granularity, period start) of every period a figure of ``granularity`` on ``day``
+    counts toward, finest first."""
+    return tuple((g, period_start(day, g)) for g in coarser_or_equal(granularity))
+
+
 def era_floor(start: date, granularity: Granularity) -> date:
     """The earliest period end a stock row may have to carry into the period ``start``."""
-    return _ERA_FLOOR[era(period_end(start, granularity))]
+    return _ERA_FLOOR[era(period_end_of(start, granularity))]
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class RowKey:
+class RowKey(NamedTuple):
+    """One aggregate cell; a tuple, so building, hashing and sorting them stays cheap."""
+
     indicator: str
     granularity: Granularity
     scope: str
@@ -55,7 +72,7 @@ class RowKey:
 
     @property
     def period_end(self) -> date:
-        return period_end(self.period_start, self.granularity)
+        return period_end_of(self.period_start, self.granularity)
 
     @property
     def level(self) -> Level:
@@ -169,8 +186,8 @@ def combine(
 
 async def apply_facts(store: Store, facts: Sequence[Fact]) -> list[Change]:
     """Fold new facts (of events not seen before) into the stored rows; return the changes."""
-    flows = [f for f in facts if f.part is Part.FLOW]
-    stocks = resolve_stock([f for f in facts if f.part is Part.STOCK])
+    flows = [f for f in facts if f.part is _FLOW]
+    stocks = resolve_stock([f for f in facts if f.part is _STOCK])
     if flows:
         await store.save_flow_facts(flows)
     winners = await store.save_stock_facts(stocks) if stocks else []
@@ -178,18 +195,17 @@ async def apply_facts(store: Store, facts: Sequence[Fact]) -> list[Change]:
     dirty: dict[tuple[str, Granularity, str], set[date]] = defaultdict(set)
     flow_add: dict[RowKey, list[Fact]] = defaultdict(list)
     for f in flows:
-        for g in coarser_or_equal(f.granularity):
-            start = period_start(f.observed_at, g)
-            for scope in f.scopes:
-                dirty[(f.indicator, g, scope)].add(start)
-            flow_add[RowKey(f.indicator, g, f.scope, start)].append(f)
+        indicator, scopes = f.indicator, f.scopes
+        for g, start in periods_of(f.observed_at, f.granularity):
+            for scope in scopes:
+                dirty[(indicator, g, scope)].add(start)
+            flow_add[RowKey(indicator, g, f.scope, start)].append(f)
 
     ranges: list[tuple[str, Granularity, str, date, date | None]] = []
     later = await store.later_stock_dates(winners) if winners else []
     for f, nexts in zip(winners, later, strict=True):
-        for g in coarser_or_equal(f.granularity):
-            start = period_start(f.observed_at, g)
-            if era(period_end(start, g)) != era(f.observed_at):
+        for g, start in periods_of(f.observed_at, f.granularity):
+            if era(period_end_of(start, g)) != era(f.observed_at):
                 continue  # a pre-reform stock does not count toward a period ending after it
             bounds = [d for fg, d in nexts.items() if gran_order(fg) <= gran_order(g)]
             if era(f.observed_at) == 0:
@@ -200,25 +216,28 @@ async def apply_facts(store: Store, facts: Sequence[Fact]) -> list[Change]:
                 if until is None or until > start + timedelta(days=1):
                     ranges.append((f.indicator, g, scope, start, until))
     if ranges:
+        # Facts of one node and period ask for the same span: look each up once.
+        unique = list(dict.fromkeys(ranges))
         for (indicator, g, scope, _, _), starts in zip(
-            ranges, await store.stored_periods(ranges), strict=True
+            unique, await store.stored_periods(unique), strict=True
         ):
             dirty[(indicator, g, scope)].update(starts)
 
     parts = {f.indicator: f.part for f in (*flows, *stocks)}
+    by_depth: dict[int, list[RowKey]] = {3: [], 2: [], 1: []}
+    for (indicator, g, scope), periods in dirty.items():
+        depth_keys = by_depth[scope_depth(scope)]
+        for start in periods:
+            depth_keys.append(RowKey(indicator, g, scope, start))
     changes: list[Change] = []
     for depth in (3, 2, 1):
-        keys = sorted(
-            RowKey(indicator, g, scope, start)
-            for (indicator, g, scope), starts in dirty.items()
-            if scope_depth(scope) == depth
-            for start in starts
-        )
+        # Sorted: concurrent consumers then lock shared rows in the same order.
+        keys = sorted(by_depth[depth])
         if not keys:
             continue
         old = await store.load_rows(keys)
-        stock_keys = [k for k in keys if parts[k.indicator] is Part.STOCK]
-        flow_keys = [k for k in keys if parts[k.indicator] is Part.FLOW]
+        stock_keys = [k for k in keys if parts[k.indicator] is _STOCK]
+        flow_keys = [k for k in keys if parts[k.indicator] is _FLOW]
         owns: dict[RowKey, Own] = await store.stock_own(stock_keys) if stock_keys else {}
         kids: dict[RowKey, list[ChildValue]] = {}
         if depth < 3:
@@ -231,22 +250,23 @@ async def apply_facts(store: Store, facts: Sequence[Fact]) -> list[Change]:
             previous = old.get(key)
             own = (
                 owns.get(key)
-                if parts[key.indicator] is Part.STOCK
+                if parts[key.indicator] is _STOCK
                 else _flow_own(previous, flow_add.get(key, ()))
             )
             num, den, carried = combine(key, own, kids.get(key, ()))
-            row = Row(key, own, num, den, carried, previous.version if previous else 0)
-            if (
-                previous is not None
-                and row.same_value(previous)
-                and row.carried == previous.carried
-            ):
-                if row.own != previous.own:
-                    written.append(row)  # bookkeeping only: no new version
-                continue
-            row = replace(row, version=row.version + 1)
+            if previous is not None:
+                same = num == previous.num and den == previous.den
+                if same and carried == previous.carried:
+                    if own != previous.own:
+                        # bookkeeping only: no new version
+                        written.append(Row(key, own, num, den, carried, previous.version))
+                    continue
+                row = Row(key, own, num, den, carried, previous.version + 1)
+            else:
+                same = False
+                row = Row(key, own, num, den, carried, 1)
             written.append(row)
-            if not row.same_value(previous):
+            if not same:
                 changes.append(Change(row, previous))
         if written:
             await store.write_rows(written)

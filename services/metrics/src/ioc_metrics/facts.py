@@ -17,7 +17,7 @@ from typing import Final
 from uuid import UUID
 
 from ioc_common.catalogue import AggregationKind, Catalogue, Indicator
-from ioc_common.events import ObservationEvent, TelemetryEvent
+from ioc_common.events import Family, ObservationEvent, TelemetryEvent
 from ioc_common.reference.units import REFORM_DATE, Level, UnitTree, UnknownUnitError
 from ioc_common.timeutil import GRANULARITY_ORDER, Granularity
 
@@ -30,6 +30,10 @@ class Part(StrEnum):
 
     FLOW = "flow"
     STOCK = "stock"
+
+
+#: Enum members read through the class are descriptor look-ups: hot loops use these.
+_FLOW: Final = Part.FLOW
 
 
 class Poison(Exception):
@@ -111,9 +115,10 @@ class Fact:
     @property
     def fact_key(self) -> str:
         """Identity within (indicator, unit): every event for a flow; the period for a stock."""
-        if self.part is Part.FLOW:
+        if self.part is _FLOW:
             return str(self.event_id)
-        return f"{self.series}|{self.observed_at.isoformat()}|{self.granularity.value}"
+        # A StrEnum formats as its value (``.value`` is a slow property in a hot path).
+        return f"{self.series}|{self.observed_at.isoformat()}|{self.granularity}"
 
     @property
     def rank(self) -> tuple[int, datetime, str]:
@@ -128,31 +133,64 @@ def to_decimal(number: float | int) -> Decimal:
 
 def scope_of(tree: UnitTree, unit_code: str, on: date) -> str:
     try:
-        path = tree.roll_up(unit_code, on)
+        return _cached_scope(tree, unit_code, on)
     except UnknownUnitError as exc:
         raise Poison("unknown_unit", str(exc)) from None
+
+
+@lru_cache(maxsize=65_536)
+def _cached_scope(tree: UnitTree, unit_code: str, on: date) -> str:
+    # A batch holds many events of one unit and period: the tree walk is done once for them.
+    path = tree.roll_up(unit_code, on)
     return "/".join(path[level] for level in LEVELS if level in path)
+
+
+@dataclass(frozen=True, slots=True)
+class _Recipe:
+    """How one catalogue indicator reads a family's payload (resolved once per catalogue)."""
+
+    code: str
+    part: Part
+    series_by: tuple[str, ...]
+    value: str | None
+    numerator: str | None
+    denominator: str | None
+
+
+#: id(catalogue) → (catalogue, family → recipes); the catalogue is kept so its id stays unique.
+_RECIPES: dict[int, tuple[Catalogue, dict[Family, tuple[_Recipe, ...]]]] = {}
+
+
+def _recipes(catalogue: Catalogue, family: Family) -> tuple[_Recipe, ...]:
+    held = _RECIPES.get(id(catalogue))
+    if held is None or held[0] is not catalogue:
+        held = (catalogue, {})
+        _RECIPES[id(catalogue)] = held
+    by_family = held[1]
+    recipes = by_family.get(family)
+    if recipes is None:
+        recipes = tuple(
+            _Recipe(
+                code=ind.code,
+                part=part_of(ind),
+                series_by=tuple(ind.source.series_by),
+                value=ind.source.value if not ind.is_ratio else None,
+                numerator=ind.source.numerator if ind.is_ratio else None,
+                denominator=ind.source.denominator if ind.is_ratio else None,
+            )
+            for ind in catalogue.derived_from(family)
+        )
+        by_family[family] = recipes
+    return recipes
 
 
 def facts_of(event: TelemetryEvent, catalogue: Catalogue, tree: UnitTree) -> list[Fact]:
     """The facts an event yields; raises :class:`Poison` when it yields none it should."""
-    scope = scope_of(tree, event.unit_code, event.observed_at)
-
-    def fact(ind: Indicator, series: str, num: Decimal, den: Decimal | None) -> Fact:
-        return Fact(
-            indicator=ind.code,
-            part=part_of(ind),
-            unit_code=event.unit_code,
-            scope=scope,
-            series=series,
-            observed_at=event.observed_at,
-            granularity=event.granularity,
-            num=num,
-            den=den,
-            revision=event.revision,
-            received_at=event.received_at,
-            event_id=event.event_id,
-        )
+    unit_code, observed_at = event.unit_code, event.observed_at
+    scope = scope_of(tree, unit_code, observed_at)
+    den: Decimal | None
+    granularity, revision = event.granularity, event.revision
+    received_at, event_id = event.received_at, event.event_id
 
     if isinstance(event, ObservationEvent):
         indicator = catalogue.get(event.indicator)
@@ -164,23 +202,34 @@ def facts_of(event: TelemetryEvent, catalogue: Catalogue, tree: UnitTree) -> lis
                 raise Poison(
                     "invalid_form", f"{indicator.code} is a ratio: send numerator/denominator"
                 )
-            return [fact(indicator, "", to_decimal(p.numerator), to_decimal(p.denominator))]
-        if p.value is None:
-            raise Poison("invalid_form", f"{indicator.code} is a {indicator.kind}: send value")
-        return [fact(indicator, "", to_decimal(p.value), None)]
-
-    payload = event.payload.model_dump(mode="json")
-    out: list[Fact] = []
-    for indicator in catalogue.derived_from(event.family.value):
-        source = indicator.source
-        series = "|".join(f"{name}={payload[name]}" for name in source.series_by)
-        if indicator.is_ratio:
-            assert source.numerator is not None
-            assert source.denominator is not None
-            num = to_decimal(payload[source.numerator])
-            den = to_decimal(payload[source.denominator])
-            out.append(fact(indicator, series, num, den))
+            num, den = to_decimal(p.numerator), to_decimal(p.denominator)
         else:
-            assert source.value is not None
-            out.append(fact(indicator, series, to_decimal(payload[source.value]), None))
+            if p.value is None:
+                raise Poison("invalid_form", f"{indicator.code} is a {indicator.kind}: send value")
+            num, den = to_decimal(p.value), None
+        return [
+            Fact(indicator.code, part_of(indicator), unit_code, scope, "", observed_at,
+                 granularity, num, den, revision, received_at, event_id)
+        ]  # fmt: skip
+
+    payload = event.payload
+    out: list[Fact] = []
+    for r in _recipes(catalogue, event.family):  # the enum: ``.value`` is a slow property
+        # Payload fields are ints or StrEnums: f-strings give the same text as their JSON form.
+        series = (
+            "|".join(f"{name}={getattr(payload, name)}" for name in r.series_by)
+            if r.series_by
+            else ""
+        )
+        if r.numerator is not None:
+            assert r.denominator is not None
+            num = to_decimal(getattr(payload, r.numerator))
+            den = to_decimal(getattr(payload, r.denominator))
+        else:
+            assert r.value is not None
+            num, den = to_decimal(getattr(payload, r.value)), None
+        out.append(
+            Fact(r.code, r.part, unit_code, scope, series, observed_at, granularity, num, den,
+                 revision, received_at, event_id)
+        )  # fmt: skip
     return out

@@ -14,13 +14,14 @@ import base64
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import pydantic
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ioc_common.catalogue import Catalogue
-from ioc_common.events import AggregationLevel, DeadLetter, MetricUpdated, decode_telemetry
+from ioc_common.events import AggregationLevel, DeadLetter, decode_telemetry
 from ioc_common.kafka.consumer import Partition
 from ioc_common.kafka.publisher import Publisher
 from ioc_common.kafka.records import ConsumedRecord, OutgoingRecord
@@ -32,13 +33,25 @@ from ioc_metrics.core import Change, apply_events
 from ioc_metrics.db import pg_transaction
 from ioc_metrics.facts import Fact, Poison, facts_of
 from ioc_metrics.instruments import Instruments
-from ioc_metrics.pg import PostgresStore, display_value
+from ioc_metrics.pg import (
+    Node,
+    PostgresStore,
+    aware,
+    display_value,
+    scope_columns,
+    to_json,
+)
+from ioc_metrics.updates import encode_update
 
 log = get_logger("ioc.metrics.processor")
 
 #: Statistics are refreshed after this many aggregated events, then each time that doubled.
 _FIRST_ANALYZE = 50
 _GROWING_TABLES = ("metrics_aggregates", "metrics_nodes", "metrics_facts")
+#: Bound of the in-process set of known tree nodes (national scale holds ~300,000).
+_KNOWN_NODES_MAX = 500_000
+_LEVELS = {level.value: level for level in AggregationLevel}
+_period_label = lru_cache(maxsize=65_536)(period_label)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +98,8 @@ class BatchProcessor:
         #: Aggregated events after which the planner statistics are refreshed next.
         self._analyze_at = _FIRST_ANALYZE
         self._aggregated = 0
+        #: Nodes known to be in ``metrics_nodes`` (rows there are never deleted).
+        self._known_nodes: set[Node] = set()
 
     async def stored_offsets(self, partitions: set[Partition]) -> dict[Partition, int]:
         """The next offset to read per partition, as last committed with the aggregates."""
@@ -127,7 +142,7 @@ class BatchProcessor:
             )
         started = time.perf_counter()
         async with pg_transaction(self.engine) as conn:
-            store = PostgresStore(conn, self.scales)
+            store = PostgresStore(conn, self.scales, self._known_nodes)
             changes, aggregated = await apply_events(
                 store, [(e.event_id, facts) for e, facts in good]
             )
@@ -145,6 +160,9 @@ class BatchProcessor:
                 list(offsets.values()),
             )
         elapsed = time.perf_counter() - started
+        if len(self._known_nodes) + len(store.new_nodes) > _KNOWN_NODES_MAX:
+            self._known_nodes.clear()
+        self._known_nodes |= store.new_nodes  # committed: they exist now
         duplicates = len(good) - aggregated
         result = BatchResult(len(records), aggregated, duplicates, len(dead), len(changes))
         inst = self.instruments
@@ -194,31 +212,35 @@ class BatchProcessor:
         if not changes:
             return
         now = utc_now()
-        keys, values = [], []
+        scales = self.scales
+        rows = []
         for change in changes:
             row, prev = change.row, change.previous
-            scale = self.scales.get(row.key.indicator)
+            key = row.key
+            scale = scales.get(key.indicator)
             ratio = row.den is not None
-            event = MetricUpdated(
-                indicator=row.key.indicator,
-                unit_code=row.key.code,
-                level=AggregationLevel(row.key.level.value),
-                granularity=row.key.granularity,
-                period=period_label(row.key.period_start, row.key.granularity),
-                period_start=row.key.period_start,
-                value=display_value(row.num, row.den, scale),
-                previous_value=display_value(prev.num, prev.den, scale) if prev else None,
-                numerator=float(row.num) if ratio and row.num is not None else None,
-                denominator=float(row.den) if ratio and row.den is not None else None,
-                version=row.version,
-                updated_at=now,
+            _, level, code = scope_columns(key.scope)
+            value = encode_update(
+                {
+                    "indicator": key.indicator,
+                    "unit_code": code,
+                    "level": _LEVELS[level],
+                    "granularity": key.granularity,
+                    "period": _period_label(key.period_start, key.granularity),
+                    "period_start": key.period_start,
+                    "value": display_value(row.num, row.den, scale),
+                    "previous_value": display_value(prev.num, prev.den, scale) if prev else None,
+                    "numerator": float(row.num) if ratio and row.num is not None else None,
+                    "denominator": float(row.den) if ratio and row.den is not None else None,
+                    "version": row.version,
+                    "updated_at": now,
+                }
             )
-            keys.append(row.key.code)
-            values.append(event.model_dump_json().encode())
+            rows.append({"key": code, "value": value.decode()})
         await conn.execute(
-            "INSERT INTO metrics_outbox (key, value) SELECT * FROM unnest($1::text[], $2::bytea[])",
-            keys,
-            values,
+            "INSERT INTO metrics_outbox (key, value) SELECT key, convert_to(value, 'UTF8')"
+            " FROM json_to_recordset($1::json) AS x(key text, value text)",
+            to_json(rows),
         )
 
     async def _touch_freshness(self, conn: Any, good: Sequence[tuple[Any, list[Fact]]]) -> None:
@@ -233,24 +255,28 @@ class BatchProcessor:
                     latest[(f.indicator, f.unit_code)] = f
         if not latest:
             return
-        facts = list(latest.values())
         await conn.execute(
             "INSERT INTO metrics_freshness (indicator, unit_code, scope, level, last_observed_at,"
             " last_received_at, last_processed_at)"
-            " SELECT *, now() FROM unnest($1::text[], $2::text[], $3::text[], $4::text[],"
-            "  $5::date[], $6::timestamptz[])"
+            " SELECT *, now() FROM json_to_recordset($1::json) AS x(indicator text,"
+            "  unit_code text, scope text, level text, observed_at date, received_at timestamptz)"
             " ON CONFLICT (indicator, unit_code) DO UPDATE SET"
             " last_observed_at = GREATEST(metrics_freshness.last_observed_at,"
             "                             EXCLUDED.last_observed_at),"
             " last_received_at = GREATEST(metrics_freshness.last_received_at,"
             "                             EXCLUDED.last_received_at),"
             " scope = EXCLUDED.scope, level = EXCLUDED.level, last_processed_at = now()",
-            [f.indicator for f in facts],
-            [f.unit_code for f in facts],
-            [f.scope for f in facts],
-            [f.level.value for f in facts],
-            [f.observed_at for f in facts],
-            [f.received_at for f in facts],
+            to_json(
+                {
+                    "indicator": f.indicator,
+                    "unit_code": f.unit_code,
+                    "scope": f.scope,
+                    "level": f.level,
+                    "observed_at": f.observed_at,
+                    "received_at": aware(f.received_at),
+                }
+                for f in latest.values()
+            ),
         )
 
     async def drain_outbox(self, limit: int = 5000) -> int:
@@ -258,19 +284,18 @@ class BatchProcessor:
         total = 0
         while True:
             async with pg_transaction(self.engine) as conn:
+                # Deleted in the transaction that publishes them: if the broker does not
+                # acknowledge, the exception rolls the delete back and the rows stay.
                 rows = await conn.fetch(
-                    "SELECT id, key, value FROM metrics_outbox ORDER BY id LIMIT $1"
-                    " FOR UPDATE SKIP LOCKED",
+                    "DELETE FROM metrics_outbox WHERE id IN (SELECT id FROM metrics_outbox"
+                    " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING id, key, value",
                     limit,
                 )
                 if not rows:
                     return total
+                rows.sort(key=lambda r: r["id"])
                 await self.publisher.publish_many(
                     [OutgoingRecord(METRICS_UPDATED, bytes(r["value"]), key=r["key"]) for r in rows]
-                )
-                await conn.execute(
-                    "DELETE FROM metrics_outbox WHERE id = ANY($1::bigint[])",
-                    [r["id"] for r in rows],
                 )
             total += len(rows)
             self.instruments.updates_published.inc(len(rows))
