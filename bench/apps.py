@@ -3,8 +3,10 @@
 * ``create_minimal_app`` — a minimal Starlette JSON endpoint (the single-event baseline, and
   the RSS of an idle Python web process);
 * ``create_passthrough_app`` — ``POST /v1/events:batch`` that only splits the JSON list and
-  publishes each item's bytes with ingest's own ``KafkaPublisher`` (acks=all, idempotent):
-  ingest's batch endpoint minus validation, scope checks and the seen-id store.
+  publishes each item's bytes with ingest's own publisher, configured as ingest configures it
+  (``KafkaPublisher``s with acks=all, idempotent, ingest's linger, in ingest's
+  ``PooledPublisher``): ingest's batch endpoint minus validation, scope checks and the seen-id
+  store.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from ioc_common.events import Family
 from ioc_common.kafka.publisher import KafkaPublisher
 from ioc_common.kafka.records import OutgoingRecord
 from ioc_common.topics import telemetry_topic
+from ioc_ingest.config import IngestSettings
+from ioc_ingest.publishing import PooledPublisher
 
 
 async def _ok(_: Request) -> Response:
@@ -44,7 +48,15 @@ def create_minimal_app() -> Starlette:
 
 
 def create_passthrough_app() -> Starlette:
-    publisher = KafkaPublisher(os.environ["KAFKA_BOOTSTRAP_SERVERS"])
+    settings = IngestSettings()
+    publisher = PooledPublisher(
+        lambda: KafkaPublisher(
+            os.environ["KAFKA_BOOTSTRAP_SERVERS"],
+            idempotence=settings.kafka_idempotence,
+            linger_ms=settings.kafka_linger_ms,
+        ),
+        settings.kafka_producers,
+    )
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:

@@ -110,11 +110,20 @@ async def single_events(
         return count / (time.perf_counter() - started)
 
 
-def run(stack: Stack, *, short: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Measurements 1–3; returns the figures, ingest's batch capacity (events/s) and RSS."""
-    runs = 1 if short else 5
+def run(
+    stack: Stack,
+    *,
+    short: bool,
+    runs: int | None = None,
+    singles: int | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Measurements 1–3; returns the figures, ingest's batch capacity (events/s) and RSS.
+
+    ``runs`` and ``singles`` override the mode's number of runs and of single-event requests
+    per run (``python -m bench.ingest_vs_producer --runs 3 --singles 1000``)."""
+    runs = runs or (1 if short else 5)
     size = 500 if short else 2000
-    singles = 300 if short else 3000
+    singles = singles or (300 if short else 3000)
     database_url = stack.new_database("bench_ingest")
     key = asyncio.run(make_key(database_url))
     env = {"DATABASE_URL": database_url, "IOC_INGEST_RATE_PER_SECOND": "0"}

@@ -1,8 +1,10 @@
-"""``python -m bench.profile [metrics|ingest]``: pyinstrument over the service doing real work.
+"""``python -m bench.profile [metrics|ingest|ingest-single]``: pyinstrument over the service
+doing real work.
 
 metrics: pre-loads records onto fresh topics and runs the service in this process until it
-committed them all; ingest: posts batches to the app in this process. Prints the call tree and
-writes ``bench/results/profile-<service>.txt``."""
+committed them all; ingest: posts batches of 2,000 events to the app in this process;
+ingest-single: one event per request, 8 requests in flight (``--events`` requests).
+Prints the call tree and writes ``bench/results/profile-<service>.txt``."""
 
 from __future__ import annotations
 
@@ -43,7 +45,10 @@ async def _metrics(stack: Stack, events: int, database_url: str, profiler: Profi
     return rate
 
 
-async def _ingest(database_url: str, bootstrap: str, batches: int, profiler: Profiler) -> float:
+async def _ingest(
+    database_url: str, bootstrap: str, events: int, profiler: Profiler, *, single: bool
+) -> float:
+    """Batches of 2,000 events, or (``single``) one event per request with 8 in flight."""
     import os
 
     os.environ.update({"DATABASE_URL": database_url, "KAFKA_BOOTSTRAP_SERVERS": bootstrap})
@@ -52,24 +57,45 @@ async def _ingest(database_url: str, bootstrap: str, batches: int, profiler: Pro
 
     key = await make_key(database_url)
     app = create_app(IngestSettings(rate_per_second=0, log_level="WARNING"))
-    bodies = [orjson.dumps({"events": submissions(2000, 50 + i)}) for i in range(batches + 1)]
+    if single:
+        path, per = "/v1/events", 1
+        bodies = [orjson.dumps(s) for s in submissions(events + 200, 50)]
+    else:
+        path, per = "/v1/events:batch", 2000
+        bodies = [
+            orjson.dumps({"events": submissions(2000, 50 + i)}) for i in range(events // 2000 + 1)
+        ]
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     async with app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://i") as client:
-            await client.post("/v1/events:batch", content=bodies[0], headers=headers)
+
+            async def worker(queue: list[bytes]) -> None:
+                while queue:
+                    r = await client.post(path, content=queue.pop(), headers=headers)
+                    assert r.status_code == 202, r.text
+
+            warm, workers = (200, 8) if single else (1, 1)
+            queue = bodies[:warm]
+            await asyncio.gather(*(worker(queue) for _ in range(workers)))
+            queue = bodies[warm:][::-1]
             started = time.perf_counter()
             profiler.start()
-            for body in bodies[1:]:
-                r = await client.post("/v1/events:batch", content=body, headers=headers)
-                assert r.status_code == 202, r.text
+            await asyncio.gather(*(worker(queue) for _ in range(workers)))
             profiler.stop()
-    return 2000 * batches / (time.perf_counter() - started)
+    return per * (len(bodies) - warm) / (time.perf_counter() - started)
+
+
+async def _alerts(stack: Stack, events: int, profiler: Profiler) -> float:
+    """The alerts service consuming pre-loaded metric updates (see ``bench.alerts``)."""
+    from bench.alerts import run
+
+    return await run(stack, events, on_start=profiler.start, on_stop=profiler.stop)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("service", choices=["metrics", "ingest"])
+    parser.add_argument("service", choices=["metrics", "ingest", "ingest-single", "alerts"])
     parser.add_argument("--events", type=int, default=10_000)
     args = parser.parse_args()
     stack = Stack.start()
@@ -80,9 +106,17 @@ def main() -> None:
         database_url = stack.new_database("profile")
         if args.service == "metrics":
             rate = asyncio.run(_metrics(stack, args.events, database_url, profiler))
+        elif args.service == "alerts":
+            rate = asyncio.run(_alerts(stack, args.events, profiler))
         else:
             rate = asyncio.run(
-                _ingest(database_url, stack.bootstrap, args.events // 2000, profiler)
+                _ingest(
+                    database_url,
+                    stack.bootstrap,
+                    args.events,
+                    profiler,
+                    single=args.service == "ingest-single",
+                )
             )
     finally:
         stack.destroy()

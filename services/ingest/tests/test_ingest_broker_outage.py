@@ -34,11 +34,12 @@ async def new_key(database_url: str) -> str:
 
 
 async def was_seen(database_url: str, event_id: str) -> bool:
-    engine = create_engine(database_url)
+    store = PgSeenStore(database_url)
+    await store.start()
     try:
-        found = await PgSeenStore(session_factory(engine)).seen([uuid.UUID(event_id)])
+        found = await store.seen([uuid.UUID(event_id)])
     finally:
-        await engine.dispose()
+        await store.close()
     return bool(found)
 
 

@@ -34,6 +34,7 @@ from ioc_ingest.ingestor import Ingestor
 from ioc_ingest.keys import Authenticator, KeyStore, PgKeyStore
 from ioc_ingest.limits import BodyLimitMiddleware
 from ioc_ingest.metrics import IngestMetrics
+from ioc_ingest.publishing import PooledPublisher
 from ioc_ingest.ratelimit import RateLimiter
 from ioc_ingest.runtime import Runtime
 from ioc_ingest.schemas import BatchRequest, Submission
@@ -84,18 +85,29 @@ def create_app(
         if publisher is None:  # a real deployment: configure JSON logs once
             configure_logging(settings.log_level)
         engine = None
-        keys, seen = key_store, seen_store
-        if keys is None or seen is None:
+        keys: KeyStore | None = key_store
+        seen: SeenStore | None = seen_store
+        pg_seen: PgSeenStore | None = None
+        if keys is None:
             engine = create_engine(settings.database_url)
-            sessions = session_factory(engine)
-            keys = keys or PgKeyStore(sessions)
-            seen = seen or PgSeenStore(sessions)
-        pub = publisher or KafkaPublisher(
-            settings.kafka_bootstrap_servers,
-            idempotence=settings.kafka_idempotence,
-            client_id="ioc-ingest",
-            request_timeout_ms=settings.kafka_request_timeout_ms,
-            delivery_timeout_s=settings.publish_timeout_seconds,
+            keys = PgKeyStore(session_factory(engine))
+        if seen is None:
+            seen = pg_seen = PgSeenStore(
+                settings.database_url,
+                pool_size=settings.seen_pool_size,
+                timeout_s=settings.database_timeout_seconds,
+            )
+            await pg_seen.start()
+        pub = publisher or PooledPublisher(
+            lambda: KafkaPublisher(
+                settings.kafka_bootstrap_servers,
+                idempotence=settings.kafka_idempotence,
+                client_id="ioc-ingest",
+                request_timeout_ms=settings.kafka_request_timeout_ms,
+                delivery_timeout_s=settings.publish_timeout_seconds,
+                linger_ms=settings.kafka_linger_ms,
+            ),
+            settings.kafka_producers,
         )
         # Load the reference data now rather than on the first request.
         tree, catalogue = unit_tree(), load_catalogue()
@@ -138,6 +150,8 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await starter
             await pub.stop()
+            if pg_seen is not None:
+                await pg_seen.close()
             if engine is not None:
                 await engine.dispose()
             log.info("ingest.stopped")

@@ -28,5 +28,16 @@ class IngestSettings(ServiceSettings):
     #: How long to wait for the broker's acknowledgement before answering 503.
     publish_timeout_seconds: float = Field(default=10.0, gt=0)
     kafka_request_timeout_ms: int = Field(default=5_000, ge=100)
+    #: 0: send as soon as the producer is free. aiokafka has one produce request in flight per
+    #: broker, so records of concurrent requests already share the next one; a linger only
+    #: adds its own delay to every single-event request.
+    kafka_linger_ms: int = Field(default=0, ge=0, le=1_000)
+    #: Producers (broker connections) sharing the requests; each request's records go through
+    #: one of them. More than one lets concurrent requests' acknowledgements overlap.
+    kafka_producers: int = Field(default=8, ge=1, le=32)
+    #: Connections for the seen-id store (one statement per call, so a few serve many requests).
+    seen_pool_size: int = Field(default=10, ge=1, le=100)
+    #: How long a seen-id statement may take before the request answers 503.
+    database_timeout_seconds: float = Field(default=10.0, gt=0)
     #: The Retry-After a 503 carries.
     retry_after_seconds: int = Field(default=5, ge=1)

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-import sqlalchemy as sa
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+import asyncpg
 
-from ioc_common.db import transaction
+from ioc_common.db import async_url
 from ioc_common.errors import DatabaseUnavailable
+from ioc_ingest.coalesce import Coalescer
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,63 +41,110 @@ class SeenStore(Protocol):
     async def is_ready(self) -> bool: ...
 
 
-_SEEN = sa.text(
-    "SELECT event_id FROM ingest_seen_events WHERE event_id = ANY(CAST(:ids AS uuid[]))"
-)
-_RECORD = sa.text(
+_SEEN = "SELECT event_id FROM ingest_seen_events WHERE event_id = ANY($1::uuid[])"
+_RECORD = (
     'INSERT INTO ingest_seen_events (event_id, provider, family, topic, partition, "offset",'
-    " received_at) SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:providers AS text[]),"
-    " CAST(:families AS text[]), CAST(:topics AS text[]), CAST(:partitions AS int[]),"
-    " CAST(:offsets AS bigint[]), CAST(:received AS timestamptz[]))"
-    " ON CONFLICT (event_id) DO NOTHING"
+    " received_at) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],"
+    " $5::int[], $6::bigint[], $7::timestamptz[]) ON CONFLICT (event_id) DO NOTHING"
 )
+#: What a lost, refused or broken connection raises; all of them mean "answer 503".
+_DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
-def _db_down(exc: Exception) -> DatabaseUnavailable:
+def _db_down(exc: BaseException) -> DatabaseUnavailable:
     return DatabaseUnavailable(
         "Cơ sở dữ liệu tạm thời không phản hồi; vui lòng gửi lại sau",
         f"The database did not answer ({type(exc).__name__}); retry later",
     )
 
 
+def asyncpg_dsn(url: str) -> str:
+    """``postgresql://…`` for asyncpg from any URL ``ioc_common.db`` accepts."""
+    return "postgresql://" + async_url(url).removeprefix("postgresql+asyncpg://")
+
+
+async def _no_reset(_: asyncpg.Connection) -> None:
+    """Skip asyncpg's reset query on release: these statements leave no session state."""
+
+
 class PgSeenStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    """The table through a plain asyncpg pool: each call is one statement in one round trip,
+    and concurrent calls share it (``Coalescer``).
+
+    Through the ORM session each call cost a pre-ping, BEGIN, the statement and COMMIT or
+    ROLLBACK (four round trips, ≈ 2–4 ms and 1–1.5 ms of CPU each); autocommit statements
+    need none of that: ``seen`` only reads, and ``record`` is a single atomic INSERT.
+    """
+
+    def __init__(self, database_url: str, *, pool_size: int = 10, timeout_s: float = 10.0) -> None:
+        self._dsn = asyncpg_dsn(database_url)
+        self._pool_size = pool_size
+        self._timeout_s = timeout_s
+        self._pool: asyncpg.Pool | None = None
+        self._seen = Coalescer(self._seen_now)
+        self._record = Coalescer(self._record_now)
+
+    async def start(self) -> None:
+        """Create the pool; it connects on first use, so a database that is down at start-up
+        only makes writes answer 503 until it is back."""
+        if self._pool is None:
+            self._pool = await asyncpg.create_pool(
+                self._dsn,
+                min_size=0,
+                max_size=self._pool_size,
+                command_timeout=self._timeout_s,
+                timeout=self._timeout_s,
+                reset=_no_reset,
+            )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    def _require_pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise _db_down(RuntimeError("seen store not started"))
+        return self._pool
 
     async def seen(self, event_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
         ids = list(event_ids)
         if not ids:
             return set()
-        try:
-            async with self._sessions() as session:
-                return set((await session.execute(_SEEN, {"ids": ids})).scalars())
-        except (SQLAlchemyError, OSError) as exc:
-            raise _db_down(exc) from exc
+        found = await self._seen.submit(ids)
+        return found.intersection(ids)
 
     async def record(self, events: Sequence[SeenEvent]) -> None:
-        if not events:
-            return
-        columns = {
-            "ids": [e.event_id for e in events],
-            "providers": [e.provider for e in events],
-            "families": [e.family for e in events],
-            "topics": [e.topic for e in events],
-            "partitions": [e.partition for e in events],
-            "offsets": [e.offset for e in events],
-            "received": [e.received_at for e in events],
-        }
+        if events:
+            await self._record.submit(list(events))
+
+    async def _seen_now(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
         try:
-            async with transaction(self._sessions) as session:
-                # One statement of seven arrays whatever the batch size (no per-row
-                # parameters, no 32,767-parameter cap, one round trip).
-                await session.execute(_RECORD, columns)
-        except (SQLAlchemyError, OSError) as exc:
+            rows = await self._require_pool().fetch(_SEEN, ids, timeout=self._timeout_s)
+        except _DB_ERRORS as exc:
+            raise _db_down(exc) from exc
+        return {row[0] for row in rows}
+
+    async def _record_now(self, events: list[SeenEvent]) -> None:
+        # One statement of seven arrays whatever the batch size (no per-row parameters, no
+        # 32,767-parameter cap, one round trip).
+        columns = (
+            [e.event_id for e in events],
+            [e.provider for e in events],
+            [e.family for e in events],
+            [e.topic for e in events],
+            [e.partition for e in events],
+            [e.offset for e in events],
+            [e.received_at for e in events],
+        )
+        try:
+            await self._require_pool().execute(_RECORD, *columns, timeout=self._timeout_s)
+        except _DB_ERRORS as exc:
             raise _db_down(exc) from exc
 
     async def is_ready(self) -> bool:
         try:
-            async with self._sessions() as session:
-                await session.execute(sa.text("SELECT 1"))
+            await self._require_pool().fetchval("SELECT 1", timeout=3)
         except Exception:  # any failure means "not ready"
             return False
         return True

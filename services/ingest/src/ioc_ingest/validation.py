@@ -34,6 +34,9 @@ FAMILIES: Final = tuple(f.value for f in Family)
 MAX_IDEMPOTENCY_KEY: Final = 255
 
 _EXCEEDS = re.compile(r"^(\w+) must not exceed")
+_TOPICS: Final = {f: telemetry_topic(f) for f in Family}
+#: (unit, day) answers kept by a validator before it starts afresh.
+_UNIT_CACHE: Final = 65_536
 
 
 def derive_event_id(provider: str, idempotency_key: str) -> uuid.UUID:
@@ -107,6 +110,7 @@ class EventValidator:
         self.catalogue = catalogue or load_catalogue()
         self.tree = tree or unit_tree()
         self.now = now
+        self._units: dict[tuple[str, date], tuple[bool, str | None]] = {}
 
     def build(
         self,
@@ -116,8 +120,12 @@ class EventValidator:
         received_at: datetime,
         idempotency_key: str | None = None,
         item_keys: bool = False,
+        now: datetime | None = None,
     ) -> Checked | Rejection:
-        """Validate one submission; ``item_keys`` lets it carry its own ``idempotency_key``."""
+        """Validate one submission; ``item_keys`` lets it carry its own ``idempotency_key``.
+
+        ``now``: the clock reading to judge the period by (a batch reads the clock once, not
+        once per event); by default the validator's clock."""
         if isinstance(raw, Rejection):
             return raw  # refused before validation (a malformed CSV row)
         problems = _Problems()
@@ -159,13 +167,17 @@ class EventValidator:
 
         if "observed_at" in data:
             try:
-                parse_observed(data["observed_at"])
+                start, granularity = parse_observed(data["observed_at"])
             except (OverflowError, TypeError):
                 # Dates at the edge of the calendar: report here, as the parser would crash.
                 problems.add("schema", "observed_at", "date out of range")
                 data["observed_at"] = "2000-01-01"
             except ValueError:
                 pass  # the model reports it with its own reason
+            else:
+                # Parsed once: the envelope keeps a given granularity and a date as they are
+                # (otherwise both of its validators would parse the string again).
+                data["observed_at"], data["granularity"] = start, granularity
 
         data["received_at"] = received_at
         data["source"] = provider
@@ -178,7 +190,7 @@ class EventValidator:
             return Rejection(problems.errors, problems.reason or "schema", family=family)
 
         self._check_unit(event, problems)
-        self._check_period(event, backfill, problems)
+        self._check_period(event, backfill, problems, now or self.now())
         if isinstance(event, ObservationEvent):
             self._check_indicator(event, problems)
         if problems.errors:
@@ -188,14 +200,29 @@ class EventValidator:
                 event_id=event.event_id,
                 family=event.family.value,
             )
-        district = self.tree.district_of(event.unit_code, event.observed_at)
-        return Checked(event, telemetry_topic(event.family), district or event.unit_code)
+        district = self._unit(event.unit_code, event.observed_at)[1]
+        return Checked(event, _TOPICS[event.family], district or event.unit_code)
 
     # --- rules that need reference data or the clock
 
+    def _unit(self, code: str, on: date) -> tuple[bool, str | None]:
+        """Whether the unit exists on that day, and its district (the Kafka key).
+
+        The tree is immutable reference data and a batch repeats the same few (unit, period)
+        pairs, so the answers are kept (bounded)."""
+        key = (code, on)
+        found = self._units.get(key)
+        if found is None:
+            exists = self.tree.get(code, on) is not None
+            found = (exists, self.tree.district_of(code, on) if exists else None)
+            if len(self._units) >= _UNIT_CACHE:
+                self._units.clear()
+            self._units[key] = found
+        return found
+
     def _check_unit(self, event: TelemetryEvent, problems: _Problems) -> None:
         code, on = event.unit_code, event.observed_at
-        if self.tree.get(code, on) is not None:
+        if self._unit(code, on)[0]:
             return
         if on >= REFORM_DATE and len(code) == 3:
             problems.add(
@@ -213,8 +240,10 @@ class EventValidator:
             f"no administrative unit {code} exists on {on} (the period's first day)",
         )
 
-    def _check_period(self, event: TelemetryEvent, backfill: bool, problems: _Problems) -> None:
-        now = self.now().astimezone(VIETNAM_TZ)
+    def _check_period(
+        self, event: TelemetryEvent, backfill: bool, problems: _Problems, clock: datetime
+    ) -> None:
+        now = clock.astimezone(VIETNAM_TZ)
         start = datetime.combine(event.observed_at, time.min, VIETNAM_TZ)
         if start > now + self.future_skew:
             problems.add(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 
 from ioc_common.errors import FieldError, InvalidInput
@@ -82,7 +82,7 @@ async def upload_csv(
     family: Annotated[
         Family | None, Query(description="Nhóm dữ liệu của tệp / the file's family")
     ] = None,
-) -> JSONResponse:
+) -> Response:
     data, form_family = await _read_upload(request)
     chosen = family or form_family
     if chosen is None or chosen not in {f.value for f in Family}:

@@ -1,0 +1,57 @@
+"""The seen-id store on a real PostgreSQL: one statement per call, shared by concurrent calls,
+each caller answered about its own ids; an unreachable database is a 503 error."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from ioc_common.errors import DatabaseUnavailable
+from ioc_common.infra.process import free_port
+from ioc_ingest.seen import PgSeenStore, SeenEvent
+
+pytestmark = pytest.mark.connected
+
+
+def row(event_id: uuid.UUID, offset: int) -> SeenEvent:
+    return SeenEvent(
+        event_id, "so-tttt-tq", "bts", "ioc.telemetry.bts.v1", 0, offset, datetime.now(UTC)
+    )
+
+
+async def test_concurrent_records_and_lookups_answer_each_caller_about_its_own_ids(
+    database_url: str,
+) -> None:
+    store = PgSeenStore(database_url, pool_size=3)
+    await store.start()
+    try:
+        groups = [[uuid.uuid4() for _ in range(5)] for _ in range(12)]
+        # The same id twice in one shared statement (two requests racing) is stored once.
+        groups.append([groups[0][0]])
+        await asyncio.gather(*(store.record([row(i, n) for n, i in enumerate(g)]) for g in groups))
+        unseen = [uuid.uuid4() for _ in range(12)]
+        answers = await asyncio.gather(
+            *(store.seen([*g, u]) for g, u in zip(groups, unseen, strict=False))
+        )
+        for group, answer in zip(groups, answers, strict=False):
+            assert answer == set(group)
+        assert await store.seen(unseen) == set()
+        assert await store.is_ready()
+    finally:
+        await store.close()
+
+
+async def test_an_unreachable_database_raises_database_unavailable() -> None:
+    store = PgSeenStore(f"postgresql://ioc@127.0.0.1:{free_port()}/ioc", timeout_s=2)
+    await store.start()  # connects on first use, so a database down at start-up is no crash
+    try:
+        assert not await store.is_ready()
+        with pytest.raises(DatabaseUnavailable):
+            await store.seen([uuid.uuid4()])
+        with pytest.raises(DatabaseUnavailable):
+            await store.record([row(uuid.uuid4(), 1)])
+    finally:
+        await store.close()
