@@ -15,7 +15,8 @@ from ioc_alerts.state import AlertsState
 from ioc_common.errors import Unauthenticated
 
 
-def get_state(request: Request) -> AlertsState:
+# Dependencies are ``async``: FastAPI runs a plain ``def`` one in its thread pool.
+async def get_state(request: Request) -> AlertsState:
     state: AlertsState = request.app.state.alerts
     return state
 
@@ -39,7 +40,7 @@ TargetId = Annotated[
 ]
 
 
-def check_service_token(
+async def check_service_token(
     state: State, authorization: Annotated[str | None, Header()] = None
 ) -> None:
     token = state.settings.service_token
@@ -50,7 +51,7 @@ def check_service_token(
         raise Unauthenticated("Thiếu hoặc sai mã dịch vụ", "Missing or wrong service token")
 
 
-def require_actor(
+async def require_actor(
     x_ioc_actor: Annotated[
         str | None,
         Header(description="người thực hiện, do cổng (gateway) đặt / who acts, set by the gateway"),

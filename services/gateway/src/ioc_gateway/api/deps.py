@@ -14,7 +14,8 @@ from ioc_gateway.scope import within
 from ioc_gateway.state import GatewayState
 
 
-def get_state(request: Request) -> GatewayState:
+# Dependencies are ``async``: FastAPI runs a plain ``def`` one in its thread pool.
+async def get_state(request: Request) -> GatewayState:
     state: GatewayState = request.app.state.gateway
     return state
 
@@ -47,7 +48,7 @@ async def current_user(
 CurrentUser = Annotated[Operator, Depends(current_user)]
 
 
-def acting_user(user: CurrentUser) -> Operator:
+async def acting_user(user: CurrentUser) -> Operator:
     require_actor_role(user)
     return user
 

@@ -26,8 +26,13 @@ async def _connection(request: Request) -> AsyncIterator[Any]:
         yield conn
 
 
+async def _catalogue() -> Catalogue:
+    # async: FastAPI runs a plain ``def`` dependency in its thread pool on every request.
+    return load_catalogue()
+
+
 Conn = Annotated[Any, Depends(_connection)]
-CatalogueDep = Annotated[Catalogue, Depends(load_catalogue)]
+CatalogueDep = Annotated[Catalogue, Depends(_catalogue)]
 Limit = Annotated[int, Query(ge=1, le=1000, description="số mục tối đa / page size")]
 Offset = Annotated[int, Query(ge=0, le=1_000_000, description="bỏ qua / items to skip")]
 GranularityQ = Annotated[

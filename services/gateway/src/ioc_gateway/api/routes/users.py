@@ -26,7 +26,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 Username = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")]
 
 
-def admin_user(user: CurrentUser) -> Operator:
+async def admin_user(user: CurrentUser) -> Operator:
     require_admin(user)
     return user
 
