@@ -57,7 +57,10 @@ def markdown(results: dict[str, Any]) -> str:
         b = x["baseline"]
         lines.append(
             f"| 5 | {x['title']} at {_n(x['steady_rate_events_per_s'])} events/s "
-            f"({x['probes']} probes, {x['missed']} missed) | p50 {_n(x['p50_ms'])} / "
+            f"({x.get('rate_rule', '')}; the whole pipeline sustained "
+            f"{_n(x.get('pipeline_capacity_events_per_s'))} events/s on these cores; "
+            f"{x['probes']} probes, {x['missed']} missed) | "
+            f"p50 {_n(x['p50_ms'])} / "
             f"p95 {_n(x['p95_ms'])} / p99 {_n(x['p99_ms'])} ms | p50 {_n(b['p50_ms'], 1)} / "
             f"p99 {_n(b['p99_ms'], 1)} ms ({x['baseline_label']}) | – | "
             f"p99 < {x['goal_p99_ms']} ms |"
