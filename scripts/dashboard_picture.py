@@ -7,48 +7,31 @@ Chromium and writes ``docs/images/dashboard.png``. Takes about two minutes."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import secrets
 import signal
 import subprocess
 import sys
-import tempfile
-import threading
 import time
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
-from playwright.async_api import async_playwright
 
-from ioc_common.dev import READY_MARKER
+from ioc_common.dev import DevProcess, start_dev_process
 from ioc_common.infra.process import free_port
 from ioc_common.timeutil import vietnam_today
-from ioc_gateway.testing import CHROMIUM, CHROMIUM_ARGS
+from ioc_gateway.testing import chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "images" / "dashboard.png"
 
 
-def start_dev(password: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")
-    }
+def start_dev(password: str) -> DevProcess:
+    own = ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")  # ioc dev starts its own
+    env = {k: v for k, v in os.environ.items() if k not in own}
     env["IOC_GATEWAY_DEV_ADMIN_PASSWORD"] = password
-    proc = subprocess.Popen(  # noqa: S603 — our own interpreter and arguments
-        [sys.executable, "-m", "ioc_common.cli", "dev", "--base-port", str(free_port())],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        print(line, end="", flush=True)
-        if line.startswith(READY_MARKER):
-            # Keep draining the pipe so the services never block on a full one.
-            threading.Thread(target=lambda: [*(proc.stdout or ())], daemon=True).start()
-            services: dict[str, str] = json.loads(line[len(READY_MARKER) :])["services"]
-            return proc, services
-    raise SystemExit("ioc dev stopped before it was ready")
+    return start_dev_process(["--base-port", str(free_port())], env)
 
 
 async def wait_for_data(urls: dict[str, str], timeout_s: float = 180) -> None:
@@ -75,34 +58,26 @@ async def wait_for_data(urls: dict[str, str], timeout_s: float = 180) -> None:
 
 
 async def screenshot(gateway: str, password: str) -> None:
-    async with async_playwright() as pw:
-        context = await pw.chromium.launch_persistent_context(
-            tempfile.mkdtemp(prefix="chromium-"),
-            executable_path=CHROMIUM,
-            args=CHROMIUM_ARGS,
-            headless=True,
-            viewport={"width": 1600, "height": 1000},
-        )
-        try:
-            page = await context.new_page()
-            await page.goto(f"{gateway}/dashboard")
-            await page.fill("#username", "admin")
-            await page.fill("#password", password)
-            await page.click("#login-button")
-            await page.locator("#app").wait_for(state="visible")
-            await page.wait_for_timeout(8_000)  # tiles, chart and the live ticker fill in
-            OUT.parent.mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=str(OUT), full_page=True)
-        finally:
-            await context.close()
+    async with chromium() as context:
+        page = await context.new_page()
+        await page.goto(f"{gateway}/dashboard")
+        await page.fill("#username", "admin")
+        await page.fill("#password", password)
+        await page.click("#login-button")
+        await page.locator("#app").wait_for(state="visible")
+        await page.wait_for_timeout(8_000)  # tiles, chart and the live ticker fill in
+        OUT.parent.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(OUT), full_page=True)
 
 
 def main() -> int:
     password = secrets.token_urlsafe(12)
-    proc, urls = start_dev(password)
+    dev = start_dev(password)
+    proc = dev.proc
+    print("ioc dev is ready; waiting for the simulator's data", flush=True)
     try:
-        asyncio.run(wait_for_data(urls))
-        asyncio.run(screenshot(urls["gateway"], password))
+        asyncio.run(wait_for_data(dev.urls))
+        asyncio.run(screenshot(dev.urls["gateway"], password))
         print(f"written {OUT.relative_to(ROOT)}")
         return 0
     finally:

@@ -15,10 +15,8 @@ adding a setting.
 from __future__ import annotations
 
 import argparse
-import importlib
 import inspect
 import json
-import pkgutil
 import re
 import sys
 from datetime import UTC, date, datetime
@@ -41,7 +39,7 @@ from ioc_common.events import (
     ObservationEvent,
     PublicServiceEvent,
 )
-from ioc_common.settings import ServiceSettings
+from ioc_common.settings import ServiceSettings, settings_classes
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "docs" / "asyncapi.json"
@@ -287,22 +285,6 @@ def render(doc: dict[str, Any]) -> str:
 
 
 # --- settings ------------------------------------------------------------------------------
-
-
-def settings_classes(service: str) -> list[type[ServiceSettings]]:
-    package = importlib.import_module(f"ioc_{service}")
-    found: list[type[ServiceSettings]] = []
-    for info in pkgutil.walk_packages(package.__path__, f"ioc_{service}."):
-        module = importlib.import_module(info.name)
-        for value in vars(module).values():
-            if (
-                isinstance(value, type)
-                and issubclass(value, ServiceSettings)
-                and value is not ServiceSettings
-                and value.__module__ == info.name
-            ):
-                found.append(value)
-    return found
 
 
 def env_name(cls: type[ServiceSettings], name: str, field: FieldInfo) -> str:

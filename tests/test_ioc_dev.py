@@ -5,12 +5,8 @@ and Ctrl-C stops everything cleanly."""
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from datetime import timedelta
@@ -21,7 +17,7 @@ import pytest
 
 from ioc_common.db import create_engine
 from ioc_common.db.migrate import current_heads
-from ioc_common.dev import READY_MARKER
+from ioc_common.dev import DevProcess, start_dev_process
 from ioc_common.infra.process import free_port
 from ioc_common.kafka.consumer import KafkaConsumer
 from ioc_common.kafka.publisher import KafkaPublisher
@@ -31,50 +27,18 @@ from ioc_common.topics import DLQ
 
 pytestmark = [pytest.mark.connected, pytest.mark.slow]
 
-#: Everything each ``ioc dev`` process printed, by pid.
-OUTPUT: dict[int, list[str]] = {}
 
-
-def start_dev(*, simulate: bool) -> tuple[subprocess.Popen[str], dict[str, Any]]:
+def start_dev(*, simulate: bool) -> DevProcess:
     env = {
         k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL")
     }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "ioc_common.cli",
-            "dev",
-            *([] if simulate else ["--no-simulate"]),
-            "--base-port",
-            str(free_port()),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 120
-    seen: list[str] = []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            break
-        seen.append(line)
-        if line.startswith(READY_MARKER):
-            # Keep draining: the services write to this pipe and would block once it is full.
-            threading.Thread(target=lambda: seen.extend(proc.stdout or ()), daemon=True).start()
-            OUTPUT[proc.pid] = seen
-            return proc, json.loads(line[len(READY_MARKER) :])
-    proc.kill()
-    proc.wait(10)
-    proc.stdout.close()
-    raise AssertionError("ioc dev never became ready:\n" + "".join(seen[-40:]))
+    args = [*([] if simulate else ["--no-simulate"]), "--base-port", str(free_port())]
+    return start_dev_process(args, env)
 
 
 async def test_ioc_dev_round_trips_a_message_and_stops_cleanly() -> None:
-    proc, ready = start_dev(simulate=False)
+    dev = start_dev(simulate=False)
+    ready = dev.ready
     try:
         bootstrap = str(ready["kafka"])
         publisher = KafkaPublisher(bootstrap)  # idempotence "auto": Tansu refuses it
@@ -100,29 +64,29 @@ async def test_ioc_dev_round_trips_a_message_and_stops_cleanly() -> None:
         assert (version,) == current_heads()
         await engine.dispose()
     finally:
-        out = await stop_dev(proc)
+        out = await stop_dev(dev)
     assert "stopping" in out
 
 
-async def stop_dev(proc: subprocess.Popen[str]) -> str:
-    proc.send_signal(signal.SIGINT)
-    await asyncio.to_thread(proc.wait, 60)
+async def stop_dev(dev: DevProcess) -> str:
+    dev.proc.send_signal(signal.SIGINT)
+    await asyncio.to_thread(dev.proc.wait, 60)
     await asyncio.sleep(0.5)  # let the drain thread read the last lines
-    out = "".join(OUTPUT.pop(proc.pid, []))
-    if proc.stdout is not None:
-        proc.stdout.close()
-    assert proc.returncode == 0, out[-3000:]
+    out = "".join(dev.output)
+    if dev.proc.stdout is not None:
+        dev.proc.stdout.close()
+    assert dev.proc.returncode == 0, out[-3000:]
     return out
 
 
 async def test_ioc_dev_shows_district_values_and_open_alerts_within_a_minute() -> None:
-    proc, ready = start_dev(simulate=True)
+    dev = start_dev(simulate=True)
     last_month = vietnam_today().replace(day=1) - timedelta(days=1)
     period = f"{last_month.year:04d}-{last_month.month:02d}"
     districts: list[dict[str, Any]] = []
     alerts: list[dict[str, Any]] = []
     try:
-        metrics, alerts_url = ready["services"]["metrics"], ready["services"]["alerts"]
+        metrics, alerts_url = dev.urls["metrics"], dev.urls["alerts"]
         deadline = time.monotonic() + 90
         async with httpx.AsyncClient(timeout=30) as client:
             while time.monotonic() < deadline and not (districts and alerts):
@@ -138,6 +102,6 @@ async def test_ioc_dev_shows_district_values_and_open_alerts_within_a_minute() -
                 if listed.status_code == 200:
                     alerts = listed.json()["items"]
     finally:
-        out = await stop_dev(proc)
+        out = await stop_dev(dev)
     assert districts, "no district values for province 08 after 90 s:\n" + out[-3000:]
     assert alerts, "no open alert after 90 s:\n" + out[-3000:]

@@ -3,8 +3,6 @@ Prometheus rules — and every setting a service needs has a value where it is d
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import re
 import subprocess
 import sys
@@ -14,28 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ioc_common.settings import ServiceSettings
+from ioc_common.settings import ServiceSettings, settings_classes
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = sorted(ep.name for ep in entry_points(group="ioc.services"))
-
-
-def settings_classes(service: str) -> list[type[ServiceSettings]]:
-    package = importlib.import_module(f"ioc_{service}")
-    found: list[type[ServiceSettings]] = []
-    for info in pkgutil.walk_packages(package.__path__, f"ioc_{service}."):
-        module = importlib.import_module(info.name)
-        for value in vars(module).values():
-            if (
-                isinstance(value, type)
-                and issubclass(value, ServiceSettings)
-                and value is not ServiceSettings
-                and value.__module__ == info.name
-            ):
-                found.append(value)
-    return found
 
 
 def env_names(cls: type[ServiceSettings]) -> dict[str, bool]:

@@ -43,19 +43,17 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from pydantic import TypeAdapter
 
-from ioc_common.dev import READY_MARKER
+from ioc_common.dev import start_dev_process
 from ioc_common.infra.postgres_local import pg_bin
 from ioc_common.infra.process import free_port
 from ioc_common.infra.pytest_plugin import new_database
@@ -216,34 +214,6 @@ async def _credentials(database_url: str, username: str, password: str) -> str:
     return key
 
 
-def _start_dev(env: dict[str, str], base_port: int) -> tuple[subprocess.Popen[str], dict[str, Any]]:
-    port = ["--base-port", str(base_port)]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ioc_common.cli", "dev", "--no-simulate", *port],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=env,
-    )
-    assert proc.stdout is not None
-    seen: list[str] = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            break
-        seen.append(line)
-        if line.startswith(READY_MARKER):
-            # Keep draining: the services share this pipe and would block once it is full.
-            threading.Thread(target=lambda: seen.extend(proc.stdout or ()), daemon=True).start()
-            ready: dict[str, Any] = json.loads(line[len(READY_MARKER) :])
-            ready["output"] = seen
-            return proc, ready
-    proc.kill()
-    proc.wait(10)
-    raise AssertionError("ioc dev never became ready:\n" + "".join(seen[-40:]))
-
-
 def _push_lagging_district(env: dict[str, str], urls: dict[str, str]) -> None:
     """Data for an open alert in the operators' examples: Xín Mần (033) below an 80 % target."""
     from ioc_alerts.testing import district_target
@@ -318,10 +288,10 @@ def stack(
         squatter.listen()
         held = base + 3
     try:
-        proc, ready = _start_dev(env, base)
+        dev = start_dev_process(["--no-simulate", "--base-port", str(base)], env)
     finally:
         squatter.close()
-    urls: dict[str, str] = ready["services"]
+    proc, urls = dev.proc, dev.urls
     try:
         for name, url in urls.items():
             env[f"IOC_{name.upper()}_URL"] = url
@@ -333,7 +303,7 @@ def stack(
         # The services raise the alert while the other documents' blocks run.
         _push_lagging_district(env, urls)
         root = tmp_path_factory.mktemp("docs")
-        yield Stack(env, urls, ready["output"], held, {"root": root})
+        yield Stack(env, urls, dev.output, held, {"root": root})
     finally:
         proc.send_signal(signal.SIGTERM)  # ioc dev stops everything (SIGINT may be ignored)
         try:

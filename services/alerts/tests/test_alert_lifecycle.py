@@ -4,32 +4,16 @@ lagging, no flapping, and an ``AlertChanged`` event for every change."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from ioc_alerts import tables as t
-from ioc_alerts.testing import INDICATOR, Harness, metric_update
-from ioc_common.events import AlertChanged, MetricUpdated
+from ioc_alerts.testing import INDICATOR, Harness, dossiers, metric_update
+from ioc_common.events import AlertChanged
 
 pytestmark = pytest.mark.connected
-
-
-def dossiers(
-    h: Harness, unit: str, pct: float, *, version: int = 1, days_ago: float = 0
-) -> MetricUpdated:
-    today = h.clock().date()
-    return metric_update(
-        INDICATOR,
-        unit,
-        numerator=pct * 10,
-        denominator=1000,
-        period_start=today.replace(day=1),
-        version=version,
-        updated_at=h.clock() - timedelta(days=days_ago),
-    )
 
 
 async def alerts_of(h: Harness, unit: str, rule: str = "lagging") -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from ioc_alerts import tables as t
-from ioc_alerts.testing import INDICATOR, Harness, district_target, metric_update
+from ioc_alerts.testing import INDICATOR, Harness, district_target, dossiers, metric_update
 from ioc_alerts.workers import Workers
 from ioc_common.events import DeadLetter, MetricUpdated, encode_event
 from ioc_common.kafka.memory import InMemoryBroker, InMemoryConsumer, InMemoryPublisher
@@ -45,18 +45,6 @@ async def workers_on(h: Harness, broker: InMemoryBroker) -> Workers:
         dispatch_interval_s=1,
         repeat_interval_s=3600,
         batch_size=5000,
-    )
-
-
-def dossiers(h: Harness, unit: str, pct: float, version: int) -> MetricUpdated:
-    return metric_update(
-        INDICATOR,
-        unit,
-        numerator=pct * 10,
-        denominator=1000,
-        period_start=h.clock().date().replace(day=1),
-        version=version,
-        updated_at=h.clock(),
     )
 
 

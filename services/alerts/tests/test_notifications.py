@@ -13,27 +13,14 @@ import sqlalchemy as sa
 
 from ioc_alerts import tables as t
 from ioc_alerts.testing import (
-    INDICATOR,
     Harness,
     MailSink,
     alerts_harness,
     district_target,
-    metric_update,
+    dossiers,
 )
 
 pytestmark = pytest.mark.connected
-
-
-def dossiers(h: Harness, unit: str, pct: float, version: int = 1) -> Any:
-    return metric_update(
-        INDICATOR,
-        unit,
-        numerator=pct * 10,
-        denominator=1000,
-        period_start=h.clock().date().replace(day=1),
-        version=version,
-        updated_at=h.clock(),
-    )
 
 
 async def add_recipient(h: Harness, name: str, email: str, **extra: Any) -> dict[str, Any]:

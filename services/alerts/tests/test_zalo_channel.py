@@ -6,19 +6,17 @@ retried later."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from ioc_alerts import tables as t
 from ioc_alerts.testing import (
-    INDICATOR,
     Harness,
     ZaloStandIn,
     alerts_harness,
     district_target,
-    metric_update,
+    dossiers,
 )
 
 pytestmark = pytest.mark.connected
@@ -49,18 +47,6 @@ async def zh(fresh_database_url: str, zalo: ZaloStandIn) -> AsyncIterator[Harnes
             await h.client.post("/v1/targets", json=district_target(h.clock().date()))
         ).status_code == 201
         yield h
-
-
-def dossiers(h: Harness, unit: str, pct: float, version: int = 1) -> Any:
-    return metric_update(
-        INDICATOR,
-        unit,
-        numerator=pct * 10,
-        denominator=1000,
-        period_start=h.clock().date().replace(day=1),
-        version=version,
-        updated_at=h.clock(),
-    )
 
 
 async def add_zalo(h: Harness, user_id: str, unit: str) -> None:

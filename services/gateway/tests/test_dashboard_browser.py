@@ -22,13 +22,13 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Page, async_playwright, expect
+from playwright.async_api import Page, expect
 
 from ioc_common.db import create_engine, session_factory
 from ioc_common.infra.process import free_port, stop_process, tail
 from ioc_common.infra.pytest_plugin import new_database
 from ioc_common.timeutil import vietnam_today
-from ioc_gateway.testing import CHROMIUM, CHROMIUM_ARGS, eventually
+from ioc_gateway.testing import chromium, eventually
 from ioc_ingest.keys import PgKeyStore
 
 pytestmark = [pytest.mark.connected, pytest.mark.slow]
@@ -256,63 +256,51 @@ async def test_operator_sees_live_tiles_and_acknowledges_a_lagging_district(
 
         await eventually(aggregated, timeout_s=60, interval_s=0.5)
 
-        async with async_playwright() as pw:
-            context = await pw.chromium.launch_persistent_context(
-                tempfile.mkdtemp(prefix="chromium-"),
-                executable_path=CHROMIUM,
-                args=CHROMIUM_ARGS,
-                headless=True,
-                viewport={"width": 1600, "height": 1000},
+        async with chromium() as context:
+            page = await context.new_page()
+            await _login(page, urls["gateway"], operator)
+            rate_tile = page.locator('.tile[data-indicator="dossiers_processed_online_rate"]')
+            await expect(rate_tile.locator(".tile-value")).to_have_text("90,5%")
+            await expect(
+                page.locator('.tile[data-indicator="bts_sites"] .tile-value')
+            ).to_have_text("1.060")
+            await expect(page.locator("#live-status")).to_have_attribute("data-state", "online")
+            # A marker that a reload would wipe out.
+            await page.evaluate("window.__sameDocument = true")
+            navigations: list[str] = []
+            page.on("framenavigated", lambda frame: navigations.append(frame.url))
+
+            await _push(ingest, [_public_service(LAGGING_COMMUNE, period, 500)])
+            row = page.locator(
+                f'#alerts tr[data-unit="{LAGGING_DISTRICT}"]'
+                '[data-indicator="dossiers_processed_online_rate"]'
             )
-            try:
-                page = await context.new_page()
-                await _login(page, urls["gateway"], operator)
-                rate_tile = page.locator('.tile[data-indicator="dossiers_processed_online_rate"]')
-                await expect(rate_tile.locator(".tile-value")).to_have_text("90,5%")
-                await expect(
-                    page.locator('.tile[data-indicator="bts_sites"] .tile-value')
-                ).to_have_text("1.060")
-                await expect(page.locator("#live-status")).to_have_attribute("data-state", "online")
-                # A marker that a reload would wipe out.
-                await page.evaluate("window.__sameDocument = true")
-                navigations: list[str] = []
-                page.on("framenavigated", lambda frame: navigations.append(frame.url))
+            await expect(row).to_have_attribute("data-state", "firing", timeout=60_000)
+            await expect(row).to_contain_text("Quản Bạ")
+            await expect(page.locator("#ticker li").first).to_contain_text(LAGGING_COMMUNE)
+            await expect(
+                page.locator(f'#freshness tr[data-unit="{LAGGING_DISTRICT}"]')
+            ).to_be_visible(timeout=30_000)
+            # The tiles follow too: (7 × 905 + 500) / 8,000 = 85,44%.
+            await expect(rate_tile.locator(".tile-value")).to_have_text("85,44%", timeout=30_000)
+            await row.locator(".ack-btn").click()
+            await expect(row).to_have_attribute("data-state", "acknowledged")
+            await expect(row.locator(".alert-state")).to_have_text("Đã xác nhận")
+            await expect(row.locator(".ack-btn")).to_have_count(0)
+            assert await page.evaluate("window.__sameDocument") is True
+            assert navigations == []
+            ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=str(ARTIFACT), full_page=True)
 
-                await _push(ingest, [_public_service(LAGGING_COMMUNE, period, 500)])
-                row = page.locator(
-                    f'#alerts tr[data-unit="{LAGGING_DISTRICT}"]'
-                    '[data-indicator="dossiers_processed_online_rate"]'
-                )
-                await expect(row).to_have_attribute("data-state", "firing", timeout=60_000)
-                await expect(row).to_contain_text("Quản Bạ")
-                await expect(page.locator("#ticker li").first).to_contain_text(LAGGING_COMMUNE)
-                await expect(
-                    page.locator(f'#freshness tr[data-unit="{LAGGING_DISTRICT}"]')
-                ).to_be_visible(timeout=30_000)
-                # The tiles follow too: (7 × 905 + 500) / 8,000 = 85,44%.
-                await expect(rate_tile.locator(".tile-value")).to_have_text(
-                    "85,44%", timeout=30_000
-                )
-                await row.locator(".ack-btn").click()
-                await expect(row).to_have_attribute("data-state", "acknowledged")
-                await expect(row.locator(".alert-state")).to_have_text("Đã xác nhận")
-                await expect(row.locator(".ack-btn")).to_have_count(0)
-                assert await page.evaluate("window.__sameDocument") is True
-                assert navigations == []
-                ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
-                await page.screenshot(path=str(ARTIFACT), full_page=True)
+            await page.click("#lang-switch")
+            await expect(row.locator(".alert-state")).to_have_text("Acknowledged")
 
-                await page.click("#lang-switch")
-                await expect(row.locator(".alert-state")).to_have_text("Acknowledged")
-
-                watcher = await context.new_page()  # a second session, as a viewer
-                await context.clear_cookies()
-                await _login(watcher, urls["gateway"], viewer)
-                viewer_rows = watcher.locator(f'#alerts tr[data-unit="{LAGGING_DISTRICT}"]')
-                await expect(viewer_rows.first).to_be_visible()
-                await expect(watcher.locator(".ack-btn, .silence-btn")).to_have_count(0)
-            finally:
-                await context.close()
+            watcher = await context.new_page()  # a second session, as a viewer
+            await context.clear_cookies()
+            await _login(watcher, urls["gateway"], viewer)
+            viewer_rows = watcher.locator(f'#alerts tr[data-unit="{LAGGING_DISTRICT}"]')
+            await expect(viewer_rows.first).to_be_visible()
+            await expect(watcher.locator(".ack-btn, .silence-btn")).to_have_count(0)
 
     async with httpx.AsyncClient(base_url=urls["alerts"]) as alerts:
         found = (

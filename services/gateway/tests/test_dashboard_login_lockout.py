@@ -4,13 +4,11 @@ password is typed — in Vietnamese, and in English after the language switch.""
 
 from __future__ import annotations
 
-import tempfile
-
 import httpx
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 
-from ioc_gateway.testing import CHROMIUM, CHROMIUM_ARGS, PASSWORD, Gateway
+from ioc_gateway.testing import PASSWORD, Gateway, chromium
 
 pytestmark = [pytest.mark.connected, pytest.mark.slow]
 
@@ -23,27 +21,18 @@ async def test_a_locked_username_is_told_to_wait(gateway: Gateway) -> None:
                 "/v1/auth/login", json={"username": username, "password": "sai-mat-khau-99"}
             )
             assert r.status_code == 401
-    async with async_playwright() as pw:
-        context = await pw.chromium.launch_persistent_context(
-            tempfile.mkdtemp(prefix="chromium-"),
-            executable_path=CHROMIUM,
-            args=CHROMIUM_ARGS,
-            headless=True,
-        )
-        try:
-            page = await context.new_page()
-            await page.goto(f"{gateway.url}/dashboard")
-            await page.fill("#username", username)
-            await page.fill("#password", PASSWORD)
-            await page.click("#login-button")
-            error = page.locator("#login-error")
-            await expect(error).to_contain_text("tài khoản tạm khóa")
-            await expect(error).to_contain_text("thử lại sau 5 phút")
-            await expect(page.locator("#app")).to_be_hidden()
+    async with chromium() as context:
+        page = await context.new_page()
+        await page.goto(f"{gateway.url}/dashboard")
+        await page.fill("#username", username)
+        await page.fill("#password", PASSWORD)
+        await page.click("#login-button")
+        error = page.locator("#login-error")
+        await expect(error).to_contain_text("tài khoản tạm khóa")
+        await expect(error).to_contain_text("thử lại sau 5 phút")
+        await expect(page.locator("#app")).to_be_hidden()
 
-            await page.click("#lang-switch")
-            await page.click("#login-button")
-            await expect(error).to_contain_text("Too many failed logins")
-            await expect(error).to_contain_text("try again in 5 min")
-        finally:
-            await context.close()
+        await page.click("#lang-switch")
+        await page.click("#login-button")
+        await expect(error).to_contain_text("Too many failed logins")
+        await expect(error).to_contain_text("try again in 5 min")

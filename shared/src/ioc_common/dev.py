@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
@@ -183,3 +184,50 @@ def run_dev(opts: DevOptions) -> int:
         return 0
     finally:
         running.stop()
+
+
+@dataclass
+class DevProcess:
+    """``ioc dev`` running as a child process (tests, the README picture): what it announced
+    when ready, and everything it printed (a thread keeps draining the pipe, which the
+    services share and would block on once full)."""
+
+    proc: subprocess.Popen[str]
+    ready: dict[str, object]
+    output: list[str]
+
+    @property
+    def urls(self) -> dict[str, str]:
+        services = self.ready["services"]
+        assert isinstance(services, dict)
+        return {str(k): str(v) for k, v in services.items()}
+
+
+def start_dev_process(
+    args: list[str], env: dict[str, str] | None = None, timeout_s: float = 120
+) -> DevProcess:
+    """Start ``ioc dev <args>`` and return once it printed its ready line (raises with the
+    last lines it printed if it never does)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ioc_common.cli", "dev", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    assert proc.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            break
+        seen.append(line)
+        if line.startswith(READY_MARKER):
+            drain = threading.Thread(target=lambda: seen.extend(proc.stdout or ()), daemon=True)
+            drain.start()
+            return DevProcess(proc, json.loads(line[len(READY_MARKER) :]), seen)
+    proc.kill()
+    proc.wait(10)
+    proc.stdout.close()
+    raise AssertionError("ioc dev never became ready:\n" + "".join(seen[-40:]))

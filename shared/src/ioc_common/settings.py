@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from typing import Literal
 
 from pydantic import AliasChoices, Field
@@ -31,3 +33,21 @@ class ServiceSettings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
+
+
+def settings_classes(service: str) -> list[type[ServiceSettings]]:
+    """Every ``ServiceSettings`` subclass defined in the package ``ioc_<service>`` (for the
+    generated settings tables and the deployment files' cross-check)."""
+    package = importlib.import_module(f"ioc_{service}")
+    found: list[type[ServiceSettings]] = []
+    for info in pkgutil.walk_packages(package.__path__, f"ioc_{service}."):
+        module = importlib.import_module(info.name)
+        for value in vars(module).values():
+            if (
+                isinstance(value, type)
+                and issubclass(value, ServiceSettings)
+                and value is not ServiceSettings
+                and value.__module__ == info.name
+            ):
+                found.append(value)
+    return found

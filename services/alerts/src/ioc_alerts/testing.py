@@ -285,6 +285,22 @@ def metric_update(
     )
 
 
+def dossiers(
+    h: Harness, unit: str, pct: float, version: int = 1, *, days_ago: float = 0
+) -> MetricUpdated:
+    """``pct`` % of 1,000 dossiers processed online in ``unit`` this month (district level),
+    as published ``days_ago`` days ago by the harness's clock."""
+    return metric_update(
+        INDICATOR,
+        unit,
+        numerator=pct * 10,
+        denominator=1000,
+        period_start=h.clock().date().replace(day=1),
+        version=version,
+        updated_at=h.clock() - timedelta(days=days_ago),
+    )
+
+
 async def eventually(
     check: Callable[[], Any], *, timeout_s: float = 30.0, interval_s: float = 0.1
 ) -> Any:

@@ -8,11 +8,12 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import uvicorn
@@ -27,6 +28,9 @@ from ioc_gateway.app import create_app
 from ioc_gateway.config import GatewaySettings
 from ioc_gateway.feed import feed_topics
 from ioc_gateway.state import GatewayState
+
+if TYPE_CHECKING:
+    from playwright.async_api import BrowserContext
 
 
 async def eventually(
@@ -311,7 +315,7 @@ def target(id: str, indicator: str, scope: dict[str, Any], goal: float = 80) -> 
 #: Debian's Chromium, driven by Playwright (the dashboard's browser tests, the README picture).
 CHROMIUM = "/usr/bin/chromium"
 # Without the background-networking flags Chromium's connections are refused by a closed
-# network; callers give each run a fresh profile so runs stay independent.
+# network; a fresh profile per run keeps runs independent.
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -322,6 +326,27 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+@contextlib.asynccontextmanager
+async def chromium(width: int = 1600, height: int = 1000) -> AsyncIterator[BrowserContext]:
+    """Debian's headless Chromium with a fresh profile, closed on exit."""
+    from playwright.async_api import async_playwright  # a dev dependency: tests and tools only
+
+    async with async_playwright() as pw:
+        context = await pw.chromium.launch_persistent_context(
+            tempfile.mkdtemp(prefix="chromium-"),
+            executable_path=CHROMIUM,
+            args=CHROMIUM_ARGS,
+            headless=True,
+            viewport={"width": width, "height": height},
+        )
+        try:
+            yield context
+        finally:
+            await context.close()
+
+
 PASSWORD = "mat-khau-rat-dai-123"  # noqa: S105 — test users only
 
 

@@ -13,17 +13,34 @@ from ioc_gateway.api.deps import CurrentUser, State
 from ioc_gateway.api.schemas import LoginIn, LoginOut, OwnPasswordIn, UserOut
 from ioc_gateway.auth import COOKIE, Operator
 from ioc_gateway.scope import province_of, unit_name
+from ioc_gateway.state import GatewayState
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 log = get_logger("ioc.gateway")
 
 
-def _locked(wait: float) -> RateLimited:
-    return RateLimited(
-        "Đăng nhập sai quá nhiều lần; tài khoản tạm khóa, vui lòng thử lại sau",
-        "Too many failed logins for this user; try again after the given delay",
-        retry_after=wait,
-    )
+def _refuse_if_locked(state: GatewayState, username: str) -> None:
+    """429 before any password is checked while ``username`` is locked."""
+    wait = state.login_throttle.retry_after(username)
+    if wait is not None:
+        state.metrics.login_throttled.inc()
+        raise RateLimited(
+            "Đăng nhập sai quá nhiều lần; tài khoản tạm khóa, vui lòng thử lại sau",
+            "Too many failed logins for this user; try again after the given delay",
+            retry_after=wait,
+        )
+
+
+def _count_wrong_password(state: GatewayState, username: str) -> None:
+    throttle = state.login_throttle
+    if throttle.failed(username):
+        state.metrics.login_lockouts.inc()
+        log.warning(
+            "gateway.login_locked",
+            username=username[:128],
+            lockout_s=throttle.lockout_s,
+            hint="repeated wrong passwords; if it is not the user, look for password guessing",
+        )
 
 
 def user_out(user: Operator) -> UserOut:
@@ -45,24 +62,13 @@ def user_out(user: Operator) -> UserOut:
     responses={401: ERROR_RESPONSE_SCHEMA, 422: ERROR_RESPONSE_SCHEMA, 429: ERROR_RESPONSE_SCHEMA},
 )
 async def login(body: LoginIn, state: State, response: Response) -> LoginOut:
-    throttle = state.login_throttle
-    wait = throttle.retry_after(body.username)
-    if wait is not None:
-        state.metrics.login_throttled.inc()
-        raise _locked(wait)
+    _refuse_if_locked(state, body.username)
     try:
         user = await state.users.login(body.username, body.password)
     except Unauthenticated:
-        if throttle.failed(body.username):
-            state.metrics.login_lockouts.inc()
-            log.warning(
-                "gateway.login_locked",
-                username=body.username[:128],
-                lockout_s=throttle.lockout_s,
-                hint="repeated wrong passwords; if it is not the user, look for password guessing",
-            )
+        _count_wrong_password(state, body.username)
         raise
-    throttle.succeeded(body.username)
+    state.login_throttle.succeeded(body.username)
     token, exp = state.signer.issue(user.username)
     response.set_cookie(
         COOKIE,
@@ -100,20 +106,13 @@ async def me(user: CurrentUser) -> UserOut:
     responses={401: ERROR_RESPONSE_SCHEMA, 422: ERROR_RESPONSE_SCHEMA, 429: ERROR_RESPONSE_SCHEMA},
 )
 async def change_password(body: OwnPasswordIn, user: CurrentUser, state: State) -> UserOut:
-    throttle = state.login_throttle
-    wait = throttle.retry_after(user.username)
-    if wait is not None:
-        state.metrics.login_throttled.inc()
-        raise _locked(wait)
+    _refuse_if_locked(state, user.username)
     try:
         changed = await state.users.change_own_password(
             user.username, body.current_password, body.new_password
         )
     except InvalidInput as exc:
-        # A wrong current password is a guess like a wrong login.
-        if any(d.field == "current_password" for d in exc.details) and throttle.failed(
-            user.username
-        ):
-            state.metrics.login_lockouts.inc()
+        if any(d.field == "current_password" for d in exc.details):
+            _count_wrong_password(state, user.username)  # a guess like a wrong login
         raise
     return user_out(changed)
