@@ -367,6 +367,21 @@ class Platform:
         await asyncio.to_thread(upgrade, database_url)
         return database_url
 
+    @staticmethod
+    async def province_key(database_url: str, provider: str) -> str:
+        """An ingest API key for every family in the chaos province."""
+        engine = create_engine(database_url)
+        try:
+            _, key = await PgKeyStore(session_factory(engine)).create(
+                provider=provider,
+                families=[f.value for f in Family],
+                units=[PROVINCE],
+                actor=provider,
+            )
+        finally:
+            await engine.dispose()
+        return key
+
     def configure(self, database_url: str) -> None:
         self.env = {
             **os.environ,
@@ -761,16 +776,7 @@ async def run_chaos(
     started = time.monotonic()
     try:
         database_url = await platform.start_infra()
-        engine = create_engine(database_url)
-        try:
-            _, key = await PgKeyStore(session_factory(engine)).create(
-                provider="chaos",
-                families=[f.value for f in Family],
-                units=[PROVINCE],
-                actor="chaos",
-            )
-        finally:
-            await engine.dispose()
+        key = await platform.province_key(database_url, "chaos")
         platform.configure(database_url)
         for name in SERVICES:
             await platform.start(name)

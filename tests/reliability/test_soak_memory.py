@@ -23,11 +23,8 @@ import httpx
 import psutil
 import pytest
 
-from ioc_common.db import create_engine, session_factory
-from ioc_common.events import Family
 from ioc_common.timeutil import vietnam_today
-from ioc_ingest.keys import PgKeyStore
-from tests.reliability.chaos import PROVINCE, RESULTS_DIR, SERVICES, Platform, make_workload
+from tests.reliability.chaos import RESULTS_DIR, SERVICES, Platform, make_workload
 
 pytestmark = [pytest.mark.connected, pytest.mark.slow]
 
@@ -58,16 +55,7 @@ async def test_steady_load_does_not_grow_memory_or_connections() -> None:
     sent = 0
     try:
         database_url = await platform.start_infra()
-        engine = create_engine(database_url)
-        try:
-            _, key = await PgKeyStore(session_factory(engine)).create(
-                provider="soak",
-                families=[f.value for f in Family],
-                units=[PROVINCE],
-                actor="soak",
-            )
-        finally:
-            await engine.dispose()
+        key = await platform.province_key(database_url, "soak")
         platform.configure(database_url)
         for name in SERVICES:
             await platform.start(name)

@@ -20,32 +20,12 @@ import sqlalchemy as sa
 
 from ioc_alerts import tables as t
 from ioc_alerts.testing import INDICATOR, Harness, district_target, dossiers, metric_update
-from ioc_alerts.workers import Workers
 from ioc_common.events import DeadLetter, MetricUpdated, encode_event
-from ioc_common.kafka.memory import InMemoryBroker, InMemoryConsumer, InMemoryPublisher
+from ioc_common.kafka.memory import InMemoryBroker, InMemoryPublisher
 from ioc_common.kafka.records import OutgoingRecord
 from ioc_common.topics import DLQ, METRICS_UPDATED
 
 pytestmark = pytest.mark.connected
-
-
-async def workers_on(h: Harness, broker: InMemoryBroker) -> Workers:
-    publisher = InMemoryPublisher(broker)
-    consumer = InMemoryConsumer(broker, [METRICS_UPDATED], group_id="ioc-alerts")
-    await publisher.start()
-    await consumer.start()
-    return Workers(
-        sessions=h.state.sessions,
-        consumer=consumer,
-        publisher=publisher,
-        evaluator=h.state.evaluator,
-        dispatcher=h.dispatcher,
-        metrics=h.state.metrics,
-        sweep_interval_s=60,
-        dispatch_interval_s=1,
-        repeat_interval_s=3600,
-        batch_size=5000,
-    )
 
 
 async def publish(broker: InMemoryBroker, updates: list[MetricUpdated]) -> None:
@@ -81,7 +61,7 @@ async def test_a_thousand_updates_of_one_key_are_judged_once_on_the_newest(
 ) -> None:
     h = harness
     broker = InMemoryBroker()
-    workers = await workers_on(h, broker)
+    workers = await h.workers_on(broker, batch_size=5000)
     # Warm up (targets loaded and cached) on a district of its own.
     await publish(broker, [dossiers(h, "075", 90.0, 1)])
     assert await workers.consume_once() == 1
@@ -125,7 +105,7 @@ async def test_updates_of_indicators_without_a_target_are_skipped_until_one_exis
 ) -> None:
     h = harness
     broker = InMemoryBroker()
-    workers = await workers_on(h, broker)
+    workers = await h.workers_on(broker, batch_size=5000)
     coverage = "villages_mobile_coverage"
     month: date = h.clock().date().replace(day=1)
 
@@ -161,7 +141,7 @@ async def test_a_batch_whose_transaction_failed_is_tried_again_not_lost(
 ) -> None:
     h = harness
     broker = InMemoryBroker()
-    workers = await workers_on(h, broker)
+    workers = await h.workers_on(broker, batch_size=5000)
     await publish(broker, [dossiers(h, "073", 58.0, 1)])
     evaluate = h.state.evaluator.evaluate
     calls = 0
@@ -190,7 +170,7 @@ async def test_an_update_the_tables_cannot_hold_is_dead_lettered_not_retried_for
 ) -> None:
     h = harness
     broker = InMemoryBroker()
-    workers = await workers_on(h, broker)
+    workers = await h.workers_on(broker, batch_size=5000)
     too_long = dossiers(h, "074", 58.0, 1).model_copy(update={"period": "2026-11" * 3})
     await publish(broker, [too_long, dossiers(h, "074", 58.0, 2)])
     assert await workers.consume_once() == 2

@@ -8,9 +8,8 @@ from __future__ import annotations
 import pytest
 
 from ioc_alerts.testing import INDICATOR, Harness, metric_update
-from ioc_alerts.workers import Workers
 from ioc_common.events import AlertChanged, DeadLetter, encode_event
-from ioc_common.kafka.memory import InMemoryBroker, InMemoryConsumer, InMemoryPublisher
+from ioc_common.kafka.memory import InMemoryBroker, InMemoryPublisher
 from ioc_common.kafka.records import OutgoingRecord
 from ioc_common.topics import ALERTS, DLQ, METRICS_UPDATED
 
@@ -22,21 +21,7 @@ async def test_updates_are_evaluated_bad_ones_dead_lettered_and_events_published
 ) -> None:
     h = harness
     broker = InMemoryBroker()
-    publisher = InMemoryPublisher(broker)
-    consumer = InMemoryConsumer(broker, [METRICS_UPDATED], group_id="ioc-alerts")
-    await publisher.start()
-    await consumer.start()
-    workers = Workers(
-        sessions=h.state.sessions,
-        consumer=consumer,
-        publisher=publisher,
-        evaluator=h.state.evaluator,
-        dispatcher=h.dispatcher,
-        metrics=h.state.metrics,
-        sweep_interval_s=60,
-        dispatch_interval_s=1,
-        repeat_interval_s=3600,
-    )
+    workers = await h.workers_on(broker)
     good = metric_update(
         INDICATOR,
         "071",
@@ -45,7 +30,7 @@ async def test_updates_are_evaluated_bad_ones_dead_lettered_and_events_published
         period_start=h.clock().date().replace(day=1),
         updated_at=h.clock(),
     )
-    await publisher.publish_many(
+    await InMemoryPublisher(broker).publish_many(  # as the metrics service would
         [
             OutgoingRecord(METRICS_UPDATED, b'{"indicator": 1}', "071"),
             OutgoingRecord(METRICS_UPDATED, encode_event(good), "071"),

@@ -29,11 +29,13 @@ from ioc_alerts.config import AlertsSettings
 from ioc_alerts.dispatcher import Dispatcher
 from ioc_alerts.engine import queue_repeats, record_updates
 from ioc_alerts.state import AlertsState
-from ioc_alerts.workers import SWEEP_SLICE
+from ioc_alerts.workers import SWEEP_SLICE, Workers
 from ioc_common.db import transaction
 from ioc_common.events import AggregationLevel, MetricUpdated
 from ioc_common.infra.process import free_port
+from ioc_common.kafka.memory import InMemoryBroker, InMemoryConsumer, InMemoryPublisher
 from ioc_common.timeutil import Granularity, period_label
+from ioc_common.topics import METRICS_UPDATED
 
 # --- HTTP servers in the test's own event loop ----------------------------------------------
 
@@ -352,6 +354,25 @@ class Harness:
     def dispatcher(self) -> Dispatcher:
         dispatcher: Dispatcher = self.app.state.dispatcher
         return dispatcher
+
+    async def workers_on(self, broker: InMemoryBroker, batch_size: int = 2000) -> Workers:
+        """The service's consumer, publisher and loops on an in-memory broker, driven by hand."""
+        publisher = InMemoryPublisher(broker)
+        consumer = InMemoryConsumer(broker, [METRICS_UPDATED], group_id="ioc-alerts")
+        await publisher.start()
+        await consumer.start()
+        return Workers(
+            sessions=self.state.sessions,
+            consumer=consumer,
+            publisher=publisher,
+            evaluator=self.state.evaluator,
+            dispatcher=self.dispatcher,
+            metrics=self.state.metrics,
+            sweep_interval_s=60,
+            dispatch_interval_s=1,
+            repeat_interval_s=3600,
+            batch_size=batch_size,
+        )
 
     async def feed(self, *updates: MetricUpdated) -> list[str]:
         async with transaction(self.state.sessions) as session:
