@@ -37,7 +37,7 @@ async def was_seen(database_url: str, event_id: str) -> bool:
     store = PgSeenStore(database_url)
     await store.start()
     try:
-        found = await store.seen([uuid.UUID(event_id)])
+        found = await store.seen("so-tttt-tq", [uuid.UUID(event_id)])
     finally:
         await store.close()
     return bool(found)

@@ -122,13 +122,14 @@ def _era(d: date) -> int:
 
 def resolve(events: list[dict[str, Any]]) -> list[RefFact]:
     """Every fact of every distinct event; for a stock only the winning revision."""
-    seen: set[str] = set()
+    seen: set[tuple[str, str]] = set()  # an event is (provider, event_id)
     flows: list[RefFact] = []
     stocks: dict[tuple[str, str, str, date, str], RefFact] = {}
     for event in events:
-        if str(event["event_id"]) in seen:
+        key = (str(event["source"]), str(event["event_id"]))
+        if key in seen:
             continue
-        seen.add(str(event["event_id"]))
+        seen.add(key)
         for f in expand(event):
             if f.kind == "flow":
                 flows.append(f)

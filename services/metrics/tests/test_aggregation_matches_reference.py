@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ioc_common.catalogue import load_catalogue
-from ioc_common.events import decode_telemetry
+from ioc_common.events import EventKey, decode_telemetry, event_key
 from ioc_common.reference.units import UnknownUnitError, unit_tree
 from ioc_common.timeutil import Granularity
 from ioc_metrics.core import apply_events, sum_paths, value_at
@@ -112,10 +112,10 @@ def events(draw: st.DrawFn) -> list[dict[str, Any]]:
 async def run_engine(stream: list[dict[str, Any]], cuts: list[int]) -> MemoryStore:
     store = MemoryStore()
     catalogue, tree = load_catalogue(), unit_tree()
-    batch: list[tuple[uuid.UUID, list[Any]]] = []
+    batch: list[tuple[EventKey, list[Any]]] = []
     for i, raw in enumerate(stream):
         event = decode_telemetry(json.dumps(raw))
-        batch.append((event.event_id, facts_of(event, catalogue, tree)))
+        batch.append((event_key(event), facts_of(event, catalogue, tree)))
         if i in cuts:
             await apply_events(store, batch)
             batch = []

@@ -169,3 +169,43 @@ async def test_each_committed_change_is_published(
     mine = {(b["level"], b["unit_code"], b["granularity"]) for b in seen if b["value"] == 3}
     assert wanted <= mine
     assert all(b["previous_value"] is None and b["version"] == 1 for b in seen)
+
+
+async def test_the_same_id_from_two_providers_counts_twice_and_a_resend_once(
+    kafka_bootstrap: str, fresh_database_url: str
+) -> None:
+    """An event is (provider, event_id): district 070's own figure under an id district 071
+    used before is counted; a true re-send (same provider, same id) is not."""
+    topic, unit = telemetry_topic(Family.CASHLESS), "31120"
+    shared_id = str(uuid.uuid4())
+
+    def cashless(source: str, transactions: int) -> bytes:
+        return json.dumps({
+            "event_id": shared_id, "family": "cashless", "unit_code": unit,
+            "observed_at": "2036-04-01", "received_at": "2036-04-02T00:00:00+00:00",
+            "source": source, "payload": {"channel": "qr", "transactions": transactions,
+                                          "value_vnd": transactions * 1000},
+        }).encode()  # fmt: skip
+
+    messages = [cashless("huyen-071", 100), cashless("huyen-070", 20), cashless("huyen-071", 100)]
+    ends = await publish(kafka_bootstrap, [OutgoingRecord(topic, m, key=unit) for m in messages])
+    group = f"metrics-identity-{uuid.uuid4().hex[:8]}"
+    app = create_app(settings(kafka_bootstrap, fresh_database_url, group))
+    engine = create_engine(fresh_database_url)
+    try:
+        async with app.router.lifespan_context(app):
+            await wait_consumed(engine, group, ends, timeout_s=120)
+        async with pg_transaction(engine) as conn:
+            value = await conn.fetchval(
+                "SELECT num FROM metrics_aggregates WHERE indicator = 'cashless_transactions'"
+                " AND granularity = 'day' AND code = $1 AND period_start = '2036-04-01'",
+                unit,
+            )
+            claimed = await conn.fetch(
+                "SELECT provider FROM metrics_processed_events WHERE event_id = $1 ORDER BY 1",
+                uuid.UUID(shared_id),
+            )
+    finally:
+        await engine.dispose()
+    assert value == 120
+    assert [r["provider"] for r in claimed] == ["huyen-070", "huyen-071"]

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import date
 
 import pytest
 
 from ioc_common.catalogue import load_catalogue
 from ioc_common.db import create_engine
-from ioc_common.events import decode_telemetry
+from ioc_common.events import EventKey, decode_telemetry, event_key
 from ioc_common.reference.units import unit_tree
 from ioc_metrics.core import apply_events
 from ioc_metrics.db import pg_transaction
@@ -28,10 +27,10 @@ async def test_batches_through_postgres_equal_the_reference(fresh_database_url: 
     catalogue, tree = load_catalogue(), unit_tree()
     try:
         for i in range(0, len(stream), 400):
-            batch: list[tuple[uuid.UUID, list]] = []  # type: ignore[type-arg]
+            batch: list[tuple[EventKey, list]] = []  # type: ignore[type-arg]
             for raw in stream[i : i + 400]:
                 event = decode_telemetry(json.dumps(raw))
-                batch.append((event.event_id, facts_of(event, catalogue, tree)))
+                batch.append((event_key(event), facts_of(event, catalogue, tree)))
             async with pg_transaction(engine) as conn:
                 await apply_events(PostgresStore(conn), batch)
         first, last = date(YEAR, 1, 1), date(YEAR, 12, 31)

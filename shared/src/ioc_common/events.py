@@ -7,6 +7,7 @@ one of four families. ``observed_at`` is the first day of the period the figure 
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal, Self
@@ -221,6 +222,27 @@ def decode_telemetry(raw: bytes | str) -> TelemetryEvent:
 
 def encode_event(event: BaseModel) -> bytes:
     return event.model_dump_json().encode()
+
+
+# --- event identity ----------------------------------------------------------------------------
+
+#: What makes an event itself: the provider that sent it and the id it chose. Deduplication keys
+#: on both everywhere (ingest's seen store, metrics' processed ids), so one department can never
+#: claim, or silence, an id another one used.
+EventKey = tuple[str, UUID]
+#: What a figure says, leaving out when it arrived and who/which id sent it.
+_CONTENT_EXCLUDE: Final = frozenset({"event_id", "received_at", "source"})
+
+
+def event_key(event: TelemetryEvent) -> EventKey:
+    return (event.source, event.event_id)
+
+
+def content_sha256(event: TelemetryEvent) -> bytes:
+    """A digest of what the event says (unit, period, revision, payload…), equal for a re-send
+    of the same figure, different for a changed one under the same id."""
+    body = event.model_dump_json(exclude=set(_CONTENT_EXCLUDE)).encode()
+    return hashlib.sha256(body).digest()
 
 
 # --- downstream events -------------------------------------------------------------------------

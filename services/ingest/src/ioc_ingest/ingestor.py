@@ -13,10 +13,10 @@ import uuid
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final, Literal
 
 from ioc_common.errors import BrokerUnavailable, DatabaseUnavailable, FieldError
-from ioc_common.events import encode_event
+from ioc_common.events import content_sha256, encode_event
 from ioc_common.kafka.publisher import Publisher
 from ioc_common.kafka.records import OutgoingRecord
 from ioc_common.logs import get_logger
@@ -107,24 +107,27 @@ class Ingestor:
                 continue
             valid.append((index, built))
 
-        # The same id twice in one request: the first one stands for both.
-        first: dict[uuid.UUID, int] = {}
-        unique: list[tuple[int, Checked]] = []
+        # The same id twice in one request: the first one stands for both, if they agree.
+        first: dict[uuid.UUID, bytes] = {}
+        unique: list[tuple[int, Checked, bytes]] = []
         for index, checked in valid:
-            eid = checked.event.event_id
-            if eid in first:
-                outcomes[index] = _duplicate(index, checked)
+            eid, digest = checked.event.event_id, content_sha256(checked.event)
+            if eid not in first:
+                first[eid] = digest
+                unique.append((index, checked, digest))
             else:
-                first[eid] = index
-                unique.append((index, checked))
+                outcomes[index] = _repeat(index, checked, same=first[eid] == digest)
 
-        already = await self.seen.seen(c.event.event_id for _, c in unique)
-        to_publish: list[tuple[int, Checked]] = []
-        for index, checked in unique:
-            if checked.event.event_id in already:
-                outcomes[index] = _duplicate(index, checked)
+        # Identity is (provider, id): only this provider's earlier events can be repeats.
+        already = await self.seen.seen(key.provider, (c.event.event_id for _, c, _ in unique))
+        to_publish: list[tuple[int, Checked, bytes]] = []
+        for index, checked, digest in unique:
+            eid = checked.event.event_id
+            if eid in already:
+                earlier = already[eid]
+                outcomes[index] = _repeat(index, checked, same=earlier in (None, digest))
             else:
-                to_publish.append((index, checked))
+                to_publish.append((index, checked, digest))
 
         if to_publish:
             await self._publish(key, to_publish, outcomes, received_at)
@@ -137,11 +140,13 @@ class Ingestor:
     async def _publish(
         self,
         key: ApiKey,
-        to_publish: list[tuple[int, Checked]],
+        to_publish: list[tuple[int, Checked, bytes]],
         outcomes: list[Outcome | None],
         received_at: object,
     ) -> None:
-        records = [OutgoingRecord(c.topic, encode_event(c.event), key=c.key) for _, c in to_publish]
+        records = [
+            OutgoingRecord(c.topic, encode_event(c.event), key=c.key) for _, c, _ in to_publish
+        ]
         started = time.perf_counter()
         try:
             metas = await self.publisher.publish_many(records)
@@ -158,7 +163,7 @@ class Ingestor:
             raise
         self.metrics.publish_seconds.observe(time.perf_counter() - started)
         seen_rows: list[SeenEvent] = []
-        for (index, checked), meta in zip(to_publish, metas, strict=True):
+        for (index, checked, digest), meta in zip(to_publish, metas, strict=True):
             event = checked.event
             outcomes[index] = Outcome(
                 index,
@@ -178,6 +183,7 @@ class Ingestor:
                     meta.partition,
                     meta.offset,
                     event.received_at,
+                    digest,
                 )
             )
         try:
@@ -237,5 +243,26 @@ def _rejected(index: int, rejection: Rejection) -> Outcome:
     )
 
 
-def _duplicate(index: int, checked: Checked) -> Outcome:
-    return Outcome(index, "duplicate", checked.event.event_id, checked.event.family.value)
+def _repeat(index: int, checked: Checked, *, same: bool) -> Outcome:
+    """An id this provider used before: a duplicate if it says the same, else a conflict —
+    a corrected figure needs a new id and a higher revision, never a silent drop."""
+    event = checked.event
+    if same:
+        return Outcome(index, "duplicate", event.event_id, event.family.value)
+    return Outcome(
+        index,
+        "rejected",
+        event.event_id,
+        event.family.value,
+        [FieldError("event_id", ID_REUSED)],
+        code="conflict",
+        reason="conflict",
+    )
+
+
+#: The per-field reason of a conflict (bilingual, like every field reason of ingest).
+ID_REUSED: Final = (
+    "mã sự kiện này đã được dùng cho một số liệu khác; muốn sửa số liệu, hãy gửi với event_id "
+    "mới và revision cao hơn / this event_id was already used for a different figure; to "
+    "correct a figure, send it with a new event_id and a higher revision"
+)

@@ -1,8 +1,12 @@
-"""Which event ids were already handed to Kafka: the idempotency store.
+"""Which events were already handed to Kafka: the idempotency store.
+
+An event is (provider, event_id) — ``ioc_common.events.EventKey`` — so one department's ids
+never collide with another's. Each row keeps a digest of what the event said, so a re-send of
+the same id with other content is told apart from a true duplicate (409, not "duplicate").
 
 Ids are recorded only after the broker acknowledged them, so a "duplicate" answer never hides
 an event that was not published. A crash between the acknowledgement and the insert lets a
-resend publish the event twice; downstream consumers deduplicate by ``event_id``.
+resend publish the event twice; downstream consumers deduplicate by (provider, event_id).
 """
 
 from __future__ import annotations
@@ -29,11 +33,15 @@ class SeenEvent:
     partition: int
     offset: int
     received_at: datetime
+    content_sha256: bytes
 
 
 class SeenStore(Protocol):
-    async def seen(self, event_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
-        """The ids among these that were already published."""
+    async def seen(
+        self, provider: str, event_ids: Iterable[uuid.UUID]
+    ) -> dict[uuid.UUID, bytes | None]:
+        """Of these ids, the ones this provider already published, with the digest of what
+        each said (None for rows recorded before digests were kept)."""
         ...
 
     async def record(self, events: Sequence[SeenEvent]) -> None: ...
@@ -41,12 +49,17 @@ class SeenStore(Protocol):
     async def is_ready(self) -> bool: ...
 
 
-_SEEN = "SELECT event_id FROM ingest_seen_events WHERE event_id = ANY($1::uuid[])"
+_SEEN = (
+    "SELECT s.provider, s.event_id, s.content_sha256 FROM ingest_seen_events s"
+    " JOIN unnest($1::text[], $2::uuid[]) AS k(provider, event_id) USING (provider, event_id)"
+)
 _RECORD = (
     'INSERT INTO ingest_seen_events (event_id, provider, family, topic, partition, "offset",'
-    " received_at) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[],"
-    " $5::int[], $6::bigint[], $7::timestamptz[]) ON CONFLICT (event_id) DO NOTHING"
+    " received_at, content_sha256) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[],"
+    " $4::text[], $5::int[], $6::bigint[], $7::timestamptz[], $8::bytea[])"
+    " ON CONFLICT (provider, event_id) DO NOTHING"
 )
+_Key = tuple[str, uuid.UUID]
 #: What a lost, refused or broken connection raises; all of them mean "answer 503".
 _DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
@@ -107,26 +120,30 @@ class PgSeenStore:
             raise _db_down(RuntimeError("seen store not started"))
         return self._pool
 
-    async def seen(self, event_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
-        ids = list(event_ids)
-        if not ids:
-            return set()
-        found = await self._seen.submit(ids)
-        return found.intersection(ids)
+    async def seen(
+        self, provider: str, event_ids: Iterable[uuid.UUID]
+    ) -> dict[uuid.UUID, bytes | None]:
+        keys = [(provider, i) for i in event_ids]
+        if not keys:
+            return {}
+        found = await self._seen.submit(keys)  # carries other callers' keys too
+        return {k[1]: found[k] for k in keys if k in found}
 
     async def record(self, events: Sequence[SeenEvent]) -> None:
         if events:
             await self._record.submit(list(events))
 
-    async def _seen_now(self, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    async def _seen_now(self, keys: list[_Key]) -> dict[_Key, bytes | None]:
+        providers = [k[0] for k in keys]
+        ids = [k[1] for k in keys]
         try:
-            rows = await self._require_pool().fetch(_SEEN, ids, timeout=self._timeout_s)
+            rows = await self._require_pool().fetch(_SEEN, providers, ids, timeout=self._timeout_s)
         except _DB_ERRORS as exc:
             raise _db_down(exc) from exc
-        return {row[0] for row in rows}
+        return {(row[0], row[1]): row[2] for row in rows}
 
     async def _record_now(self, events: list[SeenEvent]) -> None:
-        # One statement of seven arrays whatever the batch size (no per-row parameters, no
+        # One statement of eight arrays whatever the batch size (no per-row parameters, no
         # 32,767-parameter cap, one round trip).
         columns = (
             [e.event_id for e in events],
@@ -136,6 +153,7 @@ class PgSeenStore:
             [e.partition for e in events],
             [e.offset for e in events],
             [e.received_at for e in events],
+            [e.content_sha256 for e in events],
         )
         try:
             await self._require_pool().execute(_RECORD, *columns, timeout=self._timeout_s)
@@ -154,19 +172,22 @@ class InMemorySeenStore:
     """A real fake of the table for fast unit tests; ``available`` switches it off."""
 
     def __init__(self) -> None:
-        self.rows: dict[uuid.UUID, SeenEvent] = {}
+        self.rows: dict[_Key, SeenEvent] = {}
         self.available = True
 
-    async def seen(self, event_ids: Iterable[uuid.UUID]) -> set[uuid.UUID]:
+    async def seen(
+        self, provider: str, event_ids: Iterable[uuid.UUID]
+    ) -> dict[uuid.UUID, bytes | None]:
         if not self.available:
             raise _db_down(ConnectionError("in-memory store switched off"))
-        return {i for i in event_ids if i in self.rows}
+        rows = ((i, self.rows.get((provider, i))) for i in event_ids)
+        return {i: row.content_sha256 for i, row in rows if row is not None}
 
     async def record(self, events: Sequence[SeenEvent]) -> None:
         if not self.available:
             raise _db_down(ConnectionError("in-memory store switched off"))
         for e in events:
-            self.rows.setdefault(e.event_id, e)
+            self.rows.setdefault((e.provider, e.event_id), e)
 
     async def is_ready(self) -> bool:
         return self.available

@@ -28,11 +28,14 @@ api_keys = sa.Table(
 seen_events = sa.Table(
     "ingest_seen_events",
     metadata,
+    # An event's identity is (provider, event_id) (migration 0006).
+    sa.Column("provider", sa.String(64), primary_key=True),
     sa.Column("event_id", sa.Uuid, primary_key=True),
-    sa.Column("provider", sa.String(64), nullable=False),
     sa.Column("family", sa.String(32), nullable=False),
     sa.Column("topic", sa.String(128), nullable=False),
     sa.Column("partition", sa.Integer, nullable=False),
     sa.Column("offset", sa.BigInteger, nullable=False),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    #: SHA-256 of what the event says (not when it arrived): a re-send with other content is 409.
+    sa.Column("content_sha256", sa.LargeBinary(32), nullable=True),
 )

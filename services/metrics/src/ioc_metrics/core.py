@@ -24,8 +24,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import NamedTuple, Protocol
-from uuid import UUID
 
+from ioc_common.events import EventKey
 from ioc_common.reference.units import REFORM_DATE, Level
 from ioc_common.timeutil import Granularity, coarser_or_equal, period_end, period_start
 from ioc_metrics.facts import (
@@ -124,8 +124,9 @@ class Change:
 class Store(Protocol):
     """What the engine needs from storage; every call takes a whole batch of work."""
 
-    async def claim_events(self, event_ids: Sequence[UUID]) -> set[UUID]:
-        """Record the ids as processed; return those that were not already."""
+    async def claim_events(self, keys: Sequence[EventKey]) -> set[EventKey]:
+        """Record the events (provider, event_id) as processed; return those that were not
+        already."""
         ...
 
     async def save_flow_facts(self, facts: Sequence[Fact]) -> None: ...
@@ -286,14 +287,15 @@ def _flow_own(previous: Row | None, added: Sequence[Fact]) -> Own | None:
 
 
 async def apply_events(
-    store: Store, batch: Sequence[tuple[UUID, Sequence[Fact]]]
+    store: Store, batch: Sequence[tuple[EventKey, Sequence[Fact]]]
 ) -> tuple[list[Change], int]:
-    """Claim the batch's event ids and fold in the facts of those never processed before.
+    """Claim the batch's events — (provider, event_id), never the id alone, so one provider
+    cannot silence another — and fold in the facts of those never processed before.
 
     Returns the changed rows and how many events were new."""
-    first: dict[UUID, Sequence[Fact]] = {}
-    for event_id, facts in batch:
-        first.setdefault(event_id, facts)
+    first: dict[EventKey, Sequence[Fact]] = {}
+    for key, facts in batch:
+        first.setdefault(key, facts)
     if not first:
         return [], 0
     new = await store.claim_events(list(first))

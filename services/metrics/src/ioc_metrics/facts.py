@@ -102,6 +102,8 @@ class Fact:
     revision: int
     received_at: datetime
     event_id: UUID
+    #: The provider that sent the event: with ``event_id``, the event's identity.
+    source: str
 
     @property
     def level(self) -> Level:
@@ -114,9 +116,10 @@ class Fact:
 
     @property
     def fact_key(self) -> str:
-        """Identity within (indicator, unit): every event for a flow; the period for a stock."""
+        """Identity within (indicator, unit): every event (provider and id) for a flow; the
+        period for a stock."""
         if self.part is _FLOW:
-            return str(self.event_id)
+            return f"{self.source}:{self.event_id}"
         # A StrEnum formats as its value (``.value`` is a slow property in a hot path).
         return f"{self.series}|{self.observed_at.isoformat()}|{self.granularity}"
 
@@ -190,7 +193,7 @@ def facts_of(event: TelemetryEvent, catalogue: Catalogue, tree: UnitTree) -> lis
     scope = scope_of(tree, unit_code, observed_at)
     den: Decimal | None
     granularity, revision = event.granularity, event.revision
-    received_at, event_id = event.received_at, event.event_id
+    received_at, event_id, source = event.received_at, event.event_id, event.source
 
     if isinstance(event, ObservationEvent):
         indicator = catalogue.get(event.indicator)
@@ -209,7 +212,7 @@ def facts_of(event: TelemetryEvent, catalogue: Catalogue, tree: UnitTree) -> lis
             num, den = to_decimal(p.value), None
         return [
             Fact(indicator.code, part_of(indicator), unit_code, scope, "", observed_at,
-                 granularity, num, den, revision, received_at, event_id)
+                 granularity, num, den, revision, received_at, event_id, source)
         ]  # fmt: skip
 
     payload = event.payload
@@ -230,6 +233,6 @@ def facts_of(event: TelemetryEvent, catalogue: Catalogue, tree: UnitTree) -> lis
             num, den = to_decimal(getattr(payload, r.value)), None
         out.append(
             Fact(r.code, r.part, unit_code, scope, series, observed_at, granularity, num, den,
-                 revision, received_at, event_id)
+                 revision, received_at, event_id, source)
         )  # fmt: skip
     return out

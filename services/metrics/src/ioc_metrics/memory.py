@@ -10,8 +10,8 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date
 from decimal import Decimal
-from uuid import UUID
 
+from ioc_common.events import EventKey
 from ioc_common.timeutil import Granularity, period_end
 from ioc_metrics.core import ChildValue, Own, Row, RowKey, era_floor
 from ioc_metrics.facts import Fact, era, gran_order, parent_scope
@@ -19,15 +19,15 @@ from ioc_metrics.facts import Fact, era, gran_order, parent_scope
 
 class MemoryStore:
     def __init__(self) -> None:
-        self.events: set[UUID] = set()
+        self.events: set[EventKey] = set()
         self.flow_facts: dict[tuple[str, str, str], Fact] = {}
         self.stock_facts: dict[tuple[str, str, str], Fact] = {}
         self.rows: dict[RowKey, Row] = {}
         self._series: dict[tuple[str, str, str], set[str]] = defaultdict(set)
         self._children: dict[tuple[str, Granularity, str], set[str]] = defaultdict(set)
 
-    async def claim_events(self, event_ids: Sequence[UUID]) -> set[UUID]:
-        new = set(event_ids) - self.events
+    async def claim_events(self, keys: Sequence[EventKey]) -> set[EventKey]:
+        new = set(keys) - self.events
         self.events |= new
         return new
 

@@ -14,10 +14,10 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
-from uuid import UUID
 
 import orjson
 
+from ioc_common.events import EventKey
 from ioc_common.timeutil import Granularity
 from ioc_metrics.core import ChildValue, Own, Row, RowKey, era_floor, period_end_of
 from ioc_metrics.facts import Fact, gran_order, parent_scope, scope_code, scope_level
@@ -119,13 +119,15 @@ class PostgresStore:
         #: committed (not before: a rolled-back insert must be done again).
         self.new_nodes: set[Node] = set()
 
-    async def claim_events(self, event_ids: Sequence[UUID]) -> set[UUID]:
+    async def claim_events(self, keys: Sequence[EventKey]) -> set[EventKey]:
         rows = await self.conn.fetch(
-            "INSERT INTO metrics_processed_events (event_id) SELECT unnest($1::uuid[])"
-            " ON CONFLICT DO NOTHING RETURNING event_id",
-            list(event_ids),
+            "INSERT INTO metrics_processed_events (provider, event_id)"
+            " SELECT * FROM unnest($1::text[], $2::uuid[])"
+            " ON CONFLICT DO NOTHING RETURNING provider, event_id",
+            [k[0] for k in keys],
+            [k[1] for k in keys],
         )
-        return {r["event_id"] for r in rows}
+        return {(r["provider"], r["event_id"]) for r in rows}
 
     async def save_flow_facts(self, facts: Sequence[Fact]) -> None:
         await self.conn.execute(

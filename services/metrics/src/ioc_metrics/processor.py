@@ -21,7 +21,7 @@ import pydantic
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ioc_common.catalogue import Catalogue
-from ioc_common.events import AggregationLevel, DeadLetter, decode_telemetry
+from ioc_common.events import AggregationLevel, DeadLetter, decode_telemetry, event_key
 from ioc_common.kafka.consumer import Partition
 from ioc_common.kafka.publisher import Publisher
 from ioc_common.kafka.records import ConsumedRecord, OutgoingRecord
@@ -144,7 +144,7 @@ class BatchProcessor:
         async with pg_transaction(self.engine) as conn:
             store = PostgresStore(conn, self.scales, self._known_nodes)
             changes, aggregated = await apply_events(
-                store, [(e.event_id, facts) for e, facts in good]
+                store, [(event_key(e), facts) for e, facts in good]
             )
             await self._write_outbox(conn, changes)
             await self._touch_freshness(conn, [(e, facts) for e, facts in good])

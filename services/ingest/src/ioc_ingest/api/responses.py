@@ -23,6 +23,12 @@ TOO_LARGE: Responses = {413: _err("Nội dung quá lớn", "Request body too lar
 INVALID: Responses = {
     422: _err("Dữ liệu không hợp lệ (trường và lý do)", "Invalid input (field and why)")
 }
+CONFLICT: Responses = {
+    409: _err(
+        "event_id đã dùng cho một số liệu khác; sửa số liệu bằng event_id mới và revision cao hơn",
+        "event_id already used for a different figure; correct with a new id and higher revision",
+    )
+}
 RATE_LIMITED: Responses = {
     429: _err("Gửi quá nhanh; xem Retry-After", "Too many requests; see Retry-After")
 }
@@ -37,6 +43,7 @@ WRITE_ERRORS: Responses = {
     **FORBIDDEN,
     **TOO_LARGE,
     **INVALID,
+    **CONFLICT,
     **RATE_LIMITED,
     **UNAVAILABLE,
 }

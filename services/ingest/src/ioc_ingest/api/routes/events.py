@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
-from ioc_common.errors import FieldError, Forbidden, InvalidInput
+from ioc_common.errors import Conflict, FieldError, Forbidden, InvalidInput
 from ioc_ingest.api.responses import WRITE_ERRORS
 from ioc_ingest.api.routes.results import (
     JsonBytes,
@@ -75,11 +75,13 @@ def _idempotency_key(request: Request) -> str | None:
     summary="Gửi một sự kiện / Send one event",
     description=(
         "Nhận một số liệu, trả 202 sau khi Kafka đã xác nhận; gửi lại cùng event_id (hoặc "
-        "Idempotency-Key) được trả 200 'duplicate' và không bao giờ bị tính hai lần. "
+        "Idempotency-Key) với cùng nội dung được trả 200 'duplicate' và không bao giờ bị tính hai "
+        "lần; cùng mã nhưng nội dung khác: 409. "
         "Kafka không sẵn sàng: 503 kèm Retry-After.\n\n"
         "Accepts one figure and answers 202 only after Kafka acknowledged it; a resend with "
-        "the same event_id (or Idempotency-Key) is answered 200 'duplicate' and never counted "
-        "twice. Broker down: 503 with Retry-After."
+        "the same event_id (or Idempotency-Key) and the same content is answered 200 "
+        "'duplicate' and never counted twice; the same id with other content: 409. "
+        "Broker down: 503 with Retry-After."
     ),
     status_code=202,
     response_model=None,
@@ -105,6 +107,14 @@ async def post_event(request: Request) -> JsonBytes:
                 + "; ".join(e.reason.split(" / ")[0] for e in outcome.errors),
                 "This API key may not write this event: "
                 + "; ".join(e.reason.split(" / ")[-1] for e in outcome.errors),
+                outcome.errors,
+            )
+        if outcome.code == "conflict":
+            raise Conflict(
+                "Mã sự kiện này đã được dùng cho một số liệu khác. Muốn sửa số liệu, hãy gửi với "
+                "event_id mới và revision cao hơn",
+                "This event_id was already used for a different figure. To correct a figure, "
+                "send it with a new event_id and a higher revision",
                 outcome.errors,
             )
         raise InvalidInput("Dữ liệu không hợp lệ", "Invalid event", outcome.errors)
