@@ -37,10 +37,10 @@ from bench.figures import percentiles
 from bench.ingest import JSON, make_key
 from bench.payloads import PROBE_PROVINCE, communes, submission
 from bench.stack import Service, Stack, plain_url, say
-from ioc_alerts.testing import LocalServer
 from ioc_common.db import create_engine, session_factory
 from ioc_common.kafka.admin import ensure_topics
 from ioc_common.reference.units import Level, unit_tree
+from ioc_common.testing import LocalServer
 from ioc_common.timeutil import vietnam_today
 from ioc_common.topics import METRICS_UPDATED, TELEMETRY_TOPICS
 from ioc_gateway.auth import UserStore
@@ -213,15 +213,16 @@ async def soak(
     await add_recipient(services["alerts"], receiver.server.url + "/hook")
     feed: list[tuple[float, dict[str, Any]]] = []
     ws_url = (
-        services["gateway"].url.replace("http://", "ws://")
-        + f"/v1/live?token={token}&type=metric&unit={commune}"
+        services["gateway"].url.replace("http://", "ws://") + f"/v1/live?type=metric&unit={commune}"
     )
     stop = asyncio.Event()
     rss: dict[str, list[tuple[float, float]]] = {n: [] for n in services}
     posted = {"events": 0, "errors": 0}
 
     async def listen() -> None:
-        async with connect(ws_url, max_size=None) as ws:
+        async with connect(
+            ws_url, max_size=None, additional_headers={"Authorization": f"Bearer {token}"}
+        ) as ws:
             async for message in ws:
                 at = time.perf_counter()
                 body = json.loads(message)

@@ -94,6 +94,8 @@ class Stack:
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "IOC_LOG_LEVEL": os.environ.get("BENCH_SERVICE_LOG_LEVEL", "WARNING"),
+            # A laptop-style stack like `ioc dev`: no deployment secrets to provide.
+            "IOC_ENV": "dev",
             **env,
         }
         with log.open("wb") as out:

@@ -34,7 +34,8 @@ def start_dev(password: str) -> DevProcess:
     return start_dev_process(["--base-port", str(free_port())], env)
 
 
-async def wait_for_data(urls: dict[str, str], timeout_s: float = 180) -> None:
+async def wait_for_data(dev: DevProcess, timeout_s: float = 180) -> None:
+    urls = dev.urls
     last_month = vietnam_today().replace(day=1) - timedelta(days=1)
     ranking = {
         "indicator": "dossiers_processed_online_rate",
@@ -46,10 +47,18 @@ async def wait_for_data(urls: dict[str, str], timeout_s: float = 180) -> None:
     async with httpx.AsyncClient(timeout=30) as client:
         while time.monotonic() < deadline:
             await asyncio.sleep(5)
-            r = await client.get(f"{urls['metrics']}/v1/rankings", params=ranking)
+            r = await client.get(
+                f"{urls['metrics']}/v1/rankings",
+                params=ranking,
+                headers=dev.service_headers("metrics"),
+            )
             items = r.json().get("items", []) if r.status_code == 200 else []
             districts = [d for d in items if d["value"] is not None]
-            r = await client.get(f"{urls['alerts']}/v1/alerts", params={"state": "firing"})
+            r = await client.get(
+                f"{urls['alerts']}/v1/alerts",
+                params={"state": "firing"},
+                headers=dev.service_headers("alerts"),
+            )
             alerts = r.json().get("items", []) if r.status_code == 200 else []
             print(f"  ... {len(districts)} district values, {len(alerts)} open alerts", flush=True)
             if districts and alerts:
@@ -76,7 +85,7 @@ def main() -> int:
     proc = dev.proc
     print("ioc dev is ready; waiting for the simulator's data", flush=True)
     try:
-        asyncio.run(wait_for_data(dev.urls))
+        asyncio.run(wait_for_data(dev))
         asyncio.run(screenshot(dev.urls["gateway"], password))
         print(f"written {OUT.relative_to(ROOT)}")
         return 0

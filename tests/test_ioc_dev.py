@@ -93,12 +93,17 @@ async def test_ioc_dev_shows_district_values_and_open_alerts_within_a_minute() -
                 await asyncio.sleep(2)
                 ranking = await client.get(
                     f"{metrics}/v1/rankings",
+                    headers=dev.service_headers("metrics"),
                     params={"indicator": "dossiers_processed_online_rate", "province": "08",
                             "granularity": "month", "period": period},
                 )  # fmt: skip
                 if ranking.status_code == 200:
                     districts = [d for d in ranking.json()["items"] if d["value"] is not None]
-                listed = await client.get(f"{alerts_url}/v1/alerts", params={"state": "firing"})
+                listed = await client.get(
+                    f"{alerts_url}/v1/alerts",
+                    params={"state": "firing"},
+                    headers=dev.service_headers("alerts"),
+                )
                 if listed.status_code == 200:
                     alerts = listed.json()["items"]
     finally:

@@ -17,9 +17,10 @@ import pytest
 
 from ioc_alerts.app import create_app as alerts_app
 from ioc_alerts.config import AlertsSettings
-from ioc_alerts.testing import MailSink, WebhookReceiver, district_target, eventually
+from ioc_alerts.testing import MailSink, WebhookReceiver, district_target
 from ioc_common.db import create_engine, session_factory
 from ioc_common.reference.units import unit_tree
+from ioc_common.testing import eventually
 from ioc_common.timeutil import vietnam_today
 from ioc_ingest.app import create_app as ingest_app
 from ioc_ingest.keys import PgKeyStore

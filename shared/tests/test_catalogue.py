@@ -79,6 +79,10 @@ def test_seed_figures_have_an_indicator(catalogue: Catalogue) -> None:
         "poor_households_internet_supported",  # 31,100, Hà Giang
         "citizens_digital_signature_rate",  # lagging, Hà Giang
         "dt_tasks_completed_rate",  # 11/21, 5/9, 1/6, Quảng Trị
+        "e_documents_fully_signed_rate",  # 82.2%, Thái Bình
+        "report_regimes_connected_rate",  # 100%, Thái Bình
+        "services_on_national_portal",  # 582, Tuyên Quang
+        "dossiers_submitted_online_rate",  # online ÷ total, from the public-service feed
     }
     assert seeds <= set(catalogue.codes)
 
@@ -91,6 +95,7 @@ def test_the_three_telemetry_families_feed_indicators(catalogue: Catalogue) -> N
     assert codes("public_service") == {
         "dossiers_online",
         "dossiers_processed_online_rate",
+        "dossiers_submitted_online_rate",
         "online_payment_rate",
     }
     assert codes("cashless") == {"cashless_transactions", "cashless_value_vnd"}

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 import sqlalchemy as sa
 
-from ioc_common.audit import record
+from ioc_common.audit import Origin, acting_from, record
 from ioc_common.db import create_engine, database_ready, session_factory, transaction
 from ioc_common.db.migrate import current_heads, downgrade, upgrade
 
@@ -60,3 +60,32 @@ async def test_unreachable_database_is_not_ready() -> None:
     engine = create_engine("postgresql://ioc@127.0.0.1:1/ioc")
     assert not await database_ready(engine)
     await engine.dispose()
+
+
+async def test_audit_rows_carry_their_origin_cut_to_the_columns(fresh_database_url: str) -> None:
+    engine = create_engine(fresh_database_url)
+    sessions = session_factory(engine)
+    async with transaction(sessions) as session:
+        await record(session, service="test", actor="a", action="none")
+        with acting_from(Origin("198.51.100.7", "ua/1")):
+            await record(session, service="test", actor="a", action="scoped")
+            await record(
+                session,
+                service="test",
+                actor="a",
+                action="explicit",
+                source_address="2001:db8::1",
+                user_agent="bad\x1b[2Jagent" + "x" * 500,
+            )
+    async with sessions() as session:
+        rows = (
+            await session.execute(
+                sa.text("SELECT action, source_address, user_agent FROM audit_log ORDER BY id")
+            )
+        ).all()
+    await engine.dispose()
+    assert [tuple(r) for r in rows] == [
+        ("none", None, None),
+        ("scoped", "198.51.100.7", "ua/1"),
+        ("explicit", "2001:db8::1", ("bad?[2Jagent" + "x" * 500)[:256]),
+    ]

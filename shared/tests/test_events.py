@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
-from uuid import uuid4
 
 import pytest
 from pydantic import ValidationError
@@ -18,25 +17,17 @@ from ioc_common.events import (
     decode_telemetry,
     encode_event,
 )
+from ioc_common.testing import bts_event
 from ioc_common.timeutil import Granularity
 
 
 def event(**overrides: Any) -> dict[str, Any]:
-    base: dict[str, Any] = {
-        "event_id": str(uuid4()),
-        "family": "bts",
-        "unit_code": "071",
-        "observed_at": "2024-05-31",
-        "received_at": "2024-06-01T08:00:00+07:00",
-        "source": "so-tttt-tuyen-quang",
-        "payload": {
-            "operator": "Viettel",
-            "technology": "4G",
-            "sites": 42,
-            "villages_total": 65,
-            "villages_covered": 63,
-        },
-    }
+    base = bts_event(
+        "071",
+        observed_at="2024-05-31",
+        received_at="2024-06-01T08:00:00+07:00",
+        source="so-tttt-tuyen-quang",
+    )
     return base | overrides
 
 

@@ -13,6 +13,7 @@ from ioc_common.catalogue.targets import (
     ScopeLevel,
     Target,
     Trajectory,
+    applies,
     load_targets,
     parse_targets,
 )
@@ -59,11 +60,15 @@ def test_load_targets_gives_a_fresh_list(targets: list[Target]) -> None:
     assert again is not targets
 
 
+THAI_BINH_DISTRICTS = ("336", "338", "339", "340", "341", "342", "343", "344")
+
+
 def test_dossiers_processed_online_by_level(targets: list[Target]) -> None:
     by_level = {
-        t.scope.level: t.goal
+        t.scope.level or ScopeLevel.PROVINCE: t.goal
         for t in targets
-        if t.indicator == "dossiers_processed_online_rate" and t.scope.within == ("34",)
+        if t.indicator == "dossiers_processed_online_rate"
+        and (t.scope.within == THAI_BINH_DISTRICTS or t.scope.before_reform == ("34",))
     }
     assert by_level == {ScopeLevel.PROVINCE: 90, ScopeLevel.DISTRICT: 80, ScopeLevel.COMMUNE: 60}
     for target in targets:
@@ -83,7 +88,9 @@ def test_thai_binh_full_online_services(targets: list[Target]) -> None:
 def test_ha_giang_villages_mobile_coverage(targets: list[Target]) -> None:
     target = _one(targets, "ha-giang-villages-mobile-coverage")
     assert target.province_code == "08"
-    assert target.scope.units == ("02",)
+    # Re-expressed on the province that absorbed Hà Giang; Hà Giang itself before the reform.
+    assert target.scope.units == ("08",)
+    assert target.scope.before_reform == ("02",)
     assert (target.baseline.value, target.goal) == (98.89, 100)
     assert "98,89%" in target.source.quote_vi
     assert target.assumed == ("deadline",)
@@ -97,21 +104,53 @@ def test_assumptions_are_explained(targets: list[Target]) -> None:
         assert "không nêu" in target.note_vi, target.id
 
 
-def test_scopes_are_former_provinces_within_the_new_province(targets: list[Target]) -> None:
+def test_scopes_name_units_of_the_new_province_and_its_source_before(
+    targets: list[Target],
+) -> None:
+    """Every shipped target names units that exist after the reform — the new province or its
+    former districts — and, for earlier periods, the former province that set it."""
     units = pytest.importorskip("ioc_common.reference.units")
     tree = units.unit_tree()
+    after = dt.date(2025, 8, 1)
     for target in targets:
         new_province = tree.get(target.province_code, units.REFORM_DATE)
         assert new_province is not None, target.id
         former = {
-            d.parent_code
-            for d in tree.districts_of_province(target.province_code, units.REFORM_DATE)
+            d.code for d in tree.districts_of_province(target.province_code, units.REFORM_DATE)
         }
         for code in target.scope.units or target.scope.within or ():
-            unit = tree.get(code, target.baseline.date)
+            assert code == target.province_code or code in former, (target.id, code)
+            assert tree.roll_up(code, after), (target.id, code)  # exists (as a former district)
+        for code in target.scope.before_reform or ():
+            unit = tree.get(code, units.LAST_LEGACY_DAY)
             assert unit is not None, (target.id, code)
             assert unit.level == "province", (target.id, code)
-            assert code in former, (target.id, code)
+            assert tree.successor_province(code) == target.province_code, (target.id, code)
+
+
+@pytest.mark.parametrize("on", [dt.date(2024, 12, 31), dt.date(2025, 8, 31)])
+def test_the_shipped_targets_judge_each_unit_once(targets: list[Target], on: dt.date) -> None:
+    """A default stack judges a unit against at most one shipped target per indicator, on
+    either side of the reform: a merged province is not judged by a dead code's target too."""
+    units = pytest.importorskip("ioc_common.reference.units")
+    tree = units.unit_tree()
+    for indicator in {t.indicator for t in targets}:
+        rules = [t for t in targets if t.indicator == indicator]
+        for province in ("02", "08", "33", "34", "44", "45", "46"):
+            candidates = (
+                [province] + [d.code for d in tree.districts_of_province(province, on)]
+                if tree.get(province, on)
+                else []
+            )
+            for code in candidates:
+                level = units.level_of(code).value
+                found = [t.id for t in rules if applies(t, code, level, on)]
+                assert len(found) <= 1, (indicator, code, on, found)
+    # …and the re-expressed target follows the territory across the reform.
+    coverage = _one(targets, "ha-giang-villages-mobile-coverage")
+    assert applies(coverage, "02", "province", dt.date(2024, 12, 31))
+    assert not applies(coverage, "08", "province", dt.date(2024, 12, 31))  # Tuyên Quang alone
+    assert applies(coverage, "08", "province", dt.date(2025, 8, 31))
 
 
 # --- expected_at -------------------------------------------------------------------------------

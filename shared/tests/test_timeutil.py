@@ -4,9 +4,12 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
+from ioc_common.errors import InvalidInput
 from ioc_common.timeutil import (
     Granularity,
+    check_query_range,
     parse_observed,
+    period_count,
     period_end,
     period_label,
     period_start,
@@ -57,3 +60,33 @@ def test_periods(day: date, granularity: Granularity, start: date, end: date, la
     assert period_end(start, granularity) == end
     assert period_label(start, granularity) == label
     assert parse_observed(label) == (start, granularity)
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "granularity", "count"),
+    [
+        (date(2024, 1, 1), date(2024, 12, 31), Granularity.DAY, 366),
+        (date(2024, 11, 1), date(2025, 2, 1), Granularity.MONTH, 4),
+        (date(2024, 10, 1), date(2025, 4, 1), Granularity.QUARTER, 3),
+        (date(1900, 1, 1), date(2200, 1, 1), Granularity.YEAR, 301),
+        (date(2024, 5, 1), date(2024, 4, 1), Granularity.MONTH, 0),
+    ],
+)
+def test_period_count_matches_enumeration(
+    first: date, last: date, granularity: Granularity, count: int
+) -> None:
+    assert period_count(first, last, granularity) == count
+
+
+def test_a_query_range_is_bounded_in_years_order_and_length() -> None:
+    assert check_query_range(date(2024, 1, 1), date(2024, 3, 1), Granularity.MONTH) == 3
+    for first, last, field in (
+        (date(1, 1, 1), date(9999, 12, 31), "from"),
+        (date(2024, 1, 1), date(9999, 12, 31), "to"),
+        (date(2024, 2, 1), date(2024, 1, 1), "to"),
+    ):
+        with pytest.raises(InvalidInput) as caught:
+            check_query_range(first, last, Granularity.DAY)
+        assert [d.field for d in caught.value.details] == [field]
+    with pytest.raises(InvalidInput, match="period"):
+        check_query_range(date(1900, 1, 1), date(1913, 12, 31), Granularity.DAY)

@@ -57,6 +57,7 @@ from ioc_common.dev import start_dev_process
 from ioc_common.infra.postgres_local import pg_bin
 from ioc_common.infra.process import free_port
 from ioc_common.infra.pytest_plugin import new_database
+from ioc_common.service_auth import service_headers
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -222,7 +223,13 @@ def _push_lagging_district(env: dict[str, str], urls: dict[str, str]) -> None:
 
     today = vietnam_today()
     target = district_target(today, id="docs-xin-man", scope={"units": ["033"]})
-    actor = {"X-IOC-Actor": "docs-test"}
+    actor = service_headers(
+        env["IOC_ALERTS_SERVICE_TOKEN"],
+        actor="docs-test",
+        key=env["IOC_ALERTS_ACTOR_KEY"],
+        method="POST",
+        path="/v1/targets",
+    )
     created = httpx.post(f"{urls['alerts']}/v1/targets", json=target, headers=actor, timeout=30)
     assert created.status_code == 201, created.text
     communes = [
@@ -253,11 +260,14 @@ def _push_lagging_district(env: dict[str, str], urls: dict[str, str]) -> None:
     assert sent.status_code == 202, sent.text
 
 
-def _wait_for_alert(urls: dict[str, str]) -> None:
+def _wait_for_alert(env: dict[str, str], urls: dict[str, str]) -> None:
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         page = httpx.get(
-            f"{urls['alerts']}/v1/alerts", params={"unit": "033", "state": "firing"}, timeout=30
+            f"{urls['alerts']}/v1/alerts",
+            params={"unit": "033", "state": "firing"},
+            headers=service_headers(env["IOC_ALERTS_SERVICE_TOKEN"]),
+            timeout=30,
         ).json()
         if page["total"]:
             return
@@ -295,6 +305,8 @@ def stack(
     try:
         for name, url in urls.items():
             env[f"IOC_{name.upper()}_URL"] = url
+        # The internal APIs answer only with the service tokens this ioc dev runs with.
+        env.update(dev.secrets)
         # After the gateway started: with no user yet, `ioc dev` has it print the admin's login.
         env["IOC_USER"], env["IOC_PASSWORD"] = "docs.operator", uuid.uuid4().hex
         env["IOC_API_KEY"] = asyncio.run(
@@ -316,7 +328,7 @@ def stack(
 
 
 #: What a document's examples need besides the running stack, awaited before its first block.
-PRECONDITIONS = {"docs/operators.md": lambda stack: _wait_for_alert(stack.urls)}
+PRECONDITIONS = {"docs/operators.md": lambda stack: _wait_for_alert(stack.env, stack.urls)}
 
 #: Copied into every working directory: the docs run commands from a checkout's root.
 CHECKOUT_FILES = (".env.example", "docker-compose.yml", "deploy")

@@ -47,12 +47,15 @@ from aiokafka.structs import TopicPartition
 from ioc_alerts.testing import WebhookReceiver, district_target
 from ioc_common.db import create_engine, session_factory
 from ioc_common.db.migrate import upgrade
+from ioc_common.dev import dev_secrets
 from ioc_common.events import Family
 from ioc_common.infra.kafka_local import LocalKafka
 from ioc_common.infra.postgres_local import LocalPostgres
 from ioc_common.infra.process import free_port, kill_process, stop_process, tail
 from ioc_common.kafka.admin import ensure_topics, wait_for_broker
 from ioc_common.reference.units import unit_tree
+from ioc_common.service_auth import service_headers
+from ioc_common.testing import bts_event
 from ioc_common.timeutil import vietnam_today
 from ioc_common.topics import ALL_TOPICS, TELEMETRY_TOPICS
 from ioc_ingest.keys import PgKeyStore
@@ -240,20 +243,17 @@ def make_workload(n: int, seed: int, today: date) -> Workload:
         revisions[(unit, op, tech, month)] += 1
         total = rng.randint(10, 40)
         events.append(
-            {
-                "event_id": new_id(),
-                "family": "bts",
-                "unit_code": unit,
-                "observed_at": month.strftime("%Y-%m"),
-                "revision": revisions[(unit, op, tech, month)],
-                "payload": {
-                    "operator": op,
-                    "technology": tech,
-                    "sites": rng.randint(0, 60),
-                    "villages_total": total,
-                    "villages_covered": rng.randint(0, total),
-                },
-            }
+            bts_event(
+                unit,
+                event_id=new_id(),
+                observed_at=month.strftime("%Y-%m"),
+                revision=revisions[(unit, op, tech, month)],
+                operator=op,
+                technology=tech,
+                sites=rng.randint(0, 60),
+                villages_total=total,
+                villages_covered=rng.randint(0, total),
+            )
         )
     for _ in range(n_ps):
         events.append(
@@ -385,6 +385,9 @@ class Platform:
     def configure(self, database_url: str) -> None:
         self.env = {
             **os.environ,
+            # As a province runs it: production mode, the services authenticating each other.
+            "IOC_ENV": "production",
+            **dev_secrets(),
             "KAFKA_BOOTSTRAP_SERVERS": self.kafka.bootstrap,
             "DATABASE_URL": database_url,
             "IOC_KAFKA_IDEMPOTENCE": "on",
@@ -395,6 +398,8 @@ class Platform:
             "IOC_METRICS_POLL_TIMEOUT_MS": "200",
             "IOC_METRICS_BATCH_SIZE": "2000",
             "IOC_ALERTS_SEED_TARGETS": "false",
+            # Production refuses a loopback dashboard address (links in messages).
+            "IOC_ALERTS_DASHBOARD_URL": "https://ioc.example.gov.vn",
             "IOC_ALERTS_GROUP_WAIT_S": "1",
             "IOC_ALERTS_DISPATCH_INTERVAL_S": "0.3",
             "IOC_ALERTS_BACKOFF_BASE_S": "0.5",
@@ -739,16 +744,22 @@ async def wait_alerts_delivered(
 # --- the run ------------------------------------------------------------------------------------
 
 
-async def setup_alerts(url: str, units: list[str], receiver: WebhookReceiver) -> None:
+async def setup_alerts(
+    url: str, env: dict[str, str], units: list[str], receiver: WebhookReceiver
+) -> None:
     today = vietnam_today()
-    async with httpx.AsyncClient(
-        base_url=url, timeout=30, headers={"X-IOC-Actor": "chaos@test"}
-    ) as client:
+
+    def acting(path: str) -> dict[str, str]:
+        token, key = env["IOC_ALERTS_SERVICE_TOKEN"], env["IOC_ALERTS_ACTOR_KEY"]
+        return service_headers(token, actor="chaos@test", key=key, method="POST", path=path)
+
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         target = district_target(today, id="chaos-dossiers", scope={"units": units})
-        r = await client.post("/v1/targets", json=target)
+        r = await client.post("/v1/targets", json=target, headers=acting("/v1/targets"))
         assert r.status_code == 201, r.text
         r = await client.post(
             "/v1/recipients",
+            headers=acting("/v1/recipients"),
             json={
                 "name": "Trung tâm IOC (chaos)",
                 "units": [PROVINCE],
@@ -781,7 +792,7 @@ async def run_chaos(
         for name in SERVICES:
             await platform.start(name)
         await receiver.server.start()
-        await setup_alerts(platform.url("alerts"), workload.alert_units, receiver)
+        await setup_alerts(platform.url("alerts"), platform.env, workload.alert_units, receiver)
 
         producer = Producer(platform.url("ingest"), key, result)
         t0 = time.monotonic()

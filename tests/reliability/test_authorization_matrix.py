@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,15 +17,9 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from ioc_common.testing import eventually
 from ioc_common.topics import ALERTS, METRICS_UPDATED
-from ioc_gateway.testing import (
-    PASSWORD,
-    Gateway,
-    alert_changed,
-    eventually,
-    gateway_harness,
-    metric_updated,
-)
+from ioc_gateway.testing import PASSWORD, Gateway, alert_changed, gateway_harness, metric_updated
 
 pytestmark = pytest.mark.connected
 
@@ -53,27 +46,6 @@ class Case:
     unitless: bool = False
     #: User management: admins only.
     admin_only: bool = False
-
-
-def add_silence_endpoints(gateway: Gateway) -> None:
-    """The fake alerts service lacks ``GET/DELETE /v1/silences/{id}``; add them."""
-    fakes = gateway.fakes
-    original = fakes._alerts
-
-    def alerts(method: str, path: str, params: httpx.QueryParams, body: Any) -> tuple[int, Any]:
-        parts = path.strip("/").split("/")
-        if parts[:2] == ["v1", "silences"] and len(parts) == 3:
-            found = next((s for s in fakes.silences if s["id"] == parts[2]), None)
-            if found is None:
-                return 404, {
-                    "error": {"code": "not_found", "message": "?", "message_en": "?", "details": []}
-                }
-            if method == "DELETE":
-                found["active"] = False
-            return 200, found
-        return original(method, path, params, body)
-
-    fakes._alerts = alerts  # type: ignore[method-assign]
 
 
 def cases(alert_id: str, silence_id: str, victim: str, newcomer: str) -> list[Case]:
@@ -103,6 +75,7 @@ def cases(alert_id: str, silence_id: str, victim: str, newcomer: str) -> list[Ca
         Case("POST", f"/v1/users/{victim}/password", {"password": "y" * 12}, True, admin_only=True),
         Case("POST", f"/v1/users/{victim}/disable", None, True, admin_only=True),
         Case("POST", f"/v1/users/{victim}/enable", None, True, admin_only=True),
+        Case("PATCH", f"/v1/users/{victim}", {"role": "operator"}, True, admin_only=True),
     ]
 
 
@@ -141,7 +114,6 @@ def _units_in(body: dict[str, Any]) -> set[str]:
 
 
 async def test_every_endpoint_for_every_role(gateway: Gateway, tmp_path: Path) -> None:
-    add_silence_endpoints(gateway)
     for unit, value in ((OWN, 62.0), (OTHER, 91.0), ("08", 85.0)):
         gateway.fakes.values[(IND, unit)] = value
     gateway.fakes.add_alert(OWN)
@@ -152,30 +124,14 @@ async def test_every_endpoint_for_every_role(gateway: Gateway, tmp_path: Path) -
         "admin": await gateway.user("m-admin", "admin", "08"),
         "other_district": await gateway.user("m-op071", "operator", OWN),
     }
-    own_silence = {
-        "id": str(uuid.uuid4()),
-        "unit_code": OWN,
-        "indicator": None,
-        "pillar": None,
-        "severity": None,
-        "active": True,
-    }
-    gateway.fakes.silences.append(own_silence)
+    gateway.fakes.add_silence(OWN)
     matrix: dict[str, dict[str, str]] = {}
     mismatches: list[str] = []
     # The other district and the viewer go first: what they try must change nothing.
     for role in ("anonymous", "other_district", "viewer", "operator", "admin"):
         # A fresh alert and silence in district 070 for each role's writes.
         target = gateway.fakes.add_alert(OTHER)
-        silence: dict[str, Any] = {
-            "id": str(uuid.uuid4()),
-            "unit_code": OTHER,
-            "indicator": None,
-            "pillar": None,
-            "severity": None,
-            "active": True,
-        }
-        gateway.fakes.silences.append(silence)
+        silence = gateway.fakes.add_silence(OTHER)
         victim = await gateway.user(f"victim-{role}", "viewer", OTHER)
         newcomer = f"{gateway.prefix}-new-{role}"
         before = len([c for c in gateway.fakes.calls if c[0] in ("POST", "DELETE")])
@@ -216,17 +172,21 @@ def write_matrix(matrix: dict[str, dict[str, str]], path: Path) -> None:
 async def test_the_live_feed_refuses_other_districts_and_bad_sessions(gateway: Gateway) -> None:
     op071 = await gateway.user("live-op071", "operator", OWN)
     token = await gateway.token(op071)
-    # WebSocket: another district's unit → 4403; no, expired or tampered token → 4401.
+    # WebSocket: another district's unit → 4403; no, expired or tampered token, or a token
+    # in the URL → 4401.
     codes: dict[str, int | None] = {}
     body, mac = token.split(".")
-    for name, query in (
-        ("foreign unit", f"token={token}&unit={OTHER}"),
-        ("province", f"token={token}&unit=08"),
-        ("no token", ""),
-        ("tampered", f"token={body}.{mac[:-3]}AAA"),
-        ("expired", f"token={gateway.state.signer.issue(op071, now=1_000)[0]}"),
+    expired = gateway.state.signer.issue(op071, now=1_000)[0]
+    for name, query, session in (
+        ("foreign unit", f"unit={OTHER}", token),
+        ("province", "unit=08", token),
+        ("no token", "", None),
+        ("tampered", "", f"{body}.{mac[:-3]}AAA"),
+        ("expired", "", expired),
+        ("token in the URL", f"token={token}", None),
     ):
-        ws = await connect(f"ws://{gateway.address}/v1/live?{query}")
+        headers = {"Cookie": f"ioc_session={session}"} if session else {}
+        ws = await connect(f"ws://{gateway.address}/v1/live?{query}", additional_headers=headers)
         with pytest.raises(ConnectionClosed) as closed:
             while True:
                 message = json.loads(await ws.recv())
@@ -238,6 +198,7 @@ async def test_the_live_feed_refuses_other_districts_and_bad_sessions(gateway: G
         "no token": 4401,
         "tampered": 4401,
         "expired": 4401,
+        "token in the URL": 4401,
     }
     # SSE: the same refusals as HTTP statuses.
     async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as client:
@@ -247,7 +208,9 @@ async def test_the_live_feed_refuses_other_districts_and_bad_sessions(gateway: G
         r = await client.get("/v1/live/sse", headers={"Authorization": f"Bearer {body}.x"})
         assert r.status_code == 401
     # Over an accepted connection only the own district's messages arrive.
-    ws = await connect(f"ws://{gateway.address}/v1/live?token={token}")
+    ws = await connect(
+        f"ws://{gateway.address}/v1/live", additional_headers={"Authorization": f"Bearer {token}"}
+    )
     assert json.loads(await ws.recv())["type"] == "hello"
     got: list[dict[str, Any]] = []
 

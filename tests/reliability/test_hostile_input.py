@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -20,7 +18,9 @@ from ioc_alerts.app import create_app as create_alerts
 from ioc_alerts.config import AlertsSettings
 from ioc_common.kafka.memory import InMemoryBroker, InMemoryPublisher
 from ioc_common.observability import new_registry
-from ioc_gateway.testing import gateway_harness, serve
+from ioc_common.testing import bts_event as bts
+from ioc_common.testing import serve
+from ioc_gateway.testing import gateway_harness
 from ioc_ingest.app import create_app as create_ingest
 from ioc_ingest.keys import InMemoryKeyStore
 from ioc_ingest.seen import InMemorySeenStore
@@ -49,22 +49,6 @@ INJECTIONS = [
     "Hà Nội 🏙️",
     "A" * 5000,
 ]
-
-
-def bts(unit: str = "071") -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "family": "bts",
-        "unit_code": unit,
-        "observed_at": "2025-05",
-        "payload": {
-            "operator": "Viettel",
-            "technology": "4G",
-            "sites": 3,
-            "villages_total": 5,
-            "villages_covered": 4,
-        },
-    }
 
 
 def error_code(r: httpx.Response) -> str:

@@ -1,11 +1,16 @@
 """Secrets never reach the logs or the error bodies: the four services run as processes with a
 service token, SMTP and Zalo credentials and a session secret; requests use API keys (good,
-tampered, revoked), passwords (right and wrong), session tokens and webhook secrets; then every
-captured log line and every error body is searched for each secret's value."""
+tampered, revoked), passwords (right and wrong), session tokens and webhook secrets; operators
+log in and open live-feed WebSockets and SSE streams (with the session in the cookie, in the
+header and — as an old client would — in the URL) against the gateway started like the others
+(``--no-access-log``) and against a second gateway with uvicorn's access log on; then every
+captured log line and every error body is searched for each secret's value, and the first
+gateway's log for any access line."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 import shutil
 import subprocess
@@ -15,13 +20,78 @@ from pathlib import Path
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from ioc_common.db import create_engine, session_factory
 from ioc_common.events import Family
+from ioc_common.infra.process import free_port, stop_process, tail
 from ioc_ingest.keys import PgKeyStore
 from tests.reliability.chaos import SERVICES, Platform
 
 pytestmark = [pytest.mark.connected, pytest.mark.slow]
+
+
+def _spawn_gateway_with_access_log(
+    env: dict[str, str], port: int, log: Path
+) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "ioc_gateway.app:create_app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def _wait_healthy(url: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    async with httpx.AsyncClient(timeout=2) as client:
+        for _ in range(600):
+            if proc.poll() is not None:
+                raise RuntimeError(f"gateway exited:\n{tail(log)}")
+            try:
+                if (await client.get(f"{url}/healthz")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.2)
+    raise TimeoutError(f"gateway not healthy:\n{tail(log)}")
+
+
+async def _live_sessions(url: str, token: str, errors: list[str]) -> None:
+    """A WebSocket on the cookie and one on the header (each gets its hello), an old-style one
+    with the token in the URL (refused: 4401), and SSE streams with stray tokens in the URL."""
+    ws_url = url.replace("http://", "ws://") + "/v1/live"
+    for headers in (
+        {"Cookie": f"ioc_session={token}", "Origin": url},
+        {"Authorization": f"Bearer {token}"},
+    ):
+        async with connect(f"{ws_url}?type=alert&after=0", additional_headers=headers) as ws:
+            assert json.loads(await ws.recv())["type"] == "hello"
+    ws = await connect(f"{ws_url}?token={token}&type=metric")
+    error = await ws.recv()
+    errors.append(str(error))
+    with pytest.raises(ConnectionClosed) as closed:
+        await ws.recv()
+    assert closed.value.rcvd is not None
+    assert closed.value.rcvd.code == 4401
+    async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+        for headers in ({"Authorization": f"Bearer {token}"}, {}):
+            async with client.stream(
+                "GET", f"/v1/live/sse?token={token}&type=alert", headers=headers
+            ) as r:
+                if r.status_code != 200:
+                    errors.append((await r.aread()).decode())
 
 
 async def test_no_secret_appears_in_logs_or_error_bodies() -> None:
@@ -38,6 +108,8 @@ async def test_no_secret_appears_in_logs_or_error_bodies() -> None:
     work = Path(tempfile.mkdtemp(prefix="ioc-secrets-"))
     platform = Platform(work, services=(*SERVICES, "gateway"))
     errors: list[str] = []
+    access_log = work / "gateway-with-access-log.log"
+    second: subprocess.Popen[bytes] | None = None
     try:
         database_url = await platform.start_infra()
         engine = create_engine(database_url)
@@ -95,6 +167,11 @@ async def test_no_secret_appears_in_logs_or_error_bodies() -> None:
         cli_output = created.stdout + created.stderr
         for name in platform.services:
             await platform.start(name)
+        second_url = f"http://127.0.0.1:{free_port()}"
+        second = _spawn_gateway_with_access_log(
+            platform.env, int(second_url.rsplit(":", 1)[1]), access_log
+        )
+        await _wait_healthy(second_url, second, access_log)
 
         def check(r: httpx.Response) -> None:
             if r.status_code >= 400:
@@ -172,11 +249,22 @@ async def test_no_secret_appears_in_logs_or_error_bodies() -> None:
                     headers={"Authorization": "Bearer " + s["session_token"][:-3] + "abc"},
                 )
             )
+            for url in (platform.url("gateway"), second_url):
+                await _live_sessions(url, s["session_token"], errors)
+            async with httpx.AsyncClient(base_url=second_url, timeout=30) as other:
+                for password in (s["wrong_password"], s["password"]):
+                    r = await other.post(
+                        "/v1/auth/login", json={"username": "an.nv", "password": password}
+                    )
+                    check(r)
+                check(await other.get(f"/v1/alerts?token={r.json()['token']}"))
             check(await gateway.post("/v1/auth/logout", headers=auth))
             check(await gateway.get("/v1/alerts", headers=auth))  # after logout
     finally:
+        stop_process(second, timeout_s=10)
         await asyncio.to_thread(platform.stop_all)
     logs = {name: platform.log(name).read_text(errors="replace") for name in platform.services}
+    logs["gateway with access log"] = access_log.read_text(errors="replace")
     logs["ioc users create"] = cli_output
     assert sum(len(text.splitlines()) for text in logs.values()) > 50
     leaks = [
@@ -187,4 +275,10 @@ async def test_no_secret_appears_in_logs_or_error_bodies() -> None:
     ]
     assert errors, "the run produced no error bodies to check"
     assert leaks == []
+    # --no-access-log means none: neither HTTP access lines nor WebSocket handshake lines.
+    assert '"logger":"uvicorn.access"' not in logs["gateway"]
+    assert '"WebSocket ' not in logs["gateway"]
+    # With the access log on, the lines are there, their query strings redacted.
+    assert '"logger":"uvicorn.access"' in logs["gateway with access log"]
+    assert "/v1/live/sse?***" in logs["gateway with access log"]
     shutil.rmtree(work, ignore_errors=True)  # kept (with the logs) when something leaked

@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from ioc_alerts import tables as t
+from ioc_alerts.channels import EXCERPT_CHARS, TRUNCATED
 from ioc_alerts.testing import (
     Harness,
     MailSink,
@@ -131,3 +132,41 @@ async def test_webhook_targets_in_private_networks_are_refused_with_default_sett
         assert error["details"][0]["field"] == "channels.0.url"
         assert "not a public address" in error["details"][0]["reason"]
         assert (await h.client.get("/v1/recipients")).json()["total"] == 0
+
+
+async def test_a_failing_receiver_s_answer_is_kept_only_as_a_short_clean_excerpt(
+    harness: Harness,
+) -> None:
+    h = harness
+    receiver = WebhookReceiver("whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY")
+    receiver.fail_with = 500
+    head = "<h1>Lỗi máy chủ</h1>\r\n\x1b[31mstack\x00trace\u202e"
+    secret = "SECRET-PAST-THE-EXCERPT"
+    receiver.fail_body = (head + "x" * 400 + secret + "Z" * 200_000).encode()
+    await receiver.server.start()
+    try:
+        await add_webhook(h, receiver.url, receiver.secret)
+        await h.feed(dossiers(h, "071", 60.0))
+        await drain(h, 2)
+    finally:
+        await receiver.server.stop()
+
+    [row] = await h.rows(sa.select(t.outbox))
+    attempts = await h.rows(sa.select(t.delivery_attempts))
+    listed = (await h.client.get("/v1/deliveries")).json()["items"]
+    detail = (await h.client.get(f"/v1/deliveries/{row['id']}")).json()
+    shown = [
+        row["last_error"],
+        *(a["error"] for a in attempts),
+        listed[0]["last_error"],
+        detail["last_error"],
+        *(a["error"] for a in detail["attempts_log"]),
+    ]
+    assert len(shown) >= 5
+    for error in shown:
+        assert error.startswith("HTTP 500: <h1>Lỗi máy chủ</h1> [31mstack trace x")
+        assert len(error) <= EXCERPT_CHARS
+        assert error.endswith(TRUNCATED)
+        assert secret not in error
+        assert "Z" not in error
+        assert not any(c in error for c in "\r\n\x00\x1b\u202e")

@@ -17,19 +17,13 @@ import sqlalchemy as sa
 from ioc_alerts import tables as t
 from ioc_alerts.app import create_app
 from ioc_alerts.config import AlertsSettings
-from ioc_alerts.testing import (
-    INDICATOR,
-    MailSink,
-    WebhookReceiver,
-    district_target,
-    eventually,
-    metric_update,
-)
+from ioc_alerts.testing import INDICATOR, MailSink, WebhookReceiver, district_target, metric_update
 from ioc_common.events import AlertChanged, encode_event
 from ioc_common.kafka.admin import ensure_topics
 from ioc_common.kafka.consumer import KafkaConsumer
 from ioc_common.kafka.publisher import KafkaPublisher
 from ioc_common.kafka.records import OutgoingRecord
+from ioc_common.testing import eventually
 from ioc_common.topics import ALERTS
 
 pytestmark = [pytest.mark.connected, pytest.mark.slow]

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from ioc_alerts.engine import seed_targets
+from ioc_alerts.targets_store import seed_targets
 from ioc_alerts.testing import Harness, alerts_harness, district_target, metric_update
 from ioc_common.catalogue.targets import load_targets
 

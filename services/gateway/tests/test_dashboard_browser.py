@@ -3,8 +3,9 @@ and the gateway as uvicorn processes on the session's Apache Kafka and a fresh P
 
 An operator logs in and sees the tiles filled from aggregated data in Vietnamese number
 formats; events pushed through ingest make a district lag; its alert appears live without a
-reload; the operator acknowledges it and sees its state change; a viewer sees no buttons. The
-screenshot is saved to ``test-artifacts/dashboard.png``."""
+reload; the operator acknowledges it and sees its state change; a viewer sees no buttons. All
+of it under the gateway's Content-Security-Policy (no inline script or style): the browser
+reports no violation. The screenshot is saved to ``test-artifacts/dashboard.png``."""
 
 from __future__ import annotations
 
@@ -27,8 +28,9 @@ from playwright.async_api import Page, expect
 from ioc_common.db import create_engine, session_factory
 from ioc_common.infra.process import free_port, stop_process, tail
 from ioc_common.infra.pytest_plugin import new_database
+from ioc_common.testing import bts_event, eventually
 from ioc_common.timeutil import vietnam_today
-from ioc_gateway.testing import chromium, eventually
+from ioc_gateway.testing import chromium
 from ioc_ingest.keys import PgKeyStore
 
 pytestmark = [pytest.mark.connected, pytest.mark.slow]
@@ -179,19 +181,7 @@ def _public_service(unit: str, period: str, processed: int) -> dict[str, Any]:
 
 
 def _bts(unit: str, period: str, sites: int) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "family": "bts",
-        "unit_code": unit,
-        "observed_at": period,
-        "payload": {
-            "operator": "Viettel",
-            "technology": "4G",
-            "sites": sites,
-            "villages_total": 60,
-            "villages_covered": 59,
-        },
-    }
+    return bts_event(unit, observed_at=period, sites=sites, villages_total=60, villages_covered=59)
 
 
 async def _push(ingest: httpx.AsyncClient, events: list[dict[str, Any]]) -> None:
@@ -199,8 +189,19 @@ async def _push(ingest: httpx.AsyncClient, events: list[dict[str, Any]]) -> None
     assert r.status_code == 202, r.text
 
 
+#: Runs before the page's own scripts (injected by the browser tools, so outside the CSP).
+RECORD_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}`);
+});
+"""
+
+
 async def _login(page: Page, url: str, username: str) -> None:
-    await page.goto(f"{url}/dashboard")
+    response = await page.goto(f"{url}/dashboard")
+    assert response is not None
+    assert "script-src 'self'" in response.headers["content-security-policy"]
     await page.fill("#username", username)
     await page.fill("#password", PASSWORD)
     await page.click("#login-button")
@@ -257,6 +258,14 @@ async def test_operator_sees_live_tiles_and_acknowledges_a_lagging_district(
         await eventually(aggregated, timeout_s=60, interval_s=0.5)
 
         async with chromium() as context:
+            await context.add_init_script(RECORD_CSP_VIOLATIONS)
+            console_csp: list[str] = []
+            context.on(
+                "console",
+                lambda m: (
+                    console_csp.append(m.text) if "Content Security Policy" in m.text else None
+                ),
+            )
             page = await context.new_page()
             await _login(page, urls["gateway"], operator)
             rate_tile = page.locator('.tile[data-indicator="dossiers_processed_online_rate"]')
@@ -301,6 +310,9 @@ async def test_operator_sees_live_tiles_and_acknowledges_a_lagging_district(
             viewer_rows = watcher.locator(f'#alerts tr[data-unit="{LAGGING_DISTRICT}"]')
             await expect(viewer_rows.first).to_be_visible()
             await expect(watcher.locator(".ack-btn, .silence-btn")).to_have_count(0)
+            for seen in (page, watcher):
+                assert await seen.evaluate("window.__cspViolations") == []
+            assert console_csp == []
 
     async with httpx.AsyncClient(base_url=urls["alerts"]) as alerts:
         found = (

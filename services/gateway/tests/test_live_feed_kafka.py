@@ -17,10 +17,11 @@ import pytest
 from ioc_common.events import Family, PublicServiceEvent, encode_event
 from ioc_common.kafka.publisher import KafkaPublisher
 from ioc_common.kafka.records import OutgoingRecord
+from ioc_common.testing import eventually, serve
 from ioc_common.topics import ALERTS, METRICS_UPDATED, telemetry_topic
 from ioc_gateway.app import create_app
 from ioc_gateway.config import GatewaySettings
-from ioc_gateway.testing import PASSWORD, alert_changed, eventually, metric_updated, serve
+from ioc_gateway.testing import PASSWORD, alert_changed, metric_updated
 
 pytestmark = pytest.mark.connected
 

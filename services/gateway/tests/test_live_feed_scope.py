@@ -11,15 +11,19 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from ioc_common.testing import eventually
 from ioc_common.topics import ALERTS, METRICS_UPDATED
-from ioc_gateway.testing import Gateway, alert_changed, eventually, metric_updated
+from ioc_gateway.testing import Gateway, alert_changed, metric_updated
 
 pytestmark = pytest.mark.connected  # users live in PostgreSQL; the feed is in memory here
 
 
 async def _ws(gateway: Gateway, username: str, query: str = "") -> ClientConnection:
     token = await gateway.token(username)
-    ws = await connect(f"ws://{gateway.address}/v1/live?token={token}{query}")
+    ws = await connect(
+        f"ws://{gateway.address}/v1/live?{query.lstrip('&')}",
+        additional_headers={"Authorization": f"Bearer {token}"},
+    )
     hello = json.loads(await ws.recv())
     assert hello["type"] == "hello"
     return ws
@@ -69,7 +73,10 @@ async def test_filters_narrow_the_feed_and_a_foreign_unit_is_refused(gateway: Ga
     district = await gateway.user("filt071", "operator", "071")
     province = await gateway.user("filt08", "operator", "08")
     token = await gateway.token(district)
-    refused = await connect(f"ws://{gateway.address}/v1/live?token={token}&unit=070")
+    refused = await connect(
+        f"ws://{gateway.address}/v1/live?unit=070",
+        additional_headers={"Authorization": f"Bearer {token}"},
+    )
     message = json.loads(await refused.recv())
     assert (message["type"], message["error"]["code"]) == ("error", "forbidden")
     with pytest.raises(ConnectionClosed) as closed:

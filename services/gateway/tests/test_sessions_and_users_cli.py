@@ -15,14 +15,14 @@ import sqlalchemy as sa
 from ioc_common.audit import audit_log
 from ioc_common.db import create_engine, session_factory
 from ioc_common.errors import Unauthenticated
-from ioc_gateway.auth import TokenSigner, UserStore, check_password, hash_password
+from ioc_gateway.auth import Session, TokenSigner, UserStore, check_password, hash_password
 
 
 def test_a_token_names_its_user_until_it_expires() -> None:
     signer = TokenSigner(b"k" * 32, ttl_s=60)
-    token, exp = signer.issue("an.nv", now=1_000)
+    token, exp = signer.issue("an.nv", 3, now=1_000)
     assert exp == 1_060
-    assert signer.verify(token, now=1_059) == "an.nv"
+    assert signer.verify(token, now=1_059) == Session("an.nv", 3, 1_060)
     with pytest.raises(Unauthenticated, match="expired"):
         signer.verify(token, now=1_060)
 
@@ -31,9 +31,9 @@ def test_a_forged_or_foreign_token_is_refused() -> None:
     signer = TokenSigner(b"k" * 32, ttl_s=60)
     token, _ = signer.issue("viewer", now=1_000)
     body, mac = token.split(".")
-    claims = json.dumps({"sub": "admin", "exp": 9_999_999_999, "jti": "x"}).encode()
+    claims = json.dumps({"sub": "admin", "ver": 0, "exp": 9_999_999_999, "jti": "x"}).encode()
     forged = base64.urlsafe_b64encode(claims).rstrip(b"=").decode()
-    assert signer.verify(token, now=1_001) == "viewer"
+    assert signer.verify(token, now=1_001).username == "viewer"
     for bad in (
         f"{forged}.{mac}",  # other claims under the genuine MAC
         f"{body}.{mac[:-2]}AA",
@@ -43,6 +43,15 @@ def test_a_forged_or_foreign_token_is_refused() -> None:
     ):
         with pytest.raises(Unauthenticated):
             signer.verify(bad, now=1_001)
+
+
+def test_a_token_without_a_version_is_refused() -> None:
+    """Tokens from before session revocation carried no version: they are not trusted."""
+    signer = TokenSigner(b"k" * 32, ttl_s=60)
+    claims = json.dumps({"sub": "an.nv", "exp": 9_999_999_999, "jti": "x"}).encode()
+    body = base64.urlsafe_b64encode(claims).rstrip(b"=").decode()
+    with pytest.raises(Unauthenticated):
+        signer.verify(f"{body}.{signer._mac(body)}")
 
 
 def test_passwords_are_hashed_with_argon2id() -> None:

@@ -17,9 +17,10 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from ioc_common.reference.units import unit_tree
+from ioc_common.testing import eventually
 from ioc_common.timeutil import vietnam_today
 from ioc_common.topics import ALERTS, METRICS_UPDATED
-from ioc_gateway.testing import Gateway, alert_changed, eventually, gateway_harness, metric_updated
+from ioc_gateway.testing import Gateway, alert_changed, gateway_harness, metric_updated
 
 pytestmark = pytest.mark.connected  # users live in PostgreSQL; the feed is in memory here
 
@@ -38,7 +39,11 @@ def _metric_value(text: str, name: str) -> float:
 
 
 async def _connect_fast(address: str, token: str) -> ClientConnection:
-    ws = await connect(f"ws://{address}/v1/live?{QUERY}&token={token}", max_size=None)
+    ws = await connect(
+        f"ws://{address}/v1/live?{QUERY}",
+        max_size=None,
+        additional_headers={"Authorization": f"Bearer {token}"},
+    )
     assert json.loads(await ws.recv())["type"] == "hello"
     return ws
 
@@ -61,7 +66,8 @@ class StalledClient:
         reader, writer = await asyncio.open_connection(sock=sock, limit=1024)
         key = base64.b64encode(os.urandom(16)).decode()
         writer.write(
-            f"GET /v1/live?{QUERY}&token={token} HTTP/1.1\r\nHost: {address}\r\n"
+            f"GET /v1/live?{QUERY} HTTP/1.1\r\nHost: {address}\r\n"
+            f"Authorization: Bearer {token}\r\n"
             f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
             "Sec-WebSocket-Version: 13\r\n\r\n".encode()
         )

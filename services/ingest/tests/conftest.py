@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
+from ioc_common.testing import bts_event
 from ioc_ingest.testing import Harness, memory_harness
 
 
@@ -15,24 +15,6 @@ from ioc_ingest.testing import Harness, memory_harness
 async def harness() -> AsyncIterator[Harness]:
     async with memory_harness() as h:
         yield h
-
-
-def bts_event(unit_code: str = "071", **overrides: Any) -> dict[str, Any]:
-    event: dict[str, Any] = {
-        "event_id": str(uuid.uuid4()),
-        "family": "bts",
-        "unit_code": unit_code,
-        "observed_at": "2025-05",
-        "payload": {
-            "operator": "Viettel",
-            "technology": "4G",
-            "sites": 42,
-            "villages_total": 65,
-            "villages_covered": 63,
-        },
-    }
-    event.update(overrides)
-    return event
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from functools import partial
 
 import pytest
 
@@ -14,6 +14,7 @@ from ioc_common.events import Family
 from ioc_common.infra.kafka_local import LocalKafka
 from ioc_common.infra.process import free_port
 from ioc_common.kafka.admin import wait_for_broker
+from ioc_common.testing import bts_event
 from ioc_ingest.app import create_app
 from ioc_ingest.keys import PgKeyStore
 from ioc_ingest.seen import PgSeenStore
@@ -43,20 +44,7 @@ async def was_seen(database_url: str, event_id: str) -> bool:
     return bool(found)
 
 
-def bts() -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "family": "bts",
-        "unit_code": "074",
-        "observed_at": "2025-05",
-        "payload": {
-            "operator": "Viettel",
-            "technology": "5G",
-            "sites": 1,
-            "villages_total": 2,
-            "villages_covered": 2,
-        },
-    }
+bts = partial(bts_event, "074")
 
 
 async def test_ingest_pointed_at_a_dead_broker_answers_503(database_url: str) -> None:

@@ -7,7 +7,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
 
 import httpx
 import pytest
@@ -17,6 +17,7 @@ from ioc_common.db import create_engine, session_factory
 from ioc_common.events import BtsEvent, Family, decode_telemetry
 from ioc_common.kafka.consumer import KafkaConsumer
 from ioc_common.kafka.records import ConsumedRecord
+from ioc_common.testing import bts_event
 from ioc_common.topics import TELEMETRY_TOPICS
 from ioc_ingest.app import create_app
 from ioc_ingest.keys import PgKeyStore
@@ -76,21 +77,8 @@ async def read_back(
     return found
 
 
-def bts(unit: str = "071", **extra: Any) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "family": "bts",
-        "unit_code": unit,
-        "observed_at": "2025-05",
-        "payload": {
-            "operator": "MobiFone",
-            "technology": "4G",
-            "sites": 17,
-            "villages_total": 30,
-            "villages_covered": 29,
-        },
-        **extra,
-    }
+#: A total of 30 villages: the batch test's 31 covered ones are too many.
+bts = partial(bts_event, villages_total=30, villages_covered=29)
 
 
 async def seen_rows(database_url: str, ids: Iterable[str]) -> int:

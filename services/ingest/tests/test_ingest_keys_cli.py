@@ -4,7 +4,7 @@ authenticate (or stop authenticating) against the real key table."""
 from __future__ import annotations
 
 import asyncio
-import uuid
+import socket
 from typing import Any
 
 import pytest
@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from ioc_common.cli import main
 from ioc_common.db import create_engine
+from ioc_common.testing import bts_event as bts
 from ioc_ingest.app import create_app
 from ioc_ingest.testing import FIXED_NOW, running, settings_for_tests
 
@@ -22,22 +23,6 @@ def ioc(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
     code = main(list(args))
     out = capsys.readouterr()
     return code, out.out, out.err
-
-
-def bts(unit: str) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "family": "bts",
-        "unit_code": unit,
-        "observed_at": "2025-05",
-        "payload": {
-            "operator": "Viettel",
-            "technology": "4G",
-            "sites": 1,
-            "villages_total": 2,
-            "villages_covered": 1,
-        },
-    }
 
 
 def statuses(database_url: str, posts: list[tuple[str | None, dict[str, Any]]]) -> list[int]:
@@ -139,3 +124,28 @@ def test_create_refuses_unknown_units_and_needs_a_unit_scope(
                        "--all-units", *db)  # fmt: skip
     assert code == 0
     assert statuses(fresh_database_url, [(out.strip(), bts("001"))]) == [403]  # family
+
+
+def test_a_key_made_at_the_command_line_is_audited_as_coming_from_the_cli(
+    capsys: pytest.CaptureFixture[str], fresh_database_url: str
+) -> None:
+    code, _, err = ioc(
+        capsys, "keys", "create", "--provider", "ubnd-na-hang", "--family", "bts",
+        "--unit", "072", "--database-url", fresh_database_url,
+    )  # fmt: skip
+    assert code == 0, err
+
+    async def origins() -> list[tuple[str, str, str]]:
+        engine = create_engine(fresh_database_url)
+        try:
+            async with engine.connect() as conn:
+                rows = await conn.execute(
+                    sa.text("SELECT action, source_address, user_agent FROM audit_log")
+                )
+                return [(r.action, r.source_address, r.user_agent) for r in rows]
+        finally:
+            await engine.dispose()
+
+    [(action, source, agent)] = asyncio.run(origins())
+    assert (action, source) == ("api_key.create", "cli")
+    assert agent == f"ioc-cli on {socket.gethostname()}"

@@ -6,10 +6,8 @@ import io
 import json
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +16,7 @@ import uvicorn
 from ioc_common.infra.process import free_port
 from ioc_common.kafka.memory import InMemoryBroker, InMemoryPublisher
 from ioc_common.observability import new_registry
+from ioc_common.testing import bts_event as bts
 from ioc_ingest.app import create_app
 from ioc_ingest.cli import push_file
 from ioc_ingest.keys import InMemoryKeyStore
@@ -53,22 +52,6 @@ def server() -> Iterator[tuple[str, str, InMemoryBroker]]:
     yield url, key, broker
     srv.should_exit = True
     thread.join(10)
-
-
-def bts(unit: str) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "family": "bts",
-        "unit_code": unit,
-        "observed_at": "2025-05",
-        "payload": {
-            "operator": "Viettel",
-            "technology": "4G",
-            "sites": 5,
-            "villages_total": 9,
-            "villages_covered": 8,
-        },
-    }
 
 
 def test_push_one_event_a_list_and_a_csv(

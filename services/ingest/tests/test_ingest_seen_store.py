@@ -75,7 +75,7 @@ async def test_an_id_is_seen_only_for_the_provider_that_used_it(database_url: st
         both = await asyncio.gather(
             store.seen("huyen-070", [shared]), store.seen("huyen-071", [shared])
         )
-        assert both == [
+        assert list(both) == [
             {shared: row(shared, 0, provider="huyen-070").content_sha256},
             {shared: row(shared, 0, provider="huyen-071").content_sha256},
         ]

@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from ioc_common.events import BtsEvent, decode_telemetry
+from ioc_common.testing import bts_event
 from ioc_common.timeutil import Granularity
 from ioc_ingest.testing import Harness, memory_harness
 from ioc_ingest.validation import derive_event_id
@@ -145,13 +146,13 @@ async def test_unit_must_exist_on_the_period_start(harness: Harness, make_bts: A
 async def test_district_codes_are_refused_after_the_reform_with_the_reason() -> None:
     async with memory_harness(now=lambda: datetime(2025, 9, 15, tzinfo=UTC)) as h:
         r = await h.client.post(
-            "/v1/events", json={**_bts("071"), "observed_at": "2025-08"}, headers=h.headers()
+            "/v1/events", json={**bts_event("071"), "observed_at": "2025-08"}, headers=h.headers()
         )
         assert r.status_code == 422
         assert "abolished" in errors(r.json())["unit_code"]
         # ...while a post-reform commune of the province is keyed by its former district.
         r = await h.client.post(
-            "/v1/events", json={**_bts("00691"), "observed_at": "2025-08"}, headers=h.headers()
+            "/v1/events", json={**bts_event("00691"), "observed_at": "2025-08"}, headers=h.headers()
         )
         assert r.status_code == 202, r.text
         assert [rec.key for rec in h.broker.records(TOPIC)] == ["024"]
@@ -250,19 +251,3 @@ async def test_revision_is_carried_and_checked(harness: Harness, make_bts: Any) 
     )
     assert r.status_code == 422
     assert "revision" in errors(r.json())
-
-
-def _bts(unit_code: str) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "family": "bts",
-        "unit_code": unit_code,
-        "observed_at": "2025-05",
-        "payload": {
-            "operator": "VNPT",
-            "technology": "5G",
-            "sites": 3,
-            "villages_total": 10,
-            "villages_covered": 9,
-        },
-    }

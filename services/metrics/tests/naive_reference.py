@@ -31,6 +31,7 @@ class RefFact:
     revision: int
     received_at: datetime
     event_id: str
+    provider: str
 
 
 def _dec(x: Any) -> Decimal:
@@ -60,6 +61,7 @@ def expand(event: dict[str, Any]) -> list[RefFact]:
         revision=event.get("revision", 1),
         received_at=datetime.fromisoformat(event["received_at"]),
         event_id=str(event["event_id"]),
+        provider=str(event["source"]),
     )
     p = event["payload"]
     if event["family"] == "observation":
@@ -93,6 +95,8 @@ def expand(event: dict[str, Any]) -> list[RefFact]:
                     num=_dec(p["dossiers_processed_online"]), den=total, **common),
             RefFact("online_payment_rate", "flow", series="", num=_dec(p["paid_online"]),
                     den=total, **common),
+            RefFact("dossiers_submitted_online_rate", "flow", series="",
+                    num=_dec(p["dossiers_online"]), den=total, **common),
         ]  # fmt: skip
     raise ValueError(event["family"])
 
@@ -121,9 +125,12 @@ def _era(d: date) -> int:
 
 
 def resolve(events: list[dict[str, Any]]) -> list[RefFact]:
-    """Every fact of every distinct event; for a stock only the winning revision."""
+    """Every fact of every distinct event that its figure's highest revision keeps: for a
+    stock the one winning fact of its (indicator, unit, series, period); for a flow every fact
+    of the provider's (indicator, unit, series, period) at the highest revision it sent —
+    same-revision reports add, lower ones are replaced."""
     seen: set[tuple[str, str]] = set()  # an event is (provider, event_id)
-    flows: list[RefFact] = []
+    flow_groups: dict[tuple[str, str, str, str, date, str], list[RefFact]] = {}
     stocks: dict[tuple[str, str, str, date, str], RefFact] = {}
     for event in events:
         key = (str(event["source"]), str(event["event_id"]))
@@ -132,7 +139,8 @@ def resolve(events: list[dict[str, Any]]) -> list[RefFact]:
         seen.add(key)
         for f in expand(event):
             if f.kind == "flow":
-                flows.append(f)
+                figure = (f.provider, f.indicator, f.unit, f.series, f.day, f.gran)
+                flow_groups.setdefault(figure, []).append(f)
                 continue
             ident = (f.indicator, f.unit, f.series, f.day, f.gran)
             held = stocks.get(ident)
@@ -142,6 +150,12 @@ def resolve(events: list[dict[str, Any]]) -> list[RefFact]:
                 held.event_id,
             ):
                 stocks[ident] = f
+    flows = [
+        f
+        for group in flow_groups.values()
+        for f in group
+        if f.revision == max(g.revision for g in group)
+    ]
     return flows + list(stocks.values())
 
 

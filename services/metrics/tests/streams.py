@@ -2,8 +2,9 @@
 
 One province of the post-2025 tree, its first three former districts and four communes each,
 plus reports by the districts and the province themselves; six months of one year no other test
-uses; every family; stock corrections (a higher revision of the same figure), late arrivals
-(shuffled windows) and re-sent duplicates (same event_id).
+uses; every family; stock and flow corrections (a higher revision of the same figure, and
+late lower-revision copies), late arrivals (shuffled windows) and re-sent duplicates (same
+event_id).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ def make_stream(
     originals: list[dict[str, Any]] = []
     n_dup = round(n * duplicates)
     stock_events: list[dict[str, Any]] = []
+    flow_events: list[dict[str, Any]] = []
     while len(originals) < n - n_dup:
         unit = rng.choice(reporters)
         event: dict[str, Any] = {
@@ -77,6 +79,19 @@ def make_stream(
             if key:
                 payload[key] = rng.randrange(60)
             event["payload"] = payload
+        elif kind < 0.13 and flow_events:
+            # A flow's figure again: mostly a correction (higher revision, new figures, which
+            # replace the provider's earlier ones), sometimes a late lower-revision copy.
+            old = rng.choice(flow_events)
+            revision = old.get("revision", 1)
+            revision = revision + 1 if rng.random() < 0.8 else max(1, revision - 1)
+            payload = {
+                k: rng.randrange(v + 1) if isinstance(v, int) and k != "dossiers_total" else v
+                for k, v in old["payload"].items()
+            }
+            event = {**old, "event_id": event["event_id"], "revision": revision}
+            event["payload"] = payload
+            flow_events.append(event)
         elif kind < 0.35:
             event["family"] = "cashless"
             event["payload"] = {
@@ -84,6 +99,7 @@ def make_stream(
                 "transactions": rng.randrange(5000),
                 "value_vnd": rng.randrange(10**12),
             }
+            flow_events.append(event)
         elif kind < 0.6:
             total = rng.randrange(500)
             event["family"] = "public_service"
@@ -94,6 +110,7 @@ def make_stream(
                 "dossiers_processed_online": rng.randrange(total + 1),
                 "paid_online": rng.randrange(total + 1),
             }
+            flow_events.append(event)
         elif kind < 0.85:
             total = rng.randrange(80)
             event["family"] = "bts"

@@ -186,3 +186,61 @@ async def test_operations_endpoints(client: Any) -> None:
     assert ready.status_code == 200, ready.text
     metrics = (await http.get("/metrics")).text
     assert "ioc_http_requests" in metrics
+
+
+VALUES = {"indicator": "open_datasets", "unit": "071"}
+RANKING = {"indicator": "open_datasets", "province": "08"}
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "field", "reason"),
+    [
+        # Found by the trust-boundaries review: 9999-12-31 overflowed (500) and 0001…9999
+        # by day was computed (3.6 M periods).
+        ("/v1/values", VALUES | {"granularity": "day", "from": "9999-12-31",
+                                 "to": "9999-12-31"}, "from", "between 1900 and 2200"),
+        ("/v1/values", VALUES | {"granularity": "day", "from": "0001-01-01",
+                                 "to": "9999-12-31"}, "from", "between 1900 and 2200"),
+        ("/v1/values", VALUES | {"granularity": "year", "from": "2024",
+                                 "to": "2201"}, "to", "between 1900 and 2200"),
+        ("/v1/values", VALUES | {"granularity": "day", "from": "1900-01-01",
+                                 "to": "2200-12-31"}, "to", "at most 5000"),
+        ("/v1/values", VALUES | {"granularity": "month", "from": "2024-05",
+                                 "to": "2024-02"}, "to", "must not be before from"),
+        ("/v1/rankings", RANKING | {"granularity": "year", "period": "9999"}, "period",
+         "between 1900 and 2200"),
+        ("/v1/rankings", RANKING | {"granularity": "day", "period": "1899-12-31"}, "period",
+         "between 1900 and 2200"),
+    ],
+)  # fmt: skip
+async def test_period_ranges_out_of_bounds_get_a_422_naming_the_field(
+    client: Any, path: str, params: dict[str, str], field: str, reason: str
+) -> None:
+    http, _ = client
+    r = await http.get(path, params=params)
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert error["message"] != error["message_en"]  # Vietnamese and English
+    [detail] = error["details"]
+    assert detail["field"] == field
+    vi, en = detail["reason"].split(" / ")
+    assert vi
+    assert reason in en
+
+
+async def test_a_range_at_the_bounds_is_answered(client: Any) -> None:
+    http, _ = client
+    r = await http.get(
+        "/v1/values",
+        params=VALUES | {"granularity": "day", "from": "2010-01-01", "to": "2023-09-09"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["total"] == 5000
+    r = await http.get(
+        "/v1/values", params=VALUES | {"granularity": "year", "from": "1900", "to": "2200"}
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["total"] == 301
+    r = await http.get("/v1/rankings", params=RANKING | {"granularity": "year", "period": "2200"})
+    assert r.status_code == 200, r.text

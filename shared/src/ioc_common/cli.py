@@ -59,11 +59,81 @@ def _cmd_kafka(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_secrets(args: argparse.Namespace) -> int:
+    from ioc_common.secrets import generate_env
+
+    sys.stdout.write(generate_env())
+    return 0
+
+
 def _cmd_asyncapi(args: argparse.Namespace) -> int:
     from ioc_common.asyncapi import write_asyncapi
 
     path = write_asyncapi(Path(args.output))
     print(f"wrote {path}")
+    return 0
+
+
+def _cmd_units_show(args: argparse.Namespace) -> int:
+    """A code before and after the 2025 reform, from the packaged reference data (no database,
+    no network)."""
+    import json
+
+    from ioc_common.reference.units import UnitLink, UnknownUnitError, unit_history
+
+    try:
+        history = unit_history(args.code)
+    except UnknownUnitError:
+        print(
+            f"không có đơn vị hành chính mã {args.code} / no administrative unit {args.code}",
+            file=sys.stderr,
+        )
+        return 1
+
+    def link(u: UnitLink) -> dict[str, object]:
+        return {"code": u.code, "name": u.name, "level": u.level.value, "is_split": u.is_split}
+
+    versions = [
+        {
+            "name": v.unit.name,
+            "level": v.unit.level.value,
+            "valid_from": v.unit.valid_from.isoformat(),
+            "valid_to": v.unit.valid_to.isoformat() if v.unit.valid_to else None,
+            "parent": link(v.parent) if v.parent else None,
+            "successors": [link(u) for u in v.successors],
+            "predecessors": [link(u) for u in v.predecessors],
+            "former_district": v.former_district,
+            "former_district_code": v.unit.former_district_code,
+        }
+        for v in history.versions
+    ]
+    if args.json:
+        out = {"code": history.code, "versions": versions, "reused": history.reused}
+        out |= {"warning_vi": history.warning_vi, "warning_en": history.warning_en}
+        print(json.dumps(out, ensure_ascii=False, indent=2))
+        return 0
+
+    def listed(links: tuple[UnitLink, ...]) -> str:
+        return ", ".join(
+            f"{u.code} {u.name}{' (một phần / part)' if u.is_split else ''}" for u in links
+        )
+
+    for v in history.versions:
+        until = f"{v.unit.valid_to:%d/%m/%Y}" if v.unit.valid_to else "nay / now"
+        print(f"{history.code}  {v.unit.name}  [{v.unit.level.value}]")
+        print(f"  hiệu lực / valid: {v.unit.valid_from:%d/%m/%Y} – {until}")
+        if v.parent is not None:
+            print(f"  thuộc / parent: {v.parent.code} {v.parent.name}")
+        if v.unit.former_district_code:
+            print(f"  huyện cũ / former district: {v.unit.former_district_code}")
+        if v.successors:
+            print(f"  thành / became: {listed(v.successors)}")
+        if v.former_district:
+            print("  vẫn tổng hợp theo huyện cũ / still aggregated as a former district")
+        if v.predecessors:
+            print(f"  lập từ / made of: {listed(v.predecessors)}")
+    if history.warning_vi:
+        print(f"! {history.warning_vi}\n! {history.warning_en}")
     return 0
 
 
@@ -91,6 +161,26 @@ def build_parser() -> argparse.ArgumentParser:
     spec = sub.add_parser("asyncapi", help="write the AsyncAPI document of the topics")
     spec.add_argument("--output", default="docs/asyncapi.json")
     spec.set_defaults(func=_cmd_asyncapi)
+
+    secrets = sub.add_parser(
+        "secrets", help="bí mật mạnh cho .env / strong secrets for a deployment's .env"
+    )
+    secrets_sub = secrets.add_subparsers(dest="secrets_command", required=True)
+    generate = secrets_sub.add_parser(
+        "generate", help="in NAME=value cho mọi bí mật / print NAME=value for every secret"
+    )
+    generate.set_defaults(func=_cmd_secrets)
+
+    units = sub.add_parser(
+        "units", help="đơn vị hành chính qua cải cách 2025 / units across the 2025 reform"
+    )
+    units_sub = units.add_subparsers(dest="units_command", required=True)
+    show = units_sub.add_parser(
+        "show", help="tên, hiệu lực, đơn vị kế thừa / name, validity, successors or predecessors"
+    )
+    show.add_argument("code", help="mã tỉnh, huyện hoặc xã / province, district or commune code")
+    show.add_argument("--json", action="store_true", help="machine-readable output")
+    show.set_defaults(func=_cmd_units_show)
 
     for ep in sorted(entry_points(group="ioc.commands"), key=lambda e: e.name):
         register: Register = ep.load()

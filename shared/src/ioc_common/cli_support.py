@@ -43,12 +43,14 @@ def run_with_database(
 ) -> int:
     """Open an engine, run ``action`` on the store built over it, dispose of the engine.
     Returns the action's exit code, or 2 after printing a platform error."""
+    from ioc_common.audit import acting_from, cli_origin
     from ioc_common.db import create_engine, session_factory
 
     async def main() -> int:
         engine = create_engine(database_url, pool_size=1)
         try:
-            return await action(make_store(session_factory(engine)))
+            with acting_from(cli_origin("ioc-cli")):  # the audit rows' source: this machine
+                return await action(make_store(session_factory(engine)))
         except IocError as exc:
             print_error(exc)
             return 2

@@ -30,6 +30,8 @@ from ioc_common.infra.postgres_local import LocalPostgres
 from ioc_common.infra.process import free_port, stop_process
 from ioc_common.infra.tansu import TansuBroker
 from ioc_common.kafka.admin import ensure_topics, wait_for_broker
+from ioc_common.secrets import generate_secret
+from ioc_common.service_auth import service_headers
 from ioc_common.topics import ALL_TOPICS
 
 #: Start order; services registered under other names start after these.
@@ -102,6 +104,17 @@ def _wait_healthy(name: str, url: str, proc: subprocess.Popen[bytes], timeout_s:
     raise TimeoutError(f"{name} did not answer {url}/healthz within {timeout_s:.0f}s")
 
 
+def dev_secrets() -> dict[str, str]:
+    """Fresh strong secrets per run, so the services authenticate each other under ``ioc dev``
+    exactly as in production (the gateway reads the metrics/alerts names as aliases)."""
+    return {
+        "IOC_METRICS_SERVICE_TOKEN": generate_secret(),
+        "IOC_ALERTS_SERVICE_TOKEN": generate_secret(),
+        "IOC_ALERTS_ACTOR_KEY": generate_secret(),
+        "IOC_GATEWAY_SESSION_SECRET": generate_secret(),
+    }
+
+
 def run_dev(opts: DevOptions) -> int:
     running = _Running()
 
@@ -142,10 +155,12 @@ def run_dev(opts: DevOptions) -> int:
         _done(t, f"{len(ALL_TOPICS)} topics")
 
         env = {
+            **dev_secrets(),
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
             "DATABASE_URL": database_url,
             "IOC_DEV": "1",
+            "IOC_ENV": "dev",
         }
         urls: dict[str, str] = {}
         for n, (name, factory) in enumerate(services):
@@ -195,6 +210,8 @@ class DevProcess:
     proc: subprocess.Popen[str]
     ready: dict[str, object]
     output: list[str]
+    #: The service tokens and actor key this ``ioc dev`` runs with (chosen by the caller).
+    secrets: dict[str, str]
 
     @property
     def urls(self) -> dict[str, str]:
@@ -202,18 +219,34 @@ class DevProcess:
         assert isinstance(services, dict)
         return {str(k): str(v) for k, v in services.items()}
 
+    def service_headers(
+        self, service: str, *, actor: str | None = None, method: str = "GET", path: str = ""
+    ) -> dict[str, str]:
+        """Headers to call the internal ``metrics`` or ``alerts`` API of this ``ioc dev`` as a
+        trusted tool (and, with ``actor``, to act as them on ``method`` ``path``)."""
+        return service_headers(
+            self.secrets.get(f"IOC_{service.upper()}_SERVICE_TOKEN"),
+            actor=actor,
+            key=self.secrets.get("IOC_ALERTS_ACTOR_KEY") if service == "alerts" else None,
+            method=method,
+            path=path,
+        )
+
 
 def start_dev_process(
     args: list[str], env: dict[str, str] | None = None, timeout_s: float = 120
 ) -> DevProcess:
     """Start ``ioc dev <args>`` and return once it printed its ready line (raises with the
-    last lines it printed if it never does)."""
+    last lines it printed if it never does). The caller chooses the services' secrets (given
+    in ``env``, or generated here) so it can call the internal APIs itself."""
+    base = dict(os.environ if env is None else env)
+    secrets = {name: base.get(name) or value for name, value in dev_secrets().items()}
     proc = subprocess.Popen(
         [sys.executable, "-m", "ioc_common.cli", "dev", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=env,
+        env=base | secrets,
     )
     assert proc.stdout is not None
     seen: list[str] = []
@@ -226,7 +259,7 @@ def start_dev_process(
         if line.startswith(READY_MARKER):
             drain = threading.Thread(target=lambda: seen.extend(proc.stdout or ()), daemon=True)
             drain.start()
-            return DevProcess(proc, json.loads(line[len(READY_MARKER) :]), seen)
+            return DevProcess(proc, json.loads(line[len(READY_MARKER) :]), seen, secrets)
     proc.kill()
     proc.wait(10)
     proc.stdout.close()

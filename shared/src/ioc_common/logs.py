@@ -2,11 +2,19 @@
 
 log = get_logger("ioc.ingest")
 log.info("ingest.accepted", event_id=str(eid), provider="so-tttt", count=3)
+
+Redacted: any field whose name says it holds a secret; in every message and text field, the
+query string of a path or URL (uvicorn's access and WebSocket lines print the full request
+target, and a query may carry a token) and the credentials after ``Bearer``/``Basic``.
+``uvicorn --no-access-log`` stays off: ``configure_logging`` does not re-enable the access
+logger through propagation, and also drops uvicorn's per-handshake WebSocket lines, which are
+access logs under another logger.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -17,11 +25,30 @@ import orjson
 _SECRET_MARKERS: Final = ("password", "secret", "token", "api_key", "apikey", "authorization")
 _RESERVED: Final = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 REDACTED: Final = "***"
+#: ``/path?query`` (also inside a URL); the query goes up to a space or a quote.
+_QUERY: Final = re.compile(r"(/[^\s?\"']*)\?[^\s\"']*")
+_CREDENTIALS: Final = re.compile(r"(?i)\b(bearer|basic)\s+[^\s\"',;]+")
+
+
+def redact_text(text: str) -> str:
+    """``text`` with query strings and ``Bearer``/``Basic`` credentials replaced."""
+    if "?" in text:
+        text = _QUERY.sub(rf"\1?{REDACTED}", text)
+    lowered = text.lower()
+    if "bearer" in lowered or "basic" in lowered:
+        text = _CREDENTIALS.sub(rf"\1 {REDACTED}", text)
+    return text
 
 
 def _redact(fields: dict[str, Any]) -> dict[str, Any]:
     return {
-        k: (REDACTED if any(m in k.lower() for m in _SECRET_MARKERS) else v)
+        k: (
+            REDACTED
+            if any(m in k.lower() for m in _SECRET_MARKERS)
+            else redact_text(v)
+            if isinstance(v, str)
+            else v
+        )
         for k, v in fields.items()
     }
 
@@ -33,14 +60,24 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "event": extra.pop("event", None) or record.getMessage(),
+            "event": redact_text(str(extra.pop("event", None) or record.getMessage())),
         }
         if record.args or "event" in record.__dict__:
-            body["msg"] = record.getMessage()
+            body["msg"] = redact_text(record.getMessage())
         body.update(_redact(extra))
         if record.exc_info:
-            body["exc"] = self.formatException(record.exc_info)
+            body["exc"] = redact_text(self.formatException(record.exc_info))
         return orjson.dumps(body, default=str).decode()
+
+
+class _NoWebSocketAccessLines(logging.Filter):
+    """Drops uvicorn's ``<client> - "WebSocket <path>" [accepted]|403|<status>`` lines."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith('%s - "WebSocket %s"')
+
+
+_WS_ACCESS_FILTER: Final = _NoWebSocketAccessLines()
 
 
 class EventLogger:
@@ -77,7 +114,17 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    access = logging.getLogger("uvicorn.access")
+    # uvicorn's --no-access-log leaves this logger with no handler and no propagation; its
+    # default gives it a handler. Only in the latter case do its lines come to the root.
+    access_on = bool(access.handlers) or access.propagate
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    access.handlers[:] = []
+    access.propagate = access_on
+    error = logging.getLogger("uvicorn.error")
+    error.removeFilter(_WS_ACCESS_FILTER)
+    if not access_on:
+        error.addFilter(_WS_ACCESS_FILTER)
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, root.level))

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ioc_common.secrets import SecretValue, refuse_weak
 
 
 class ServiceSettings(BaseSettings):
@@ -31,8 +33,73 @@ class ServiceSettings(BaseSettings):
     log_level: str = Field(
         default="INFO", validation_alias=AliasChoices("IOC_LOG_LEVEL", "log_level")
     )
+    #: ``production`` (the default) refuses weak or missing secrets at start-up; ``dev`` is
+    #: what ``ioc dev`` and the test suite run with (``ioc_common.secrets``).
+    environment: Literal["production", "dev"] = Field(
+        default="production", validation_alias=AliasChoices("IOC_ENV", "environment")
+    )
+    # How every Kafka client authenticates (``ioc_common.kafka.client_security``); the
+    # default, PLAINTEXT, is for ``ioc dev`` and tests. Deployments use SASL_PLAINTEXT on a
+    # private network or SASL_SSL, one SCRAM user per service (docs/admin.md, "Kafka security").
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = Field(
+        default="PLAINTEXT",
+        validation_alias=AliasChoices("IOC_KAFKA_SECURITY_PROTOCOL", "kafka_security_protocol"),
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field(
+        default="SCRAM-SHA-512",
+        validation_alias=AliasChoices("IOC_KAFKA_SASL_MECHANISM", "kafka_sasl_mechanism"),
+    )
+    kafka_sasl_username: str = Field(
+        default="",
+        validation_alias=AliasChoices("IOC_KAFKA_SASL_USERNAME", "kafka_sasl_username"),
+    )
+    kafka_sasl_password: SecretStr = Field(
+        default=SecretStr(""),
+        validation_alias=AliasChoices("IOC_KAFKA_SASL_PASSWORD", "kafka_sasl_password"),
+    )
+    # PEM files; without a CA file the system's trust store verifies the broker.
+    kafka_ssl_cafile: str = Field(
+        default="", validation_alias=AliasChoices("IOC_KAFKA_SSL_CAFILE", "kafka_ssl_cafile")
+    )
+    kafka_ssl_certfile: str = Field(
+        default="",
+        validation_alias=AliasChoices("IOC_KAFKA_SSL_CERTFILE", "kafka_ssl_certfile"),
+    )
+    kafka_ssl_keyfile: str = Field(
+        default="", validation_alias=AliasChoices("IOC_KAFKA_SSL_KEYFILE", "kafka_ssl_keyfile")
+    )
     host: str = "127.0.0.1"
     port: int = 8000
+
+    def secrets(self) -> dict[str, SecretValue]:
+        """This service's secrets by environment variable name, judged at start-up. A
+        service adds its own; the Kafka password counts once SASL is on."""
+        named: dict[str, SecretValue] = {}
+        if self.kafka_security_protocol.startswith("SASL_"):
+            named["IOC_KAFKA_SASL_PASSWORD"] = self.kafka_sasl_password
+        return named
+
+    def refuse_weak_secrets(self) -> None:
+        """Outside ``ioc dev``, stop start-up on a missing, short or example secret."""
+        if self.environment != "dev":
+            refuse_weak(self.secrets())
+
+    @model_validator(mode="after")
+    def _kafka_sasl_needs_credentials(self) -> Self:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()
+        ):
+            raise ValueError(
+                f"IOC_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} cần "
+                "IOC_KAFKA_SASL_USERNAME và IOC_KAFKA_SASL_PASSWORD / "
+                "needs IOC_KAFKA_SASL_USERNAME and IOC_KAFKA_SASL_PASSWORD"
+            )
+        if bool(self.kafka_ssl_certfile) != bool(self.kafka_ssl_keyfile):
+            raise ValueError(
+                "IOC_KAFKA_SSL_CERTFILE và IOC_KAFKA_SSL_KEYFILE phải đi cùng nhau / "
+                "IOC_KAFKA_SSL_CERTFILE and IOC_KAFKA_SSL_KEYFILE go together"
+            )
+        return self
 
 
 def settings_classes(service: str) -> list[type[ServiceSettings]]:

@@ -7,7 +7,15 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Final
 
+from ioc_common.errors import FieldError, InvalidInput
+
 VIETNAM_TZ: Final = timezone(timedelta(hours=7), "ICT")
+
+#: The years a query may ask about (a period outside is refused, never computed).
+QUERY_MIN_YEAR: Final = 1900
+QUERY_MAX_YEAR: Final = 2200
+#: The most periods one request may span (about 13 years of days).
+QUERY_MAX_PERIODS: Final = 5000
 
 
 class Granularity(StrEnum):
@@ -120,3 +128,69 @@ def period_label(start: date, granularity: Granularity) -> str:
 def coarser_or_equal(granularity: Granularity) -> tuple[Granularity, ...]:
     """The periods a figure of this granularity can be aggregated into."""
     return GRANULARITY_ORDER[GRANULARITY_ORDER.index(granularity) :]
+
+
+def period_count(first: date, last: date, granularity: Granularity) -> int:
+    """How many periods of ``granularity`` run from the one holding ``first`` to the one
+    holding ``last``, both included (0 when ``last`` is before ``first``); computed, not
+    enumerated."""
+
+    def index(day: date) -> int:
+        match granularity:
+            case Granularity.DAY:
+                return day.toordinal()
+            case Granularity.MONTH:
+                return day.year * 12 + day.month - 1
+            case Granularity.QUARTER:
+                return day.year * 4 + (day.month - 1) // 3
+            case Granularity.YEAR:
+                return day.year
+
+    return max(0, index(last) - index(first) + 1)
+
+
+def _refused(field: str, reason_vi: str, reason_en: str) -> InvalidInput:
+    return InvalidInput(
+        "Kỳ hoặc khoảng thời gian không hợp lệ",
+        "Invalid period or period range",
+        [FieldError(field, f"{reason_vi} / {reason_en}")],
+    )
+
+
+def check_query_period(start: date, field: str) -> None:
+    """A period a query may ask about: its year between ``QUERY_MIN_YEAR`` and
+    ``QUERY_MAX_YEAR``; otherwise 422 naming ``field``."""
+    if not QUERY_MIN_YEAR <= start.year <= QUERY_MAX_YEAR:
+        raise _refused(
+            field,
+            f"năm phải từ {QUERY_MIN_YEAR} đến {QUERY_MAX_YEAR}",
+            f"the year must be between {QUERY_MIN_YEAR} and {QUERY_MAX_YEAR}",
+        )
+
+
+def check_query_range(
+    first: date,
+    last: date,
+    granularity: Granularity,
+    *,
+    first_field: str = "from",
+    last_field: str = "to",
+    max_periods: int = QUERY_MAX_PERIODS,
+) -> int:
+    """The one rule for a range of periods a query asks for: both ends pass
+    :func:`check_query_period`, ``first`` is not after ``last``, and it spans at most
+    ``max_periods`` periods of ``granularity``. Returns how many periods it spans; raises
+    :class:`~ioc_common.errors.InvalidInput` (422) naming the field at fault."""
+    check_query_period(first, first_field)
+    check_query_period(last, last_field)
+    if last < first:
+        raise _refused(last_field, "không được trước kỳ đầu", f"must not be before {first_field}")
+    count = period_count(first, last, granularity)
+    if count > max_periods:
+        raise _refused(
+            last_field,
+            f"khoảng {count} kỳ ({granularity.value}) vượt quá {max_periods} kỳ cho mỗi yêu cầu",
+            f"the range spans {count} {granularity.value} periods; at most {max_periods} "
+            "per request",
+        )
+    return count

@@ -15,13 +15,14 @@ from prometheus_client import CollectorRegistry
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ioc_common.errors import FieldError, InvalidInput, IocError
-from ioc_common.logs import get_logger
+from ioc_common.logs import configure_logging, get_logger
 from ioc_common.observability import (
     HttpMetrics,
     HttpMetricsMiddleware,
     ReadinessCheck,
     metrics_response,
 )
+from ioc_common.settings import ServiceSettings
 
 log = get_logger("ioc.web")
 
@@ -105,6 +106,15 @@ def install_error_handlers(app: FastAPI) -> None:
             "Internal error; it was logged, please tell the platform admin",
         ).body()
         return JSONResponse(body, status_code=500)
+
+
+def prepare_service(settings: ServiceSettings) -> None:
+    """The first thing every ``create_app`` does, before it builds anything: JSON logs at the
+    settings' level (the one place a service configures logging; under ``uvicorn --factory``
+    uvicorn has set up its loggers by then, and its ``--no-access-log`` is kept), then refuse
+    weak secrets with a clear message rather than half-start."""
+    configure_logging(settings.log_level)
+    settings.refuse_weak_secrets()
 
 
 def install_service_basics(

@@ -6,33 +6,42 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import httpx
 from fastapi import Depends, FastAPI
 from prometheus_client import CollectorRegistry
 
 from ioc_alerts.api.deps import check_service_token
-from ioc_alerts.api.routes import alerts, deliveries, recipients, silences, targets
+from ioc_alerts.api.routes import (
+    alerts,
+    assessments,
+    deliveries,
+    recipients,
+    silences,
+    targets,
+)
 from ioc_alerts.channels import Channel
 from ioc_alerts.channels.email import EmailChannel
 from ioc_alerts.channels.webhook import WebhookChannel
 from ioc_alerts.channels.zalo import ZaloChannel
 from ioc_alerts.config import AlertsSettings
 from ioc_alerts.dispatcher import Dispatcher
-from ioc_alerts.engine import Clock, Evaluator, seed_targets
+from ioc_alerts.evaluator import Clock, Evaluator
 from ioc_alerts.observability import AlertsMetrics
 from ioc_alerts.ssrf import parse_networks
 from ioc_alerts.state import AlertsState
+from ioc_alerts.targets_store import seed_targets
 from ioc_alerts.workers import Workers
 from ioc_common.db import create_engine, database_ready, session_factory
+from ioc_common.kafka import client_security
 from ioc_common.kafka.consumer import Consumer, KafkaConsumer
+from ioc_common.kafka.lag import LagMonitor
 from ioc_common.kafka.publisher import KafkaPublisher, Publisher
-from ioc_common.logs import configure_logging, get_logger
+from ioc_common.logs import get_logger
 from ioc_common.nul_guard import RejectNulMiddleware
 from ioc_common.observability import new_registry
 from ioc_common.timeutil import utc_now
-from ioc_common.web import install_service_basics
+from ioc_common.web import install_service_basics, prepare_service
 
 log = get_logger("ioc.alerts")
 
@@ -55,18 +64,24 @@ def create_app(
 ) -> FastAPI:
     """``publisher``/``consumer`` replace the Kafka ones (tests pass in-memory fakes)."""
     settings = settings or AlertsSettings()
+    prepare_service(settings)
     registry = registry or new_registry()
     clock = clock or utc_now
     metrics = AlertsMetrics(registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level)
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
         evaluator = Evaluator(hysteresis_ratio=settings.hysteresis_ratio, clock=clock)
         allowed = parse_networks(settings.webhook_allow_networks)
-        app.state.alerts = AlertsState(
+        http = httpx.AsyncClient(follow_redirects=False)
+        channels: dict[str, Channel] = {
+            "email": EmailChannel(settings),
+            "webhook": WebhookChannel(http, allowed, settings.send_timeout_s),
+            "zalo": ZaloChannel(settings, http, sessions),
+        }
+        state = app.state.alerts = AlertsState(
             settings=settings,
             engine=engine,
             sessions=sessions,
@@ -74,55 +89,59 @@ def create_app(
             evaluator=evaluator,
             clock=clock,
             allowed_networks=allowed,
+            dispatcher=Dispatcher(settings, sessions, channels, metrics, clock),
         )
-        http = httpx.AsyncClient(follow_redirects=False)
         workers: Workers | None = None
         pub: Publisher | None = None
         con: Consumer | None = None
+        lag: LagMonitor | None = None
         try:
             if settings.seed_targets:
                 seeded = await seed_targets(sessions, clock())
                 log.info("alerts.targets_seeded", inserted=seeded)
-            channels: dict[str, Channel] = {
-                "email": EmailChannel(settings),
-                "webhook": WebhookChannel(http, allowed, settings.send_timeout_s),
-                "zalo": ZaloChannel(settings, http, sessions),
-            }
-            dispatcher = Dispatcher(settings, sessions, channels, metrics, clock)
             if settings.run_workers:
                 # Built only here: an aiokafka client never started complains when collected.
                 pub = publisher or KafkaPublisher(
                     settings.kafka_bootstrap_servers,
                     idempotence=settings.kafka_idempotence,
                     client_id="ioc-alerts",
+                    security=client_security(settings),
                 )
                 con = consumer or KafkaConsumer(
                     settings.kafka_bootstrap_servers,
                     [settings.metrics_topic],
                     group_id=settings.group_id,
                     client_id="ioc-alerts",
+                    security=client_security(settings),
                 )
-                app.state.publisher = pub
-                await pub.start()
-                await con.start()
+                state.publisher = pub
+                # Built before the consumer starts: it seeks to the offsets stored in
+                # alerts_offsets whenever partitions are assigned.
                 workers = Workers(
                     sessions=sessions,
                     consumer=con,
                     publisher=pub,
                     evaluator=evaluator,
-                    dispatcher=dispatcher,
+                    dispatcher=state.dispatcher,
                     metrics=metrics,
                     sweep_interval_s=settings.sweep_interval_s,
                     dispatch_interval_s=settings.dispatch_interval_s,
                     repeat_interval_s=settings.repeat_interval_s,
                     batch_size=settings.consume_batch,
+                    group_id=settings.group_id,
                 )
+                await pub.start()
+                await con.start()
                 workers.start()
-            app.state.workers = workers
-            app.state.dispatcher = dispatcher
+                if isinstance(con, KafkaConsumer):  # lag from the broker, on a timer
+                    lag = LagMonitor(con, metrics.consumer_lag, con.committed)
+                    lag.start()
+            state.workers = workers
             log.info("alerts.started", workers=settings.run_workers)
             yield
         finally:
+            if lag is not None:
+                await lag.stop()
             if workers is not None:
                 await workers.stop()
             if con is not None:
@@ -146,7 +165,7 @@ def create_app(
             return {"database": False}
         checks = {"database": await database_ready(state.engine)}
         if settings.run_workers:
-            pub: Any = getattr(app.state, "publisher", None)
+            pub = state.publisher
             checks["kafka"] = bool(pub is not None and await pub.is_ready())
         return checks
 
@@ -154,6 +173,6 @@ def create_app(
     # before the basics so the HTTP metrics (outermost) count these 422s too.
     app.add_middleware(RejectNulMiddleware)
     install_service_basics(app, service="alerts", registry=registry, readiness=readiness)
-    for module in (alerts, silences, targets, recipients, deliveries):
+    for module in (alerts, silences, targets, recipients, deliveries, assessments):
         app.include_router(module.router, dependencies=[Depends(check_service_token)])
     return app

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import ipaddress
+from typing import Self
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from ioc_common.secrets import SecretValue
 from ioc_common.settings import ServiceSettings
 from ioc_common.topics import METRICS_UPDATED
 
@@ -56,7 +61,50 @@ class AlertsSettings(ServiceSettings):
     #: ``["127.0.0.1/32"]``; empty refuses every non-public address.
     webhook_allow_networks: list[str] = Field(default_factory=list)
 
-    #: When set, API callers must send it as ``Authorization: Bearer <token>`` (the gateway).
-    service_token: str | None = None
-    #: Base address used in links inside messages (the operators' dashboard).
+    #: API callers must send it as ``Authorization: Bearer <token>`` (the gateway). Required
+    #: outside ``ioc dev``.
+    service_token: SecretStr | None = None
+    #: Verifies the gateway's signed statement of which operator acts (``X-IOC-Actor-Assertion``,
+    #: ``ioc_common.service_auth``); without a valid one no action is taken in anyone's name.
+    actor_key: SecretStr | None = None
+    #: Base address used in links inside messages (the operators' dashboard, as the
+    #: recipients reach it). Outside ``ioc dev`` a loopback address is refused.
     dashboard_url: str = "http://127.0.0.1:8003"
+
+    def secrets(self) -> dict[str, SecretValue]:
+        return super().secrets() | {
+            "IOC_ALERTS_SERVICE_TOKEN": self.service_token,
+            "IOC_ALERTS_ACTOR_KEY": self.actor_key,
+        }
+
+    @model_validator(mode="after")
+    def _deployable(self) -> Self:
+        """Outside ``ioc dev``: links in messages must reach people, and mail to a real relay
+        on the submission port must be encrypted."""
+        if self.environment == "dev":
+            return self
+        if _is_loopback(urlsplit(self.dashboard_url).hostname or ""):
+            raise ValueError(
+                f"IOC_ALERTS_DASHBOARD_URL={self.dashboard_url!r} trỏ về máy cục bộ: liên kết "
+                "trong thư cảnh báo sẽ không mở được; đặt địa chỉ bảng điều khiển mà người nhận "
+                "truy cập / points to this machine, so links in alert emails would not open; "
+                "set the dashboard's address as recipients reach it "
+                "(e.g. https://ioc.example.gov.vn)"
+            )
+        if self.smtp_port == 587 and not self.smtp_starttls and not _is_loopback(self.smtp_host):
+            raise ValueError(
+                f"IOC_ALERTS_SMTP_PORT=587 tới {self.smtp_host} cần IOC_ALERTS_SMTP_STARTTLS=true"
+                " (không gửi thư và mật khẩu SMTP qua mạng dưới dạng rõ) / "
+                f"IOC_ALERTS_SMTP_PORT=587 to {self.smtp_host} needs "
+                "IOC_ALERTS_SMTP_STARTTLS=true (no mail or SMTP password in clear text)"
+            )
+        return self
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in {"localhost", "localhost.localdomain"}:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False

@@ -27,9 +27,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ioc_alerts import tables as t
-from ioc_alerts.channels import Channel, Outcome, SendResult
+from ioc_alerts.channels import Channel, Outcome, SendResult, excerpt
 from ioc_alerts.config import AlertsSettings
-from ioc_alerts.engine import Clock
+from ioc_alerts.evaluator import Clock
 from ioc_alerts.messages import DigestItem, digest
 from ioc_alerts.observability import AlertsMetrics
 from ioc_common.db import transaction
@@ -267,20 +267,21 @@ class Dispatcher:
         now = self.clock()
         attempts = row["attempts"] + 1
         outcome = result.outcome
+        error = excerpt(result.error)  # never a receiver's whole answer
         if outcome is Outcome.RETRY and attempts >= self.settings.max_attempts:
             outcome = Outcome.DEAD
         values: dict[str, Any] = {"attempts": attempts, "updated_at": now}
         if outcome is Outcome.SENT:
             values |= {"status": "sent", "sent_at": now, "last_error": None}
         elif outcome is Outcome.DEAD:
-            values |= {"status": "dead", "last_error": result.error}
+            values |= {"status": "dead", "last_error": error}
         else:
             delay = backoff_delay(
                 attempts, self.settings.backoff_base_s, self.settings.backoff_cap_s, self.rng
             )
             delay = max(delay, result.retry_after_s or 0.0)
             values |= {
-                "last_error": result.error,
+                "last_error": error,
                 "next_attempt_at": now + timedelta(seconds=delay),
             }
         await session.execute(
@@ -297,7 +298,7 @@ class Dispatcher:
                 attempt=previous + 1,
                 at=now,
                 outcome=outcome.value,
-                error=result.error,
+                error=error,
                 duration_ms=elapsed_ms,
             )
         )
@@ -308,7 +309,7 @@ class Dispatcher:
             channel=row["channel"],
             outcome=outcome.value,
             attempt=attempts,
-            error=result.error,
+            error=error,
         )
 
 

@@ -1,10 +1,10 @@
 """Deciding what alert a unit should have: pure functions, no database, no clock.
 
-* **lagging** — the actual value is worse than the trajectory's expected value by more than a
-  tolerance (warning, then critical); once the deadline has passed, any shortfall from the goal
-  is critical. Hysteresis: an open alert steps down or resolves only once the gap is below the
-  lower threshold by a margin (``hysteresis_ratio`` × the critical tolerance), so a value
-  hovering at a threshold does not flap.
+* **lagging** — :func:`ioc_common.catalogue.targets.judge` says whether the value is behind
+  its target (the gateway colours the dashboard with the same verdict); this module adds
+  hysteresis: an open alert steps down or resolves only once the gap is below the lower
+  threshold by a margin (``hysteresis_ratio`` × the critical tolerance), so a value hovering at
+  a threshold does not flap.
 * **missing data** — nothing reported for longer than the indicator's reporting interval. It
   is its own alert and suppresses lagging for the same unit and indicator: stale data is not
   evidence of lagging.
@@ -13,14 +13,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
-from ioc_alerts.targets import TargetSpec, scope_level_of
-from ioc_alerts.units import unit_within
-from ioc_common.catalogue import Direction, Indicator
-from ioc_common.events import AggregationLevel, AlertSeverity
+from ioc_alerts.targets import TargetSpec
+from ioc_common.catalogue import Indicator
+from ioc_common.catalogue.targets import Verdict, judge, judging_day
+from ioc_common.catalogue.targets import applies as applies  # re-exported for the tests
+from ioc_common.events import AlertSeverity
 from ioc_common.timeutil import GRANULARITY_ORDER, Granularity, period_end
 
 
@@ -84,6 +85,19 @@ class Decision:
     lagging: LaggingOutcome
     missing: MissingOutcome | None
     targets: tuple[str, ...] = field(default=())
+    #: The judged period is history (:func:`is_backfill`): its changes go to the alert's
+    #: history, nobody is notified of them.
+    backfill: bool = False
+
+
+def is_backfill(observation: Observation, indicator: Indicator, today: date) -> bool:
+    """Whether a period is back-filled history rather than the present: it ended more than
+    the indicator's reporting interval before ``today``. (``MetricUpdated`` carries no
+    back-fill flag, so this is the rule: a period a unit should already have been followed by
+    another one is the past.) Online dossiers, reported every 3 days and judged by month: on
+    20 May 2026 the running May is current, April (ended 30 April, 20 days before) is history;
+    on 2 May, April was still current."""
+    return observation.period_end < today - timedelta(days=indicator.reporting_interval_days)
 
 
 def display_value(
@@ -119,72 +133,74 @@ def pick_observation(
     return None
 
 
-def shortfall(direction: Direction, expected: float, actual: float) -> float:
-    """How far ``actual`` is worse than ``expected`` (negative when better)."""
-    return expected - actual if direction is Direction.HIGHER_IS_BETTER else actual - expected
-
-
-def applies(target: TargetSpec, unit_code: str, level: AggregationLevel | str, on: date) -> bool:
-    """Whether ``target`` covers the unit at that aggregation level on that date."""
-    scope = target.scope
-    if scope.units is not None:
-        return unit_code in scope.units and scope_level_of(unit_code).value == str(level)
-    if scope.level is None or scope.level.value != str(level):
-        return False
-    return scope.within is None or any(unit_within(w, unit_code, on) for w in scope.within)
-
-
 def evaluate_lagging(
     target: TargetSpec,
     observation: Observation | None,
     *,
-    today: date,
+    today: date | None = None,
     previous: AlertSeverity | None,
     hysteresis_ratio: float,
 ) -> LaggingOutcome:
-    """The severity the lagging alert of one target should have (None: no alert)."""
+    """The severity the lagging alert of one target should have (None: no alert): the shared
+    verdict on the observation's period, judged on that period's last day (``today`` plays no
+    part; kept for the callers' symmetry), held at ``previous`` until the gap is a margin
+    below its threshold."""
     if observation is None or observation.value is None:
         # Nothing to judge: keep what is open (missing data handles the silence).
         return LaggingOutcome(previous, Reason.NO_VALUE, target.id)
-    direction = target.indicator_def.direction
     actual = observation.value
-    as_of = min(observation.period_end, today)
-    base = LaggingOutcome(
-        None, Reason.ON_TRACK, target.id, actual, period=observation.period, as_of=as_of
+    # Judged in the period's own time (its last day), never by today's clock.
+    as_of = judging_day(observation.period_start, observation.granularity)
+    found = judge(
+        target,
+        actual,
+        direction=target.indicator_def.direction,
+        on=as_of,
+        period=observation.period,
     )
-    if today > target.deadline:
-        gap = shortfall(direction, target.goal, actual)
-        missed = gap > 0
-        return replace(
-            base,
-            severity=AlertSeverity.CRITICAL if missed else None,
-            reason=Reason.DEADLINE_MISSED if missed else Reason.ON_TRACK,
-            expected=target.goal,
-            gap=gap,
-            tolerance=0.0,
-        )
-    expected = target.expected_at(as_of)
-    gap = shortfall(direction, expected, actual)
-    warning, critical = target.tolerance.warning, target.tolerance.critical
-    margin = hysteresis_ratio * critical
-    # Thresholds to enter a severity, and (lower, by the margin) to stay in it.
-    critical_at = critical - margin if previous is AlertSeverity.CRITICAL else critical
-    warning_at = warning - margin if previous is not None else warning
-    severity: AlertSeverity | None
-    if gap > critical_at:
-        severity, tolerance = AlertSeverity.CRITICAL, critical
-    elif gap > warning_at:
-        severity, tolerance = AlertSeverity.WARNING, warning
-    else:
-        severity, tolerance = None, warning
-    return replace(
-        base,
-        severity=severity,
-        reason=Reason.BEHIND if severity is not None else Reason.ON_TRACK,
-        expected=expected,
-        gap=gap,
+    severity, reason, tolerance = found.severity, _REASONS[found.verdict], found.tolerance
+    if not found.past_deadline and previous is not None:
+        assert found.gap is not None  # a value was judged
+        severity = _held(found.gap, target, previous, severity, hysteresis_ratio)
+        reason = Reason.BEHIND if severity is not None else Reason.ON_TRACK
+        critical = severity is AlertSeverity.CRITICAL
+        tolerance = target.tolerance.critical if critical else target.tolerance.warning
+    return LaggingOutcome(
+        severity,
+        reason,
+        target.id,
+        actual,
+        expected=found.expected,
+        gap=found.gap,
         tolerance=tolerance,
+        period=observation.period,
+        as_of=as_of,
     )
+
+
+_REASONS: Mapping[Verdict, Reason] = {
+    Verdict.ON_TRACK: Reason.ON_TRACK,
+    Verdict.WARNING: Reason.BEHIND,
+    Verdict.CRITICAL: Reason.BEHIND,
+    Verdict.DEADLINE_MISSED: Reason.DEADLINE_MISSED,
+}
+
+
+def _held(
+    gap: float,
+    target: TargetSpec,
+    previous: AlertSeverity,
+    judged: AlertSeverity | None,
+    hysteresis_ratio: float,
+) -> AlertSeverity | None:
+    """Hysteresis: an open alert keeps its severity (or steps down to warning) while the gap
+    is within ``hysteresis_ratio`` × the critical tolerance below the threshold it crossed."""
+    margin = hysteresis_ratio * target.tolerance.critical
+    if previous is AlertSeverity.CRITICAL and gap > target.tolerance.critical - margin:
+        return AlertSeverity.CRITICAL
+    if judged is None and gap > target.tolerance.warning - margin:
+        return AlertSeverity.WARNING
+    return judged
 
 
 def evaluate_missing(
@@ -240,7 +256,8 @@ def decide(
         )
         for t in targets
     ]
-    return Decision(worst(outcomes), missing, ids)
+    backfill = observation is not None and is_backfill(observation, indicator, today)
+    return Decision(worst(outcomes), missing, ids, backfill)
 
 
 def worst(outcomes: Iterable[LaggingOutcome]) -> LaggingOutcome:

@@ -43,6 +43,8 @@ class Desired:
     summary_en: str = ""
     detail: Mapping[str, Any] | None = None
     resolve_note: str | None = None
+    #: Judged on a back-filled (past) period: the change is recorded, nobody is notified.
+    backfill: bool = False
 
     @property
     def fingerprint(self) -> str:
@@ -156,8 +158,17 @@ async def apply_to(
 
     With ``refreshes`` (by alert id), fresher figures at the same severity are put there for
     :func:`write_refreshes` to write together, instead of one UPDATE each; with ``batch``,
-    what the change adds is written by its :meth:`Batch.flush`."""
+    what the change adds is written by its :meth:`Batch.flush`.
+
+    Back-fill (``desired.backfill``): a change judged on a past period is recorded (history,
+    ``AlertChanged``) but notifies nobody, and the alert is marked ``untold`` in its detail;
+    the first judgement of a current period that keeps it open then tells the recipients of
+    the alert as it stands (one "firing" notification), and a judgement moving to another
+    period adds a ``period`` history row, so the history shows every period judged."""
     detail = dict(desired.detail or {})
+    silent = desired.backfill
+    if current is not None and silent and (current.get("detail") or {}).get(UNTOLD):
+        detail[UNTOLD] = True  # still nobody told: keep the mark through back-filled periods
     if current is None:
         if desired.severity is None:
             return None, None
@@ -184,12 +195,16 @@ async def apply_to(
             "resolved_at": None,
             "resolved_by": None,
         }
+        if silent:
+            alert["detail"] = detail | {UNTOLD: True}
         await session.execute(sa.insert(t.alerts).values(**alert))
         await _changed(
-            session, alert, "opened", now, actor=None, note=None, notify="firing", batch=batch
-        )
+            session, alert, "opened", now, actor=None, note=None,
+            notify=None if silent else "firing", batch=batch,
+        )  # fmt: skip
         return "opened", alert
     if desired.severity is None:
+        # "resolved" goes only to those told of the alert: nobody, for an untold one.
         await _resolve(session, current, now, actor=None, note=desired.resolve_note, batch=batch)
         return "resolved", None
     updates: dict[str, Any] = {
@@ -199,9 +214,21 @@ async def apply_to(
         "target_id": desired.target_id,
     }
     if desired.severity.value == current["severity"]:
-        # Fresher figures, same severity: no new version, nobody is told again.
+        # Fresher figures, same severity: no new version, nobody is told again — except
+        # those an alert opened or changed by back-fill was never told of.
         if all(current.get(k) == v for k, v in updates.items()):
             return None, current  # nothing new to write either
+        before = current.get("detail") or {}
+        moved = before.get("period") != detail.get("period")
+        if moved or (before.get(UNTOLD) and not silent):
+            writes = Batch() if batch is None else batch
+            after = current | updates
+            if moved:
+                writes.history.append(_history_row(after, "period", now, actor=None, note=None))
+            if before.get(UNTOLD) and not silent:
+                await queue_notifications(session, after, "firing", now, batch=writes)
+            if batch is None:
+                await writes.flush(session)
         if refreshes is None:
             await session.execute(
                 sa.update(t.alerts).where(t.alerts.c.id == current["id"]).values(**updates)
@@ -213,6 +240,7 @@ async def apply_to(
             }
         return None, current | updates
     escalated = SEVERITY_RANK[desired.severity] > SEVERITY_RANK[AlertSeverity(current["severity"])]
+    notify = "changed"
     updates |= {
         "severity": desired.severity.value,
         "version": current["version"] + 1,
@@ -226,15 +254,23 @@ async def apply_to(
     await session.execute(
         sa.update(t.alerts).where(t.alerts.c.id == current["id"]).values(**updates)
     )
+    if silent:
+        updates["detail"] = detail | {UNTOLD: True}
+    elif (current.get("detail") or {}).get(UNTOLD):
+        # Nobody was told of this alert: the current state is news to them all.
+        notify = "firing"
     alert = current | updates
     change = "escalated" if escalated else "deescalated"
     await _changed(
-        session, alert, change, now, actor=None, note=None, notify="changed", batch=batch
-    )
+        session, alert, change, now, actor=None, note=None,
+        notify=None if silent else notify, batch=batch,
+    )  # fmt: skip
     return change, alert
 
 
 _REFRESHED = ("summary_vi", "summary_en", "detail", "target_id")
+#: In an alert's detail: opened or changed by back-fill, nobody told of it yet.
+UNTOLD = "untold"
 
 
 async def write_refreshes(session: AsyncSession, refreshes: Sequence[dict[str, Any]]) -> None:
@@ -317,8 +353,8 @@ async def _resolve(
     )
     alert = current | updates
     await _changed(
-        session, alert, "resolved", now, actor=actor, note=note, notify="resolved",
-        batch=batch,
+        session, alert, "resolved", now, actor=actor, note=note,
+        notify="resolved", batch=batch,
     )  # fmt: skip
     return alert
 
@@ -336,19 +372,7 @@ async def _changed(
 ) -> None:
     own = batch is None
     writes = Batch() if batch is None else batch
-    writes.history.append(
-        {
-            "alert_id": alert["id"],
-            "version": alert["version"],
-            "at": now,
-            "change": change,
-            "state": alert["state"],
-            "severity": alert["severity"],
-            "actor": actor or SYSTEM,
-            "note": note,
-            "detail": dict(alert.get("detail") or {}),
-        }
-    )
+    writes.history.append(_history_row(alert, change, now, actor=actor, note=note))
     event = AlertChanged(
         alert_id=alert["id"],
         fingerprint=alert["fingerprint"],
@@ -371,6 +395,22 @@ async def _changed(
         await queue_notifications(session, alert, notify, now, batch=writes)
     if own:
         await writes.flush(session)
+
+
+def _history_row(
+    alert: Mapping[str, Any], change: str, now: datetime, *, actor: str | None, note: str | None
+) -> dict[str, Any]:
+    return {
+        "alert_id": alert["id"],
+        "version": alert["version"],
+        "at": now,
+        "change": change,
+        "state": alert["state"],
+        "severity": alert["severity"],
+        "actor": actor or SYSTEM,
+        "note": note,
+        "detail": dict(alert.get("detail") or {}),
+    }
 
 
 async def queue_notifications(

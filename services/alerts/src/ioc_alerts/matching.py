@@ -7,8 +7,8 @@ from datetime import date, datetime
 from typing import Any
 
 from ioc_alerts.evaluation import SEVERITY_RANK
-from ioc_alerts.units import unit_within
 from ioc_common.events import AlertSeverity
+from ioc_common.reference.units import within
 
 
 def silence_matches(silence: Mapping[Any, Any], alert: Mapping[Any, Any], now: datetime) -> bool:
@@ -23,7 +23,7 @@ def silence_matches(silence: Mapping[Any, Any], alert: Mapping[Any, Any], now: d
     if silence["severity"] is not None and silence["severity"] != alert["severity"]:
         return False
     unit = silence["unit_code"]
-    return unit is None or unit_within(unit, alert["unit_code"], alert_date(alert, now))
+    return unit is None or within(unit, alert["unit_code"], alert_date(alert, now))
 
 
 def silenced(
@@ -55,4 +55,4 @@ def recipient_matches(
         return False
     units: Sequence[str] = recipient["units"]
     on = alert_date(alert, now)
-    return not units or any(unit_within(u, alert["unit_code"], on) for u in units)
+    return not units or any(within(u, alert["unit_code"], on) for u in units)

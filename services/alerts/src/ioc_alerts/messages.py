@@ -9,9 +9,9 @@ from datetime import date
 from typing import Any
 
 from ioc_alerts.evaluation import LaggingOutcome, MissingOutcome, Reason
-from ioc_alerts.units import unit_name
 from ioc_common.catalogue import Indicator, Unit
 from ioc_common.events import AlertSeverity
+from ioc_common.reference.units import unit_name
 
 SEVERITY_VI = {AlertSeverity.WARNING: "Cảnh báo", AlertSeverity.CRITICAL: "Nghiêm trọng"}
 SEVERITY_EN = {AlertSeverity.WARNING: "Warning", AlertSeverity.CRITICAL: "Critical"}
@@ -56,38 +56,40 @@ def _gap_unit(indicator: Indicator, *, english: bool) -> str:
 def lagging_summary(
     indicator: Indicator, unit_code: str, outcome: LaggingOutcome, deadline: date | None
 ) -> tuple[str, str]:
+    """The period judged, what the plan expected for it and the gap, in both languages:
+    "… đạt 90% kỳ 2024-05, thấp hơn 8 điểm phần trăm so với kế hoạch của kỳ này (98%)" /
+    "… is 90% for 2024-05, lagging by 8 percentage points against the plan for 2024-05
+    (expected 98%)"."""
     on = outcome.as_of or date.today()
-    where = unit_name(unit_code, on)
+    where = unit_name(unit_code, on, with_code=True)
     actual = outcome.actual if outcome.actual is not None else 0.0
     expected = outcome.expected if outcome.expected is not None else 0.0
     gap = abs(outcome.gap or 0.0)
-    period = outcome.period or ""
+    period = outcome.period or on.isoformat()
     actual_vi = _with_unit(num_vi(actual), indicator, english=False)
     actual_en = _with_unit(num_en(actual), indicator, english=True)
+    expected_vi = _with_unit(num_vi(expected), indicator, english=False)
+    expected_en = _with_unit(num_en(expected), indicator, english=True)
+    gap_vi = f"{num_vi(gap)} {_gap_unit(indicator, english=False)}"
+    gap_en = f"{num_en(gap)} {_gap_unit(indicator, english=True)}"
     if outcome.reason is Reason.DEADLINE_MISSED and deadline is not None:
         vi = (
-            f"{where}: {indicator.name_vi} đạt {actual_vi}"
-            f" (kỳ {period}), chưa đạt mục tiêu "
-            f"{_with_unit(num_vi(expected), indicator, english=False)} đã hết hạn ngày "
-            f"{deadline:%d/%m/%Y}."
+            f"{where}: {indicator.name_vi} đạt {actual_vi} kỳ {period} (sau hạn "
+            f"{deadline:%d/%m/%Y}), còn thiếu {gap_vi} so với mục tiêu {expected_vi}."
         )
         en = (
-            f"{where}: {indicator.name_en} is {actual_en}"
-            f" (period {period}), short of the goal "
-            f"{_with_unit(num_en(expected), indicator, english=True)} due {deadline.isoformat()}."
+            f"{where}: {indicator.name_en} is {actual_en} for {period} (after the deadline "
+            f"{deadline.isoformat()}), {gap_en} short of the goal {expected_en}."
         )
         return vi, en
     worse_vi = "thấp hơn" if expected >= actual else "cao hơn"
-    worse_en = "below" if expected >= actual else "above"
     vi = (
-        f"{where}: {indicator.name_vi} đạt {actual_vi} (kỳ {period}), {worse_vi} "
-        f"{num_vi(gap)} {_gap_unit(indicator, english=False)} so với mức kỳ vọng theo lộ trình "
-        f"({_with_unit(num_vi(expected), indicator, english=False)})."
+        f"{where}: {indicator.name_vi} đạt {actual_vi} kỳ {period}, {worse_vi} {gap_vi} so với "
+        f"kế hoạch của kỳ này ({expected_vi} theo lộ trình)."
     )
     en = (
-        f"{where}: {indicator.name_en} is {actual_en} (period {period}), "
-        f"{num_en(gap)} {_gap_unit(indicator, english=True)} {worse_en} the trajectory's "
-        f"expected {_with_unit(num_en(expected), indicator, english=True)}."
+        f"{where}: {indicator.name_en} is {actual_en} for {period}, lagging by {gap_en} "
+        f"against the plan for {period} (expected {expected_en})."
     )
     return vi, en
 
@@ -95,7 +97,7 @@ def lagging_summary(
 def missing_summary(
     indicator: Indicator, unit_code: str, outcome: MissingOutcome, today: date
 ) -> tuple[str, str]:
-    where = unit_name(unit_code, today)
+    where = unit_name(unit_code, today, with_code=True)
     days = int(outcome.silent_for_days)
     if outcome.last_report_at is None:
         vi = (

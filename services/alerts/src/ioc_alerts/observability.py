@@ -47,6 +47,22 @@ class AlertsMetrics:
             ["trigger"],
             registry=registry,
         )
+        self.consumer_lag = Gauge(
+            "ioc_alerts_consumer_lag",
+            "Records on the broker the consumer group has not committed, per partition "
+            "(measured on a timer: ioc_common.kafka.lag)",
+            ["topic", "partition"],
+            registry=registry,
+        )
+        self.batch_failures = Counter(
+            "ioc_alerts_batch_failures",
+            "Consumed batches whose transaction failed and was tried again",
+            registry=registry,
+        )
+        # Every label a platform rule reads exists from start-up, at zero: increase() then
+        # sees the first event (deploy/prometheus/platform-alerts.yml).
+        for result in ("ok", "invalid", "skipped"):
+            self.metric_updates.labels(result)
 
     async def refresh(self, session: AsyncSession) -> None:
         rows = (

@@ -1,4 +1,4 @@
-"""The service's tables (created by migration 0004), as SQLAlchemy Core objects."""
+"""The service's tables (created by migrations 0004 and 0008), as SQLAlchemy Core objects."""
 
 from __future__ import annotations
 
@@ -31,6 +31,21 @@ observations = sa.Table(
     sa.Column("level", sa.String(16), nullable=False),
     sa.Column("period", sa.String(16), nullable=False),
     sa.Column("period_start", sa.Date, nullable=False),
+    sa.Column("value", sa.Float, nullable=True),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("updated_at", TS, nullable=False),
+)
+
+#: Every period's latest figure (migration 0008): what an as-of assessment is judged on.
+period_values = sa.Table(
+    "alerts_period_values",
+    metadata,
+    sa.Column("indicator", sa.String(64), primary_key=True),
+    sa.Column("unit_code", sa.String(5), primary_key=True),
+    sa.Column("granularity", sa.String(8), primary_key=True),
+    sa.Column("period_start", sa.Date, primary_key=True),
+    sa.Column("level", sa.String(16), nullable=False),
+    sa.Column("period", sa.String(16), nullable=False),
     sa.Column("value", sa.Float, nullable=True),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("updated_at", TS, nullable=False),

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from ioc_common.catalogue import Indicator, load_catalogue
-from ioc_common.catalogue.targets import ScopeLevel, Target, TargetRule, TargetSource
+from ioc_common.catalogue.targets import Target, TargetRule, TargetSource
 
 
 class TargetSpec(TargetRule):
@@ -26,8 +26,3 @@ class TargetSpec(TargetRule):
     @classmethod
     def from_seed(cls, target: Target) -> TargetSpec:
         return cls.model_validate(target.model_dump(mode="json"))
-
-
-def scope_level_of(code: str) -> ScopeLevel:
-    """The level a unit code names by its length (province 2, district 3, commune 5 digits)."""
-    return {2: ScopeLevel.PROVINCE, 3: ScopeLevel.DISTRICT}.get(len(code), ScopeLevel.COMMUNE)

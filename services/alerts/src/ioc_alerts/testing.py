@@ -5,11 +5,10 @@ stand-in following its documented endpoints and error codes. Only tests import t
 
 from __future__ import annotations
 
-import asyncio
 import email
 import email.policy
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -17,7 +16,6 @@ from email.message import EmailMessage
 from typing import Any
 
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -27,51 +25,17 @@ from ioc_alerts.app import create_app
 from ioc_alerts.channels.webhook import verify
 from ioc_alerts.config import AlertsSettings
 from ioc_alerts.dispatcher import Dispatcher
-from ioc_alerts.engine import queue_repeats, record_updates
+from ioc_alerts.notifications import queue_repeats
+from ioc_alerts.observations import record_updates
 from ioc_alerts.state import AlertsState
 from ioc_alerts.workers import SWEEP_SLICE, Workers
 from ioc_common.db import transaction
 from ioc_common.events import AggregationLevel, MetricUpdated
 from ioc_common.infra.process import free_port
 from ioc_common.kafka.memory import InMemoryBroker, InMemoryConsumer, InMemoryPublisher
+from ioc_common.testing import LocalServer
 from ioc_common.timeutil import Granularity, period_label
 from ioc_common.topics import METRICS_UPDATED
-
-# --- HTTP servers in the test's own event loop ----------------------------------------------
-
-
-class LocalServer:
-    """An ASGI app served by uvicorn on 127.0.0.1, stoppable and restartable on one port."""
-
-    def __init__(self, app: Any, port: int | None = None) -> None:
-        self.app = app
-        self.port = port or free_port()
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    async def start(self) -> LocalServer:
-        config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
-        )
-        self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve())
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()  # raises why it could not start
-            await asyncio.sleep(0.02)
-        return self
-
-    async def stop(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            await self._task
-        self._server = None
-        self._task = None
-
 
 # --- SMTP ---------------------------------------------------------------------------------------
 
@@ -127,6 +91,8 @@ class WebhookReceiver:
         self.hooks: list[ReceivedHook] = []
         self.duplicates: list[str] = []
         self.fail_with: int | None = None
+        #: What a failing answer carries (a receiver's error page, say).
+        self.fail_body: bytes = b""
         self.server = LocalServer(
             Starlette(routes=[Route("/hook", self._hook, methods=["POST"])]), port
         )
@@ -138,7 +104,7 @@ class WebhookReceiver:
     async def _hook(self, request: Request) -> Response:
         raw = await request.body()
         if self.fail_with is not None:
-            return Response(status_code=self.fail_with)
+            return Response(self.fail_body, status_code=self.fail_with, media_type="text/html")
         headers = {k.lower(): v for k, v in request.headers.items()}
         valid = verify(self.secret, headers, raw)
         if not valid:
@@ -303,22 +269,6 @@ def dossiers(
     )
 
 
-async def eventually(
-    check: Callable[[], Any], *, timeout_s: float = 30.0, interval_s: float = 0.1
-) -> Any:
-    """Poll ``check`` (sync or async) until it returns something truthy; fail after a while."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s:.0f}s")
-        await asyncio.sleep(interval_s)
-
-
 # --- the app in-process, its loops driven by hand -----------------------------------------------
 
 
@@ -352,8 +302,7 @@ class Harness:
 
     @property
     def dispatcher(self) -> Dispatcher:
-        dispatcher: Dispatcher = self.app.state.dispatcher
-        return dispatcher
+        return self.state.dispatcher
 
     async def workers_on(self, broker: InMemoryBroker, batch_size: int = 2000) -> Workers:
         """The service's consumer, publisher and loops on an in-memory broker, driven by hand."""

@@ -1,31 +1,39 @@
 """The service's background loops: consume metric updates, sweep, group and dispatch
 notifications, publish alert events. Each loop survives a failed round (the database or the
-broker down for a while) and tries again."""
+broker down for a while) and tries again after the shared back-off.
+
+Consuming runs on the shared transactional batch worker (``ioc_common.kafka.batch_worker``):
+a batch's updates are recorded and judged in one transaction that also stores the offsets in
+``alerts_offsets``; unreadable updates go to ``ioc.dlq.v1``. This module brings the judging."""
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass
 
 import orjson
-import sqlalchemy as sa
 from pydantic import ValidationError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from ioc_alerts import tables as t
 from ioc_alerts.dispatcher import Dispatcher
-from ioc_alerts.engine import Evaluator, queue_repeats, record_updates
+from ioc_alerts.evaluator import Evaluator
+from ioc_alerts.notifications import queue_repeats
 from ioc_alerts.observability import AlertsMetrics
+from ioc_alerts.observations import record_updates
 from ioc_common.db import transaction
-from ioc_common.events import DeadLetter, MetricUpdated, encode_event
+from ioc_common.events import MetricUpdated
+from ioc_common.kafka.backoff import Backoff
+from ioc_common.kafka.batch_worker import Batch, BatchWorker
 from ioc_common.kafka.consumer import Consumer
+from ioc_common.kafka.outbox import Outbox, drain_outbox
 from ioc_common.kafka.publisher import Publisher
-from ioc_common.kafka.records import ConsumedRecord, OutgoingRecord
+from ioc_common.kafka.records import ConsumedRecord
+from ioc_common.kafka.stored_offsets import SessionOffsets
 from ioc_common.logs import get_logger
 from ioc_common.timeutil import utc_now
-from ioc_common.topics import ALERTS, DLQ
+from ioc_common.topics import ALERTS
 
 log = get_logger("ioc.alerts.workers")
 
@@ -33,6 +41,12 @@ log = get_logger("ioc.alerts.workers")
 SWEEP_SLICE = 500
 PERIOD_MAX = 16  # alerts_observations.period
 INT4_MAX = 2**31 - 1
+#: The consumer's name in dead letters (and its default group).
+CONSUMER = "ioc-alerts"
+OFFSETS_TABLE = "alerts_offsets"
+#: Alert events leave through this outbox (drained by the publish loop: the sweep and the
+#: operators' actions fill it too).
+EVENT_OUTBOX = Outbox("alerts_event_outbox", ALERTS, chunk=500)
 
 
 def parse_updates(
@@ -67,6 +81,42 @@ def parse_updates(
     return updates, bad, skipped
 
 
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """What one batch's transaction did, for after its commit."""
+
+    updates: int
+    skipped: int
+    evaluated: int
+    changed: bool
+
+
+class UpdateJudge:
+    """The batch handler: record a batch's metric updates and judge the keys they touch."""
+
+    def __init__(self, evaluator: Evaluator, metrics: AlertsMetrics, wake: asyncio.Event) -> None:
+        self.evaluator = evaluator
+        self.metrics = metrics
+        self.wake = wake
+
+    async def handle(self, session: AsyncSession, batch: Batch) -> Judged:
+        targets = await self.evaluator.targets.current(session)
+        updates, bad, skipped = parse_updates(batch.records, targets.indicators)
+        for record, why in bad:
+            batch.reject(record, "invalid_metric_update", why)
+        keys = await record_updates(session, updates)
+        changes = await self.evaluator.evaluate(session, keys)
+        return Judged(len(updates), skipped, len(keys), bool(changes))
+
+    async def committed(self, batch: Batch, judged: Judged) -> None:
+        self.metrics.metric_updates.labels("ok").inc(judged.updates)
+        self.metrics.metric_updates.labels("skipped").inc(judged.skipped)
+        self.metrics.metric_updates.labels("invalid").inc(len(batch.rejected))
+        self.metrics.evaluations.labels("event").inc(judged.evaluated)
+        if judged.changed:
+            self.wake.set()
+
+
 class Workers:
     def __init__(
         self,
@@ -81,7 +131,9 @@ class Workers:
         dispatch_interval_s: float,
         repeat_interval_s: float,
         batch_size: int = 2000,
+        group_id: str = CONSUMER,
     ) -> None:
+        """``group_id``: the consumer group, whose offsets ``alerts_offsets`` keeps."""
         self.sessions = sessions
         self.consumer = consumer
         self.publisher = publisher
@@ -95,13 +147,23 @@ class Workers:
         self._stopping = asyncio.Event()
         self.wake_dispatch = asyncio.Event()
         self.last_sweep_ok = False
-        self.batch_size = batch_size
-        self._pending: list[ConsumedRecord] | None = None
-        self._pending_dead_lettered = False
+        self.engine: AsyncEngine = sessions.kw["bind"]
+        # Re-evaluating a batch whose commit was lost is harmless (the same state is reached;
+        # notifications are keyed by alert version), but the offsets are exact anyway.
+        self.batches: BatchWorker[AsyncSession, Judged] = BatchWorker(
+            name=CONSUMER,
+            consumer=consumer,
+            publisher=publisher,
+            offsets=SessionOffsets(sessions, OFFSETS_TABLE, group_id),
+            handler=UpdateJudge(evaluator, metrics, self.wake_dispatch),
+            batch_size=batch_size,
+            backoff=Backoff(base_s=0.5, cap_s=30.0),
+            on_failure=lambda _: metrics.batch_failures.inc(),  # rule IocBatchesFailing
+        )
 
     def start(self) -> None:
+        self.batches.start()  # consume
         self._tasks = [
-            asyncio.create_task(self._loop("consume", self.consume_once, 0.0), name="consume"),
             asyncio.create_task(
                 self._loop("sweep", self.sweep_once, self.sweep_interval_s), name="sweep"
             ),
@@ -118,6 +180,7 @@ class Workers:
     async def stop(self) -> None:
         self._stopping.set()
         self.wake_dispatch.set()
+        await self.batches.stop()  # the in-flight batch finishes whole (or is rolled back)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -126,17 +189,17 @@ class Workers:
     async def _loop(
         self, name: str, once: Callable[[], Awaitable[object]], pause_s: float, wake: bool = False
     ) -> None:
-        failures = 0
+        backoff = Backoff(base_s=0.5, cap_s=30.0)
         while not self._stopping.is_set():
             try:
                 await once()
-                failures = 0
+                backoff.reset()
             except asyncio.CancelledError:
                 raise
             except Exception as err:
-                failures += 1
-                log.error("alerts.loop_failed", loop=name, error=str(err), exc_info=failures == 1)
-                await asyncio.sleep(min(30.0, 0.5 * 2 ** min(failures, 6)))
+                first = backoff.failures == 0
+                log.error("alerts.loop_failed", loop=name, error=str(err), exc_info=first)
+                await backoff.wait(self._stopping)
                 continue
             if pause_s > 0:
                 if wake:
@@ -149,65 +212,10 @@ class Workers:
     # --- one round of each loop
 
     async def consume_once(self) -> int:
-        """One batch: record and judge it in one transaction, then commit its offsets.
-
-        A batch whose transaction failed is kept and tried again before anything newer is
-        read (the consumer's position is already past it: dropping it would lose it)."""
-        records = self._pending or await self.consumer.getmany(
-            timeout_ms=500, max_records=self.batch_size
-        )
-        if not records:
-            return 0
-        self._pending = records
-        async with transaction(self.sessions) as session:
-            targets = await self.evaluator.targets.current(session)
-            updates, bad, skipped = parse_updates(records, targets.indicators)
-            if bad and not self._pending_dead_lettered:
-                await self._dead_letter(bad)
-                self._pending_dead_lettered = True
-            keys = await record_updates(session, updates)
-            changes = await self.evaluator.evaluate(session, keys)
-        self._pending = None
-        self._pending_dead_lettered = False
-        self.metrics.metric_updates.labels("ok").inc(len(updates))
-        self.metrics.metric_updates.labels("skipped").inc(skipped)
-        self.metrics.evaluations.labels("event").inc(len(keys))
-        offsets: dict[tuple[str, int], int] = {}
-        for record in records:
-            part = (record.topic, record.partition)
-            offsets[part] = max(offsets.get(part, 0), record.offset + 1)
-        # Offsets after the database commit: a crash in between re-reads, and re-evaluating is
-        # harmless (the same state is reached; notifications are keyed by alert version).
-        await self.consumer.commit(offsets)
-        if changes:
-            self.wake_dispatch.set()
-        return len(records)
-
-    async def _dead_letter(self, bad: list[tuple[ConsumedRecord, str]]) -> None:
-        now = utc_now()
-        self.metrics.metric_updates.labels("invalid").inc(len(bad))
-        await self.publisher.publish_many(
-            [
-                OutgoingRecord(
-                    DLQ,
-                    encode_event(
-                        DeadLetter(
-                            topic=r.topic,
-                            partition=r.partition,
-                            offset=r.offset,
-                            key=r.key,
-                            reason="invalid_metric_update",
-                            detail=reason,
-                            original_b64=base64.b64encode(r.value).decode(),
-                            consumer="ioc-alerts",
-                            failed_at=now,
-                        )
-                    ),
-                    r.key,
-                )
-                for r, reason in bad
-            ]
-        )
+        """One batch (the one whose transaction failed first, before anything newer is read):
+        recorded, judged and its offsets stored in one transaction. Raises if it failed."""
+        handled: int = await self.batches.step()
+        return handled
 
     async def sweep_once(self) -> int:
         async with transaction(self.sessions) as session:
@@ -237,25 +245,9 @@ class Workers:
             await self.metrics.refresh(session)
         return sent
 
-    async def publish_once(self, batch: int = 500) -> int:
-        e = t.event_outbox
-        async with transaction(self.sessions) as session:
-            rows = (
-                await session.execute(
-                    sa.select(e.c.id, e.c.key, e.c.value)
-                    .where(e.c.published_at.is_(None))
-                    .order_by(e.c.id)
-                    .limit(batch)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            if not rows:
-                return 0
-            await self.publisher.publish_many(
-                [OutgoingRecord(ALERTS, bytes(r.value), r.key) for r in rows]
-            )
-            await session.execute(
-                sa.update(e).where(e.c.id.in_([r.id for r in rows])).values(published_at=utc_now())
-            )
-        self.metrics.events_published.inc(len(rows))
-        return len(rows)
+    async def publish_once(self) -> int:
+        """Publish pending alert events (``ioc_common.kafka.outbox``: rows deleted once sent)."""
+        published: int = await drain_outbox(
+            self.engine, self.publisher, EVENT_OUTBOX, published=self.metrics.events_published.inc
+        )
+        return published

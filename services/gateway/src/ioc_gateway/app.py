@@ -11,19 +11,22 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import httpx
-from aiokafka import TopicPartition
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CollectorRegistry
+from pydantic import SecretStr
 
+from ioc_common.audit import AuditOriginMiddleware
 from ioc_common.catalogue import load_catalogue
 from ioc_common.db import create_engine, database_ready, session_factory
+from ioc_common.kafka import client_security
 from ioc_common.kafka.consumer import Consumer, KafkaConsumer, Partition
-from ioc_common.logs import configure_logging, get_logger
+from ioc_common.logs import get_logger
 from ioc_common.observability import new_registry
-from ioc_common.web import install_service_basics
+from ioc_common.web import install_service_basics, prepare_service
 from ioc_gateway.api.routes import (
     alerts,
+    assessments,
     auth,
     catalogue,
     dashboard,
@@ -34,17 +37,19 @@ from ioc_gateway.api.routes import (
     scorecard,
     series,
     silences,
+    units,
     users,
 )
-from ioc_gateway.auth import TokenSigner, UserStore
+from ioc_gateway.auth import Passwords, TokenSigner, UserStore
 from ioc_gateway.config import GatewaySettings
 from ioc_gateway.feed import FeedPublisher, feed_topics, group_id, run_feed
 from ioc_gateway.hub import Hub
 from ioc_gateway.login_throttle import LoginThrottle
 from ioc_gateway.observability import GatewayMetrics
+from ioc_gateway.security import SecurityHeadersMiddleware
 from ioc_gateway.state import GatewayState
 from ioc_gateway.status import Targets
-from ioc_gateway.upstream import Upstream
+from ioc_gateway.upstream import AlertsApi, MetricsApi
 
 log = get_logger("ioc.gateway")
 
@@ -54,6 +59,11 @@ bảng điều khiển tại `/dashboard`.
 The IOC operators' gateway: login, the operator API, live feeds (WebSocket, SSE) and the
 dashboard at `/dashboard`.
 """
+
+
+def _bearer(token: SecretStr | None) -> dict[str, str]:
+    """The header that proves the gateway to an internal service (``ioc_common.service_auth``)."""
+    return {"Authorization": f"Bearer {token.get_secret_value()}"} if token else {}
 
 
 async def _dev_admin(user_store: UserStore, settings: GatewaySettings) -> None:
@@ -87,9 +97,9 @@ async def _start_at_end(
 ) -> dict[Partition, int]:
     """Pin each new partition to its current end. "latest" alone is resolved lazily, at the
     first fetch, so a message published just after the assignment could be skipped."""
-    ends = await consumer.raw.end_offsets([TopicPartition(t, p) for t, p in parts])
+    ends = await consumer.end_offsets(parts)
     positioned.set()
-    return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
+    return ends
 
 
 def create_app(
@@ -102,6 +112,7 @@ def create_app(
     """``consumer`` replaces the Kafka one and ``transport`` the HTTP one to the metrics and
     alerts services (tests pass in-memory fakes)."""
     settings = settings or GatewaySettings()
+    prepare_service(settings)
     registry = registry or new_registry()
     metrics = GatewayMetrics(registry)
     hub = Hub(
@@ -114,33 +125,33 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        configure_logging(settings.log_level)
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
         timeout = httpx.Timeout(settings.upstream_timeout_s, connect=2.0)
-        alerts_headers = (
-            {"Authorization": f"Bearer {settings.alerts_service_token.get_secret_value()}"}
-            if settings.alerts_service_token
-            else {}
-        )
         metrics_http = httpx.AsyncClient(
-            base_url=settings.metrics_url, timeout=timeout, transport=transport
+            base_url=settings.metrics_url,
+            timeout=timeout,
+            transport=transport,
+            headers=_bearer(settings.metrics_service_token),
         )
         alerts_http = httpx.AsyncClient(
             base_url=settings.alerts_url,
             timeout=timeout,
             transport=transport,
-            headers=alerts_headers,
+            headers=_bearer(settings.alerts_service_token),
         )
-        alerts_api = Upstream("alerts", alerts_http, metrics)
+        alerts_api = AlertsApi(alerts_http, metrics, settings.actor_key)
         secret = (
             settings.session_secret.get_secret_value().encode()
             if settings.session_secret
             else secrets.token_bytes(32)
         )
-        user_store = UserStore(sessions, settings.user_cache_ttl_s)
+        user_store = UserStore(
+            sessions, settings.user_cache_ttl_s, Passwords(settings.password_hash_concurrency)
+        )
         catalogue_ = load_catalogue()
-        app.state.gateway = GatewayState(
+        positioned = asyncio.Event()
+        state = app.state.gateway = GatewayState(
             settings=settings,
             engine=engine,
             sessions=sessions,
@@ -149,17 +160,16 @@ def create_app(
             hub=hub,
             metrics=metrics,
             catalogue=catalogue_,
-            metrics_api=Upstream("metrics", metrics_http, metrics),
+            metrics_api=MetricsApi(metrics_http, metrics),
             alerts_api=alerts_api,
             targets=Targets(alerts_api),
             login_throttle=LoginThrottle(
                 settings.login_max_failures, settings.login_window_s, settings.login_lockout_s
             ),
+            positioned=positioned,
         )
         con: Consumer | None = None
         feed: asyncio.Task[None] | None = None
-        positioned = asyncio.Event()
-        app.state.positioned = positioned
         try:
             await _dev_admin(user_store, settings)
             if settings.feed_enabled:
@@ -173,13 +183,14 @@ def create_app(
                         client_id="ioc-gateway",
                         auto_offset_reset="latest",
                         on_assign=lambda parts: _start_at_end(kafka, parts, positioned),
+                        security=client_security(settings),
                     )
                     con = kafka
                 else:
                     con = consumer
                     positioned.set()
                 await con.start()
-                app.state.consumer = con
+                state.consumer = con
                 publisher = FeedPublisher(hub, catalogue_, metrics)
                 feed = asyncio.create_task(run_feed(con, publisher), name="gateway-feed")
             log.info("gateway.started", feed=settings.feed_enabled)
@@ -205,16 +216,17 @@ def create_app(
             return {"database": False}
         checks = {"database": await database_ready(state.engine)}
         if settings.feed_enabled:
-            con: Consumer | None = getattr(app.state, "consumer", None)
-            positioned: asyncio.Event | None = getattr(app.state, "positioned", None)
+            con = state.consumer
             # Ready once partitions are assigned and positioned: from then on nothing
             # published is missed.
             checks["kafka"] = bool(
-                con is not None and con.assignment() and positioned and positioned.is_set()
+                con is not None and con.assignment() and state.positioned.is_set()
             )
         return checks
 
     install_service_basics(app, service="gateway", registry=registry, readiness=readiness)
+    app.add_middleware(AuditOriginMiddleware)  # audit rows say where an action came from
+    app.add_middleware(SecurityHeadersMiddleware, hsts_seconds=settings.hsts_seconds)
     for module in (
         auth,
         catalogue,
@@ -224,7 +236,9 @@ def create_app(
         scorecard,
         freshness,
         alerts,
+        assessments,
         silences,
+        units,
         users,
         live,
         dashboard,

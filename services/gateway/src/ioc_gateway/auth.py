@@ -1,13 +1,19 @@
 """Operators: roles, argon2id password hashes, and signed expiring session tokens.
 
 A token is ``<base64url(json claims)>.<base64url(HMAC-SHA256)>`` with the username, the
-expiry and a random id; it travels in an HttpOnly cookie for the dashboard (and its WebSocket
-and SSE feeds) or as ``Authorization: Bearer`` for API clients. Every use looks the user up
-again (cached briefly), so disabling a user ends their sessions.
+user's ``token_version``, the expiry and a random id; it travels in an HttpOnly cookie for the
+dashboard (and its WebSocket and SSE feeds) or as ``Authorization: Bearer`` for API clients.
+Every use looks the user up again (cached briefly) and refuses a token whose version is not
+the user's current one: logout, a password change or reset, disabling the user and a change of
+role or scope bump the version, which ends every session issued before.
+
+Argon2 hashing and verification run in worker threads, at most ``hash_concurrency`` at once,
+so a storm of logins cannot stall the event loop (health checks, live feeds).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
@@ -15,6 +21,7 @@ import hmac
 import json
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -63,6 +70,8 @@ class Operator:
     scope: str
     disabled: bool = False
     last_login_at: datetime | None = None
+    #: Sessions carry the version they were issued with; a bump ends them all.
+    token_version: int = 0
 
 
 def hash_password(password: str) -> str:
@@ -76,12 +85,47 @@ def check_password(stored_hash: str, password: str) -> bool:
         return False
 
 
+class Passwords:
+    """Argon2 off the event loop: each hash or verification runs in a worker thread, at most
+    ``concurrency`` at once (argon2id is meant to be slow and memory-hungry; the rest wait
+    here, not in the thread pool). ``verify`` and ``hasher`` are the blocking functions (tests
+    pass instrumented ones)."""
+
+    def __init__(
+        self,
+        concurrency: int = 2,
+        *,
+        verify: Callable[[str, str], bool] = check_password,
+        hasher: Callable[[str], str] = hash_password,
+    ) -> None:
+        self._slots = asyncio.Semaphore(concurrency)
+        self._verify = verify
+        self._hash = hasher
+
+    async def verify(self, stored_hash: str, password: str) -> bool:
+        async with self._slots:
+            return await asyncio.to_thread(self._verify, stored_hash, password)
+
+    async def hash(self, password: str) -> str:
+        async with self._slots:
+            return await asyncio.to_thread(self._hash, password)
+
+
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """What a verified token says: who, under which ``token_version``, until when."""
+
+    username: str
+    version: int
+    expires: int
 
 
 class TokenSigner:
@@ -92,29 +136,31 @@ class TokenSigner:
     def _mac(self, body: str) -> str:
         return _b64(hmac.new(self._secret, body.encode(), hashlib.sha256).digest())
 
-    def issue(self, username: str, now: float | None = None) -> tuple[str, int]:
-        """A token for ``username`` and its expiry (Unix seconds)."""
+    def issue(self, username: str, version: int = 0, now: float | None = None) -> tuple[str, int]:
+        """A token for ``username`` at the user's ``token_version``, and its expiry (Unix
+        seconds)."""
         exp = int((now if now is not None else time.time()) + self.ttl_s)
-        claims = {"sub": username, "exp": exp, "jti": secrets.token_urlsafe(9)}
+        claims = {"sub": username, "ver": version, "exp": exp, "jti": secrets.token_urlsafe(9)}
         body = _b64(json.dumps(claims, separators=(",", ":")).encode())
         return f"{body}.{self._mac(body)}", exp
 
-    def verify(self, token: str, now: float | None = None) -> str:
-        """The username a valid, unexpired token names; raises ``Unauthenticated``."""
+    def verify(self, token: str, now: float | None = None) -> Session:
+        """What a valid, unexpired token says; raises ``Unauthenticated``. Whether its
+        version is still the user's is for ``UserStore.session`` to say."""
         body, _, mac = token.partition(".")
         if not body or not mac or not hmac.compare_digest(mac, self._mac(body)):
             raise _unauthenticated("Phiên đăng nhập không hợp lệ", "Invalid session")
         try:
             claims = json.loads(_unb64(body))
-            username, exp = str(claims["sub"]), int(claims["exp"])
+            session = Session(str(claims["sub"]), int(claims["ver"]), int(claims["exp"]))
         except (ValueError, KeyError, TypeError, binascii.Error):
             raise _unauthenticated("Phiên đăng nhập không hợp lệ", "Invalid session") from None
-        if exp <= (now if now is not None else time.time()):
+        if session.expires <= (now if now is not None else time.time()):
             raise _unauthenticated(
                 "Phiên đăng nhập đã hết hạn, vui lòng đăng nhập lại",
                 "Session expired; please log in again",
             )
-        return username
+        return session
 
 
 def _unauthenticated(vi: str, en: str) -> Unauthenticated:
@@ -128,6 +174,7 @@ def _row_to_operator(row: sa.RowMapping) -> Operator:
         scope=row["unit_scope"],
         disabled=row["disabled"],
         last_login_at=row["last_login_at"],
+        token_version=row["token_version"],
     )
 
 
@@ -151,13 +198,23 @@ def _check_new_user(username: str, role: str, scope: str, password: str) -> list
     return errors
 
 
+#: The update that ends every session a user holds.
+_REVOKE: dict[str, object] = {"token_version": users.c.token_version + 1}
+
+
 class UserStore:
     """Users in PostgreSQL, with a short cache for the per-request lookup."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], cache_ttl_s: float) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        cache_ttl_s: float,
+        passwords: Passwords | None = None,
+    ) -> None:
         self._sessions = sessions
         self._ttl = cache_ttl_s
         self._cache: dict[str, tuple[float, Operator | None]] = {}
+        self.passwords = passwords or Passwords()
 
     async def get(self, username: str) -> Operator | None:
         hit = self._cache.get(username)
@@ -183,15 +240,33 @@ class UserStore:
             )
         return user
 
+    async def session(self, claims: Session) -> Operator:
+        """The user a verified token names, if enabled and the token's version is still the
+        user's (this replica forgets its cached entry whenever it bumps the version; other
+        replicas notice within ``user_cache_ttl_s``)."""
+        user = await self.active(claims.username)
+        if user.token_version != claims.version:
+            raise _unauthenticated(
+                "Phiên đăng nhập đã bị thu hồi, vui lòng đăng nhập lại",
+                "Session revoked; please log in again",
+            )
+        return user
+
     async def login(self, username: str, password: str) -> Operator:
         """The user if the password matches and the account is enabled; audited either way."""
-        async with transaction(self._sessions) as session:
-            row = (
+        async with self._sessions() as session:
+            found = (
                 (await session.execute(sa.select(users).where(users.c.username == username)))
                 .mappings()
                 .first()
             )
-            ok = check_password(row["password_hash"] if row else _DUMMY_HASH, password)
+        # Verified outside any transaction: no connection is held while argon2 works.
+        ok = await self.passwords.verify(found["password_hash"] if found else _DUMMY_HASH, password)
+        rehashed = None
+        if ok and found is not None and _HASHER.check_needs_rehash(found["password_hash"]):
+            rehashed = await self.passwords.hash(password)
+        async with transaction(self._sessions) as session:
+            row = found
             ok = ok and row is not None and not row["disabled"]
             await audit.record(
                 session,
@@ -204,11 +279,11 @@ class UserStore:
                 await session.execute(
                     sa.update(users).where(users.c.username == username).values(last_login_at=now)
                 )
-                if _HASHER.check_needs_rehash(row["password_hash"]):
+                if rehashed is not None:
                     await session.execute(
                         sa.update(users)
                         .where(users.c.username == username)
-                        .values(password_hash=hash_password(password))
+                        .values(password_hash=rehashed)
                     )
         if not ok or row is None:
             raise _unauthenticated("Sai tên đăng nhập hoặc mật khẩu", "Wrong username or password")
@@ -220,6 +295,7 @@ class UserStore:
         errors = _check_new_user(username, role, scope, password)
         if errors:
             raise InvalidInput("Thông tin người dùng không hợp lệ", "Invalid user", errors)
+        password_hash = await self.passwords.hash(password)
         async with transaction(self._sessions) as session:
             exists = await session.scalar(
                 sa.select(sa.func.count()).select_from(users).where(users.c.username == username)
@@ -229,7 +305,7 @@ class UserStore:
             await session.execute(
                 users.insert().values(
                     username=username,
-                    password_hash=hash_password(password),
+                    password_hash=password_hash,
                     role=role,
                     unit_scope=scope,
                     disabled=False,
@@ -262,8 +338,33 @@ class UserStore:
             return int(await session.scalar(sa.select(sa.func.count()).select_from(users)) or 0)
 
     async def disable(self, username: str, *, actor: str) -> Operator:
-        """Refuse the user's logins and sessions from now on (within the cache's seconds)."""
-        return await self._update(username, {"disabled": True}, actor, "user.disable")
+        """Refuse the user's logins and end their sessions (other replicas: within the
+        cache's seconds); enabling again does not bring the old sessions back."""
+        return await self._update(username, {"disabled": True, **_REVOKE}, actor, "user.disable")
+
+    async def revoke_sessions(self, username: str, *, actor: str, action: str) -> Operator:
+        """End every session of ``username`` (logout ends them on every device)."""
+        return await self._update(username, dict(_REVOKE), actor, action)
+
+    async def set_access(
+        self, username: str, *, role: str | None, scope: str | None, actor: str
+    ) -> Operator:
+        """A new role and/or unit scope; the user's sessions end (they log in again)."""
+        errors = []
+        if role is not None and role not in {r.value for r in Role}:
+            errors.append(FieldError("role", "one of viewer, operator, admin"))
+        if scope is not None and not scope_exists(scope):
+            errors.append(FieldError("scope", f"{scope!r} is not a province or district code"))
+        if role is None and scope is None:
+            errors.append(FieldError("role", "give a role, a scope or both"))
+        if errors:
+            raise InvalidInput("Thông tin người dùng không hợp lệ", "Invalid user", errors)
+        values: dict[str, object] = dict(_REVOKE)
+        if role is not None:
+            values["role"] = role
+        if scope is not None:
+            values["unit_scope"] = scope
+        return await self._update(username, values, actor, "user.access")
 
     async def enable(self, username: str, *, actor: str) -> Operator:
         return await self._update(username, {"disabled": False}, actor, "user.enable")
@@ -275,7 +376,10 @@ class UserStore:
                 "Password too short",
                 [FieldError("password", "at least 10 characters")],
             )
-        values: dict[str, object] = {"password_hash": hash_password(password)}
+        values: dict[str, object] = {
+            "password_hash": await self.passwords.hash(password),
+            **_REVOKE,
+        }
         return await self._update(username, values, actor, "user.password")
 
     async def change_own_password(self, username: str, current: str, new: str) -> Operator:
@@ -284,7 +388,7 @@ class UserStore:
             stored = await session.scalar(
                 sa.select(users.c.password_hash).where(users.c.username == username)
             )
-        if stored is None or not check_password(stored, current):
+        if stored is None or not await self.passwords.verify(stored, current):
             raise InvalidInput(
                 "Mật khẩu hiện tại không đúng",
                 "The current password is wrong",

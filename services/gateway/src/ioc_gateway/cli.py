@@ -1,11 +1,15 @@
-"""``ioc users create|list|disable|enable|password`` — the operators who log in to the gateway
-(admins can do the same from the API, ``/v1/users``; the CLI also works when no admin can log in).
+"""``ioc users create|list|disable|enable|password|access|logout`` — the operators who log in to
+the gateway (admins can do the same from the API, ``/v1/users``; the CLI also works when no admin
+can log in). Disabling, a new password, a new role or scope and ``logout`` end the user's
+sessions (other gateway replicas notice within ``IOC_GATEWAY_USER_CACHE_TTL_S``).
 
 ioc users create --username an.nv --role operator --scope 071 --password-stdin
 ioc users list
 ioc users disable an.nv
 ioc users enable an.nv
 ioc users password an.nv --password-stdin
+ioc users access an.nv --role viewer --scope 072
+ioc users logout an.nv
 """
 
 from __future__ import annotations
@@ -57,6 +61,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _password_args(password)
     add_database_url_arg(password)
     password.set_defaults(func=_cmd_password)
+
+    access = users_sub.add_parser(
+        "access", help="đổi vai trò, phạm vi / change a user's role or scope"
+    )
+    access.add_argument("username")
+    access.add_argument("--role", choices=["viewer", "operator", "admin"])
+    access.add_argument("--scope", help="mã tỉnh hoặc huyện / province or district code")
+    add_database_url_arg(access)
+    access.set_defaults(func=_cmd_access)
+
+    logout = users_sub.add_parser("logout", help="kết thúc mọi phiên / end every session of a user")
+    logout.add_argument("username")
+    add_database_url_arg(logout)
+    logout.set_defaults(func=_cmd_logout)
 
 
 def _password_args(parser: argparse.ArgumentParser) -> None:
@@ -152,6 +170,28 @@ def _cmd_password(args: argparse.Namespace) -> int:
     async def action(store: UserStore) -> int:
         user = await store.set_password(args.username, password, actor=cli_actor())
         print(f"đã đặt mật khẩu / password set for {user.username}")
+        return 0
+
+    return _run(args.database_url, action)
+
+
+def _cmd_access(args: argparse.Namespace) -> int:
+    async def action(store: UserStore) -> int:
+        user = await store.set_access(
+            args.username, role=args.role, scope=args.scope, actor=cli_actor()
+        )
+        print(f"đã đổi / changed {user.username} ({user.role.value}, {user.scope})")
+        return 0
+
+    return _run(args.database_url, action)
+
+
+def _cmd_logout(args: argparse.Namespace) -> int:
+    async def action(store: UserStore) -> int:
+        user = await store.revoke_sessions(
+            args.username, actor=cli_actor(), action="user.sessions_revoked"
+        )
+        print(f"đã kết thúc mọi phiên / ended every session of {user.username}")
         return 0
 
     return _run(args.database_url, action)

@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from ioc_common.catalogue import Catalogue
 from ioc_common.events import AlertChanged, Family, MetricUpdated, decode_telemetry
+from ioc_common.kafka.backoff import Backoff
 from ioc_common.kafka.consumer import Consumer
 from ioc_common.kafka.records import ConsumedRecord
 from ioc_common.logs import get_logger
@@ -116,19 +117,26 @@ class FeedPublisher:
         )
 
 
-async def run_feed(consumer: Consumer, publisher: FeedPublisher, *, poll_ms: int = 500) -> None:
+async def run_feed(
+    consumer: Consumer,
+    publisher: FeedPublisher,
+    *,
+    poll_ms: int = 500,
+    backoff: Backoff | None = None,
+) -> None:
     """The consumer loop: read, publish to the hub, repeat. It never awaits a client."""
-    backoff = 0.5
+    backoff = backoff or Backoff(base_s=0.5, cap_s=10.0)
     while True:
         try:
             records = await consumer.getmany(timeout_ms=poll_ms, max_records=1000)
-            backoff = 0.5
+            backoff.reset()
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the broker is away: keep trying, the dashboard stays up
-            log.warning("gateway.feed_poll_failed", error=type(exc).__name__, retry_s=backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
+            log.warning(
+                "gateway.feed_poll_failed", error=type(exc).__name__, attempt=backoff.failures
+            )
+            await backoff.wait()
             continue
         for record in records:
             publisher.handle(record)

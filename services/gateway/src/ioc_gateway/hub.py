@@ -26,8 +26,8 @@ from typing import Any, Literal
 
 import orjson
 
+from ioc_common.reference.units import within
 from ioc_gateway.observability import GatewayMetrics
-from ioc_gateway.scope import within
 
 Kind = Literal["metric", "alert", "telemetry"]
 KINDS: tuple[Kind, ...] = ("metric", "alert", "telemetry")
@@ -63,9 +63,15 @@ class Filters:
         # Severity is a property of alerts; it does not hide metric updates or telemetry.
         if self.severities and m.severity is not None and m.severity not in self.severities:
             return False
-        if not within(self.scope, m.unit_code, m.dates):
+        if not _in_scope(self.scope, m):
             return False
-        return self.unit is None or within(self.unit, m.unit_code, m.dates)
+        return self.unit is None or _in_scope(self.unit, m)
+
+
+def _in_scope(scope: str, m: FeedMessage) -> bool:
+    """In ``scope`` on the message's own dates, or as a code of no particular date (a
+    pre-reform Hà Giang unit is in today's Tuyên Quang, 08)."""
+    return within(scope, m.unit_code, m.dates) or within(scope, m.unit_code)
 
 
 class ClientGone(Exception):

@@ -1,23 +1,22 @@
-"""Status against target, the way the alerts service judges lagging: the expected value on
-the trajectory at the end of the period (or today), the shortfall in the indicator's
-direction, then the warning and critical tolerances; past the deadline any shortfall from the
-goal is critical. Targets come from the alerts service (``GET /v1/targets``)."""
+"""Status against target on the dashboard: the verdict of
+:func:`ioc_common.catalogue.targets.judge` — the one the alerts service raises its alerts on —
+presented for a tile or a table row. Targets come from the alerts service
+(``GET /v1/targets``), cached here."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from typing import Any
 
 from pydantic import ValidationError
 
-from ioc_common.catalogue import Direction, Indicator
-from ioc_common.catalogue.targets import TargetRule, TargetScope, Tolerance
-from ioc_common.timeutil import Granularity, parse_observed, period_end, vietnam_today
-from ioc_gateway.scope import within
-from ioc_gateway.upstream import Upstream
+from ioc_common.catalogue import Indicator
+from ioc_common.catalogue.targets import TargetRule, Verdict, applies, judge, judging_day
+from ioc_common.contracts.alerts import TargetOut
+from ioc_common.timeutil import Granularity, parse_observed, vietnam_today
+from ioc_gateway.upstream import AlertsApi
 
 
 class Status(StrEnum):
@@ -29,50 +28,15 @@ class Status(StrEnum):
     UNKNOWN = "unknown"  # the targets could not be read (alerts service unavailable)
 
 
-@dataclass(frozen=True, slots=True)
-class TargetView:
-    id: str
-    indicator: str
-    scope: TargetScope
-    goal: float
-    deadline: date
-    tolerance: Tolerance
-    _trajectory: TargetRule
-
-    def expected_at(self, on: date) -> float:
-        return self._trajectory.expected_at(on)
-
-    def applies(self, unit_code: str, level: str, on: date) -> bool:
-        scope = self.scope
-        if scope.units is not None:
-            return unit_code in scope.units and _level_of(unit_code) == level
-        if scope.level is None or scope.level.value != level:
-            return False
-        return scope.within is None or any(within(w, unit_code, (on,)) for w in scope.within)
-
-
-def _level_of(code: str) -> str:
-    return {2: "province", 3: "district"}.get(len(code), "commune")
-
-
-def parse_target(item: dict[str, Any]) -> TargetView | None:
+def parse_target(item: TargetOut) -> TargetRule | None:
     """A target as the alerts API lists it; ``None`` when disabled or unreadable."""
-    if not item.get("enabled", True):
+    if not item.enabled:
         return None
-    d = item.get("definition") or {}
+    d = item.definition
     try:
         # Only what the rule needs; the rest (source, notes) is the alerts service's business.
         fields = {k: d[k] for k in TargetRule.model_fields if k in d}
-        rule = TargetRule.model_validate({**fields, "id": item["id"]})
-        return TargetView(
-            id=rule.id,
-            indicator=rule.indicator,
-            scope=rule.scope,
-            goal=rule.goal,
-            deadline=rule.deadline,
-            tolerance=rule.tolerance,
-            _trajectory=rule,
-        )
+        return TargetRule.model_validate({**fields, "id": item.id})
     except (KeyError, TypeError, ValueError, ValidationError):
         return None
 
@@ -80,23 +44,21 @@ def parse_target(item: dict[str, Any]) -> TargetView | None:
 class Targets:
     """The alerts service's targets, cached for ``ttl_s``."""
 
-    def __init__(self, alerts: Upstream, ttl_s: float = 30.0) -> None:
+    def __init__(self, alerts: AlertsApi, ttl_s: float = 30.0) -> None:
         self.alerts = alerts
         self.ttl_s = ttl_s
-        self._cached: tuple[float, list[TargetView]] | None = None
+        self._cached: tuple[float, list[TargetRule]] | None = None
 
-    async def all(self) -> list[TargetView]:
+    async def all(self) -> list[TargetRule]:
         if self._cached is not None and self._cached[0] > time.monotonic():
             return self._cached[1]
-        found: list[TargetView] = []
+        found: list[TargetRule] = []
         offset = 0
         while True:
-            page = await self.alerts.get(
-                "/v1/targets", {"enabled": "true", "limit": 500, "offset": offset}
-            )
-            found += [t for t in map(parse_target, page["items"]) if t is not None]
-            offset += len(page["items"])
-            if not page["items"] or offset >= page["total"]:
+            page = await self.alerts.targets(offset=offset)
+            found += [t for t in map(parse_target, page.items) if t is not None]
+            offset += len(page.items)
+            if not page.items or offset >= page.total:
                 break
         self._cached = (time.monotonic() + self.ttl_s, found)
         return found
@@ -106,62 +68,67 @@ class Targets:
 
 
 def find_target(
-    targets: list[TargetView], indicator: str, unit_code: str, level: str, on: date
-) -> TargetView | None:
+    targets: list[TargetRule], indicator: str, unit_code: str, level: str, on: date
+) -> TargetRule | None:
     for target in targets:
-        if target.indicator == indicator and target.applies(unit_code, level, on):
+        if target.indicator == indicator and applies(target, unit_code, level, on):
             return target
     return None
 
 
-def as_of(period: str | None) -> date:
-    """The day a period's value is judged on: its last day, or today while it runs."""
-    today = vietnam_today()
+def as_of(period: str | None, today: date | None = None) -> date:
+    """The day a period's value is judged on: its last day (``judging_day``), whether it has
+    ended or still runs — the plan for that period, never today's; today for a value of no
+    (readable) period."""
+    today = today or vietnam_today()
     if not period:
         return today
     try:
         start, granularity = parse_observed(period)
     except ValueError:
         return today
-    return min(period_end(start, Granularity(granularity)), today)
+    return judging_day(start, Granularity(granularity))
 
 
-def judge(
+#: The dashboard's colours: a missed deadline shows as critical.
+_STATUS = {
+    Verdict.ON_TRACK: Status.ON_TRACK,
+    Verdict.WARNING: Status.WARNING,
+    Verdict.CRITICAL: Status.CRITICAL,
+    Verdict.DEADLINE_MISSED: Status.CRITICAL,
+    Verdict.NO_TARGET: Status.NO_TARGET,
+    Verdict.NO_DATA: Status.NO_DATA,
+}
+
+
+def status_of(
     indicator: Indicator,
-    target: TargetView | None,
+    target: TargetRule | None,
     value: float | None,
     period: str | None,
     *,
     targets_known: bool = True,
+    today: date | None = None,
 ) -> dict[str, Any]:
     """``status`` and the figures behind it for one value."""
     if not targets_known:
         return {"status": Status.UNKNOWN.value, "target": None}
+    today = today or vietnam_today()
+    found = judge(
+        target, value, direction=indicator.direction, on=as_of(period, today), period=period
+    )
+    status = _STATUS[found.verdict].value
     if target is None:
-        return {
-            "status": Status.NO_TARGET.value if value is not None else Status.NO_DATA.value,
-            "target": None,
-        }
-    on = as_of(period)
-    expected = target.goal if on > target.deadline else target.expected_at(on)
-    info = {
+        return {"status": status, "target": None}
+    assert found.expected is not None  # a target gives an expected value
+    info: dict[str, Any] = {
         "id": target.id,
-        "expected": round(expected, 4),
+        "expected": round(found.expected, 4),
         "goal": target.goal,
         "deadline": target.deadline.isoformat(),
         "warning": target.tolerance.warning,
         "critical": target.tolerance.critical,
     }
-    if value is None:
-        return {"status": Status.NO_DATA.value, "target": info}
-    higher = indicator.direction is Direction.HIGHER_IS_BETTER
-    gap = expected - value if higher else value - expected
-    if on > target.deadline:
-        status = Status.CRITICAL if gap > 0 else Status.ON_TRACK
-    elif gap > target.tolerance.critical:
-        status = Status.CRITICAL
-    elif gap > target.tolerance.warning:
-        status = Status.WARNING
-    else:
-        status = Status.ON_TRACK
-    return {"status": status.value, "target": info | {"gap": round(gap, 4)}}
+    if found.gap is not None:
+        info["gap"] = round(found.gap, 4)
+    return {"status": status, "target": info}

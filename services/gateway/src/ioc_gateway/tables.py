@@ -1,4 +1,4 @@
-"""The gateway's tables (created by migration 0005)."""
+"""The gateway's tables (created by migration 0005, token_version by 0006)."""
 
 from __future__ import annotations
 
@@ -17,4 +17,7 @@ users = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("created_by", sa.String(128), nullable=False),
     sa.Column("last_login_at", sa.DateTime(timezone=True), nullable=True),
+    # Bumped on logout, password change, disable, role or scope change (migration 0006):
+    # a session token carrying an older version is refused.
+    sa.Column("token_version", sa.Integer, nullable=False, server_default="0"),
 )

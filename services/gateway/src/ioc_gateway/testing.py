@@ -1,29 +1,49 @@
 """Test helpers shipped with the package: a stand-in for the metrics and alerts services
 behind ``httpx.MockTransport`` (their real boundary is HTTP), a way to serve the app on a real
-port, and ``eventually``."""
+port (``ioc_common.testing.serve``)."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import json
 import tempfile
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, date, datetime
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import httpx
-import uvicorn
-from fastapi import FastAPI
+from pydantic import BaseModel
 
-from ioc_common.events import AlertChanged, MetricUpdated, encode_event
-from ioc_common.infra.process import free_port
+from ioc_common.contracts.alerts import (
+    AlertDetailOut,
+    AlertOut,
+    AlertsPage,
+    AssessmentOut,
+    AssessmentsOut,
+    SilenceOut,
+    SilencesPage,
+    TargetOut,
+    TargetsPage,
+)
+from ioc_common.contracts.metrics import (
+    FreshnessOut,
+    FreshnessPage,
+    PointOut,
+    RankedOut,
+    RankingOut,
+    ScorecardOut,
+    ScoreOut,
+    SeriesOut,
+)
+from ioc_common.events import AggregationLevel, AlertChanged, MetricUpdated, encode_event
 from ioc_common.kafka.memory import InMemoryBroker, InMemoryConsumer
 from ioc_common.kafka.records import OutgoingRecord
 from ioc_common.observability import new_registry
+from ioc_common.reference.units import level_of
+from ioc_common.testing import serve
+from ioc_common.timeutil import Granularity
 from ioc_gateway.app import create_app
 from ioc_gateway.config import GatewaySettings
 from ioc_gateway.feed import feed_topics
@@ -33,51 +53,11 @@ if TYPE_CHECKING:
     from playwright.async_api import BrowserContext
 
 
-async def eventually(
-    check: Callable[[], Awaitable[bool]] | Callable[[], bool],
-    *,
-    timeout_s: float = 30.0,
-    interval_s: float = 0.1,
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout_s}s")
-        await asyncio.sleep(interval_s)
-
-
-@contextlib.asynccontextmanager
-async def serve(app: FastAPI, **options: Any) -> AsyncIterator[str]:
-    """Run ``app`` (with its lifespan) under uvicorn on a free port; yields ``host:port``.
-    ``options`` go to ``uvicorn.Config``."""
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **options
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-            raise RuntimeError("uvicorn stopped before it started")
-        await asyncio.sleep(0.02)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
 def alert(unit_code: str, **overrides: Any) -> dict[str, Any]:
-    """An alert as the alerts service lists it."""
-    now = datetime.now(UTC).isoformat()
+    """An alert as the alerts service lists it (``AlertOut`` as JSON)."""
+    now = datetime.now(UTC)
     body: dict[str, Any] = {
-        "id": str(uuid.uuid4()),
+        "id": uuid.uuid4(),
         "fingerprint": uuid.uuid4().hex,
         "rule": "lagging",
         "target_id": "tq-dossiers",
@@ -99,20 +79,75 @@ def alert(unit_code: str, **overrides: Any) -> dict[str, Any]:
         "resolved_by": None,
         "version": 1,
     }
-    return body | overrides
+    return AlertOut.model_validate(body | overrides).model_dump(mode="json")
+
+
+def silence(unit_code: str | None, **overrides: Any) -> dict[str, Any]:
+    """A silence as the alerts service lists it (``SilenceOut`` as JSON), active for a day."""
+    now = datetime.now(UTC)
+    body: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "indicator": None,
+        "unit_code": unit_code,
+        "pillar": None,
+        "severity": None,
+        "starts_at": now,
+        "ends_at": now + timedelta(days=1),
+        "created_by": "operator@test",
+        "reason": "bảo trì",
+        "created_at": now,
+        "active": True,
+    }
+    return SilenceOut.model_validate(body | overrides).model_dump(mode="json")
+
+
+def target(id: str, indicator: str, scope: dict[str, Any], goal: float = 80) -> dict[str, Any]:
+    """A flat target as ``GET /v1/targets`` lists it (``TargetOut`` as JSON)."""
+    return TargetOut(
+        id=id,
+        origin="api",
+        enabled=True,
+        version=1,
+        created_at=datetime(2026, 1, 1, tzinfo=UTC),
+        updated_at=datetime(2026, 1, 1, tzinfo=UTC),
+        definition={
+            "id": id,
+            "indicator": indicator,
+            "scope": scope,
+            "baseline": {"value": goal, "date": "2025-01-01"},
+            "goal": goal,
+            "deadline": "2027-12-31",
+            "trajectory": "linear",
+            "tolerance": {"warning": 5, "critical": 10},
+        },
+    ).model_dump(mode="json")
+
+
+def _not_found(vi: str = "Không tìm thấy", en: str = "Not found") -> dict[str, Any]:
+    return {"error": {"code": "not_found", "message": vi, "message_en": en, "details": []}}
+
+
+#: What a stand-in endpoint answers: a status and a contract model (or an error body).
+Answer = tuple[int, BaseModel | dict[str, Any]]
+_ALERT_PATHS: tuple[list[str], ...] = ([], ["acknowledge"], ["resolve"])  # below /v1/alerts/{id}
 
 
 class FakeServices:
-    """Just enough of the metrics (``http://metrics``) and alerts (``http://alerts``) APIs.
+    """Just enough of the metrics (``http://metrics``) and alerts (``http://alerts``) APIs,
+    every answer built from their contract models (``ioc_common.contracts``).
 
-    ``down`` names services that refuse connections; ``calls`` records what reached them,
-    with the ``X-IOC-Actor`` header.
+    ``alerts``, ``silences``, ``targets`` and ``assessments`` hold what the alerts service
+    would list, as JSON (``alert``, ``silence``, ``target``, ``AssessmentOut``); ``values``
+    the latest value per (indicator, unit). ``down`` names services that refuse connections;
+    ``calls`` records what reached them, with the ``X-IOC-Actor`` header.
     """
 
     def __init__(self) -> None:
         self.alerts: dict[str, dict[str, Any]] = {}
         self.silences: list[dict[str, Any]] = []
         self.targets: list[dict[str, Any]] = []
+        #: What ``GET /v1/assessments`` answers (``AssessmentOut`` as JSON), for any date.
+        self.assessments: list[dict[str, Any]] = []
         self.values: dict[tuple[str, str], float] = {}  # (indicator, unit) -> latest value
         self.period = "2026-11"
         self.down: set[str] = set()
@@ -126,6 +161,11 @@ class FakeServices:
         self.alerts[a["id"]] = a
         return a
 
+    def add_silence(self, unit_code: str | None, **overrides: Any) -> dict[str, Any]:
+        s = silence(unit_code, **overrides)
+        self.silences.append(s)
+        return s
+
     def handle(self, request: httpx.Request) -> httpx.Response:
         service = request.url.host
         if service in self.down:
@@ -135,181 +175,158 @@ class FakeServices:
         body = json.loads(request.content) if request.content else None
         handler = self._metrics if service == "metrics" else self._alerts
         status, payload = handler(request.method, request.url.path, request.url.params, body)
+        if isinstance(payload, BaseModel):
+            payload = payload.model_dump(mode="json")
         return httpx.Response(status, json=payload)
 
     # --- metrics
 
-    def _metrics(
-        self, method: str, path: str, params: httpx.QueryParams, body: Any
-    ) -> tuple[int, Any]:
+    def _metrics(self, method: str, path: str, params: httpx.QueryParams, body: Any) -> Answer:
         from ioc_common.catalogue import load_catalogue
+        from ioc_common.reference.units import unit_tree
+        from ioc_common.timeutil import vietnam_today
 
-        catalogue = load_catalogue()
         if path.startswith("/v1/units/") and path.endswith("/scorecard"):
             code = path.split("/")[3]
             items = []
-            for ind in catalogue.indicators:
+            for ind in load_catalogue().indicators:
                 v = self.values.get((ind.code, code))
                 items.append(
-                    {
-                        "indicator": ind.code,
-                        "name_vi": ind.name_vi,
-                        "name_en": ind.name_en,
-                        "pillar": ind.pillar.value,
-                        "period": self.period if v is not None else None,
-                        "value": v,
-                        "carried": False if v is not None else None,
-                        "previous_period": None,
-                        "previous_value": None,
-                        "trend": "unknown",
-                        "assessment": "unknown",
-                    }
+                    ScoreOut(
+                        indicator=ind.code,
+                        name_vi=ind.name_vi,
+                        name_en=ind.name_en,
+                        pillar=ind.pillar.value,
+                        period=self.period if v is not None else None,
+                        value=v,
+                        carried=False if v is not None else None,
+                        previous_period=None,
+                        previous_value=None,
+                        trend="unknown",
+                        assessment="unknown",
+                    )
                 )
-            return 200, {"unit_code": code, "level": "x", "granularity": "month", "items": items}
+            return 200, ScorecardOut(
+                unit_code=code, level=_level(code), granularity=Granularity.MONTH, items=items
+            )
         if path == "/v1/rankings":
-            from ioc_common.reference.units import unit_tree
-            from ioc_common.timeutil import vietnam_today
-
             indicator, province = params["indicator"], params["province"]
             rows = [
-                {
-                    "rank": None,
-                    "unit_code": d.code,
-                    "name": d.name,
-                    "value": self.values.get((indicator, d.code)),
-                    "carried": None,
-                }
+                RankedOut(
+                    rank=None,
+                    unit_code=d.code,
+                    name=d.name,
+                    value=self.values.get((indicator, d.code)),
+                    carried=None,
+                )
                 for d in unit_tree().districts_of_province(province, vietnam_today())
             ]
-            return 200, {
-                "total": len(rows),
-                "limit": 1000,
-                "offset": 0,
-                "indicator": indicator,
-                "province": province,
-                "granularity": params["granularity"],
-                "period": params["period"],
-                "direction": "higher_is_better",
-                "province_value": self.values.get((indicator, province)),
-                "province_carried": None,
-                "items": rows,
-            }
+            return 200, RankingOut(
+                total=len(rows),
+                limit=1000,
+                offset=0,
+                indicator=indicator,
+                province=province,
+                granularity=Granularity(params["granularity"]),
+                period=params["period"],
+                direction="higher_is_better",
+                province_value=self.values.get((indicator, province)),
+                province_carried=None,
+                items=rows,
+            )
         if path == "/v1/values":
             indicator, unit = params["indicator"], params["unit"]
             v = self.values.get((indicator, unit))
-            point = {
-                "period": self.period,
-                "period_start": "2026-11-01",
-                "value": v,
-                "numerator": None,
-                "denominator": None,
-                "carried": False,
-            }
-            return 200, {
-                "total": 1,
-                "limit": 1000,
-                "offset": 0,
-                "indicator": indicator,
-                "unit_code": unit,
-                "level": "district",
-                "granularity": "month",
-                "items": [point if v is not None else None],
-                "periods": [self.period],
-            }
+            point = PointOut(
+                period=self.period, period_start=date(2026, 11, 1), value=v, carried=False
+            )
+            return 200, SeriesOut(
+                total=1,
+                limit=1000,
+                offset=0,
+                indicator=indicator,
+                unit_code=unit,
+                level=AggregationLevel.DISTRICT,
+                granularity=Granularity.MONTH,
+                items=[point if v is not None else None],
+                periods=[self.period],
+            )
         if path == "/v1/freshness":
-            now = datetime.now(UTC).isoformat()
-            items = [
-                {
-                    "indicator": ind,
-                    "unit_code": unit,
-                    "level": "district" if len(unit) == 3 else "province",
-                    "last_observed_at": "2026-11-01",
-                    "last_received_at": now,
-                    "age_days": 0.1,
-                    "reporting_interval_days": 3,
-                    "stale": False,
-                }
+            now = datetime.now(UTC)
+            found = [
+                FreshnessOut(
+                    indicator=ind,
+                    unit_code=unit,
+                    level=_level(unit).value,
+                    last_observed_at=date(2026, 11, 1),
+                    last_received_at=now,
+                    age_days=0.1,
+                    reporting_interval_days=3,
+                    stale=False,
+                )
                 for (ind, unit) in self.values
             ]
-            return 200, {"total": len(items), "limit": 1000, "offset": 0, "items": items}
-        return 404, {
-            "error": {"code": "not_found", "message": "?", "message_en": "?", "details": []}
-        }
+            return 200, FreshnessPage(total=len(found), limit=1000, offset=0, items=found)
+        return 404, _not_found()
 
     # --- alerts
 
-    def _alerts(
-        self, method: str, path: str, params: httpx.QueryParams, body: Any
-    ) -> tuple[int, Any]:
+    def _alerts(self, method: str, path: str, params: httpx.QueryParams, body: Any) -> Answer:
         parts = path.strip("/").split("/")
         if path == "/v1/targets":
-            return 200, {
-                "items": self.targets,
-                "total": len(self.targets),
-                "limit": 500,
-                "offset": 0,
-            }
+            targets = [TargetOut.model_validate(t) for t in self.targets]
+            return 200, TargetsPage(items=targets, total=len(targets), limit=500, offset=0)
+        if path == "/v1/assessments":
+            unit, level = params.get("unit"), params.get("level")
+            items = [
+                AssessmentOut.model_validate(a)
+                for a in self.assessments
+                if a["unit_code"] == unit or a["level"] == level
+            ]
+            statuses = ("on_track", "lagging", "deadline_missed", "missing")
+            counts = {s: sum(1 for i in items if i.status == s) for s in statuses}
+            return 200, AssessmentsOut(
+                as_of=date.fromisoformat(params["as_of"]),
+                indicator=params["indicator"],
+                items=items,
+                counts=counts,
+            )
         if path == "/v1/alerts" and method == "GET":
             states = params.get_list("state")
-            items = [a for a in self.alerts.values() if not states or a["state"] in states]
-            return 200, {"items": items, "total": len(items), "limit": 500, "offset": 0}
-        if parts[:2] == ["v1", "alerts"] and len(parts) >= 3:
-            found = self.alerts.get(parts[2])
-            if found is None:
-                return 404, {
-                    "error": {
-                        "code": "not_found",
-                        "message": "Không tìm thấy cảnh báo",
-                        "message_en": "No such alert",
-                        "details": [],
-                    }
-                }
-            if len(parts) == 3:
-                return 200, found | {"history": []}
-            if parts[3] == "acknowledge":
-                found.update(
-                    state="acknowledged", acknowledged_by="?", version=found["version"] + 1
-                )
-                return 200, found | {"history": []}
-            if parts[3] == "resolve":
-                found.update(state="resolved", version=found["version"] + 1)
-                return 200, found | {"history": []}
+            found = [
+                AlertOut.model_validate(a)
+                for a in self.alerts.values()
+                if not states or a["state"] in states
+            ]
+            return 200, AlertsPage(items=found, total=len(found), limit=500, offset=0)
+        if parts[:2] == ["v1", "alerts"] and len(parts) >= 3 and parts[3:] in _ALERT_PATHS:
+            one = self.alerts.get(parts[2])
+            if one is None:
+                return 404, _not_found("Không tìm thấy cảnh báo", "No such alert")
+            if parts[3:] == ["acknowledge"]:
+                one.update(state="acknowledged", acknowledged_by="?", version=one["version"] + 1)
+            elif parts[3:] == ["resolve"]:
+                one.update(state="resolved", version=one["version"] + 1)
+            return 200, AlertDetailOut.model_validate(one | {"history": []})
         if path == "/v1/silences" and method == "POST":
-            silence = body | {"id": str(uuid.uuid4()), "active": True}
-            self.silences.append(silence)
-            return 201, silence
+            given = {k: v for k, v in body.items() if v is not None}
+            created = self.add_silence(given.pop("unit_code", None), **given)
+            return 201, SilenceOut.model_validate(created)
         if path == "/v1/silences":
-            return 200, {
-                "items": self.silences,
-                "total": len(self.silences),
-                "limit": 500,
-                "offset": 0,
-            }
-        return 404, {
-            "error": {"code": "not_found", "message": "?", "message_en": "?", "details": []}
-        }
+            listed = [SilenceOut.model_validate(s) for s in self.silences]
+            return 200, SilencesPage(items=listed, total=len(listed), limit=500, offset=0)
+        if parts[:2] == ["v1", "silences"] and len(parts) == 3:
+            kept = next((s for s in self.silences if s["id"] == parts[2]), None)
+            if kept is None:
+                return 404, _not_found()
+            if method == "DELETE":
+                kept["active"] = False
+            return 200, SilenceOut.model_validate(kept)
+        return 404, _not_found()
 
 
-def target(id: str, indicator: str, scope: dict[str, Any], goal: float = 80) -> dict[str, Any]:
-    """A flat target as ``GET /v1/targets`` lists it."""
-    return {
-        "id": id,
-        "origin": "api",
-        "enabled": True,
-        "version": 1,
-        "created_at": "2026-01-01T00:00:00Z",
-        "updated_at": "2026-01-01T00:00:00Z",
-        "definition": {
-            "id": id,
-            "indicator": indicator,
-            "scope": scope,
-            "baseline": {"value": goal, "date": "2025-01-01"},
-            "goal": goal,
-            "deadline": "2027-12-31",
-            "trajectory": "linear",
-            "tolerance": {"warning": 5, "critical": 10},
-        },
-    }
+def _level(code: str) -> AggregationLevel:
+    return AggregationLevel(level_of(code))
 
 
 #: Debian's Chromium, driven by Playwright (the dashboard's browser tests, the README picture).
@@ -381,7 +398,9 @@ class Gateway:
         )
 
     async def token(self, username: str) -> str:
-        return self.state.signer.issue(username)[0]
+        """A session token for ``username`` at their current ``token_version``."""
+        user = await self.state.users.get(username)
+        return self.state.signer.issue(username, user.token_version if user else 0)[0]
 
     def publish(self, topic: str, event: AlertChanged | MetricUpdated) -> None:
         self.broker.append(OutgoingRecord(topic, encode_event(event), event.unit_code))
@@ -411,7 +430,7 @@ def metric_updated(
     body: dict[str, Any] = {
         "indicator": "dossiers_processed_online_rate",
         "unit_code": unit_code,
-        "level": {2: "province", 3: "district"}.get(len(unit_code), "commune"),
+        "level": level_of(unit_code).value,
         "granularity": "month",
         "period": "2026-11",
         "period_start": date(2026, 11, 1),

@@ -2,18 +2,38 @@
 
 Errors the operator can act on (bad input, not found, conflict) come back in the platform's
 error shape as the upstream service worded them; a service that does not answer, times out
-or fails becomes a 503 that names it::
+or fails — or answers in a shape other than its contract (``ioc_common.contracts``) — becomes
+a 503 that names it::
 
-    UpstreamUnavailable (503)   the metrics or alerts service is down, slow or failing
+    UpstreamUnavailable (503)   the metrics or alerts service is down, slow, failing or
+                                answering outside its contract
+
+``MetricsApi`` and ``AlertsApi`` are the typed clients: each method is one endpoint the
+gateway uses, its answer validated into the contract's model.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from datetime import date
+from typing import Any, ClassVar, TypeVar
 
 import httpx
+from pydantic import BaseModel, SecretStr, ValidationError
+from starlette.requests import HTTPConnection
 
+from ioc_common.catalogue import Pillar
+from ioc_common.contracts.alerts import (
+    AlertDetailOut,
+    AlertsPage,
+    AssessmentsOut,
+    SilenceOut,
+    SilencesPage,
+    TargetsPage,
+)
+from ioc_common.contracts.metrics import FreshnessPage, RankingOut, ScorecardOut, SeriesOut
 from ioc_common.errors import (
     Conflict,
     FieldError,
@@ -22,7 +42,11 @@ from ioc_common.errors import (
     NotFound,
     Unavailable,
 )
+from ioc_common.events import AlertSeverity, AlertState
 from ioc_common.logs import get_logger
+from ioc_common.service_auth import ACTOR_HEADER, ActorClaims, sign_actor
+from ioc_common.timeutil import Granularity
+from ioc_gateway.auth import Operator
 from ioc_gateway.observability import GatewayMetrics
 
 log = get_logger("ioc.gateway.upstream")
@@ -49,6 +73,10 @@ def unavailable(service: str, why: str) -> UpstreamUnavailable:
 
 _PASS_THROUGH: dict[int, type[IocError]] = {404: NotFound, 409: Conflict, 422: InvalidInput}
 
+M = TypeVar("M", bound=BaseModel)
+#: The operator's own request, for the address and browser the service's audit log records.
+Origin = HTTPConnection | None
+
 
 class Upstream:
     def __init__(
@@ -56,10 +84,13 @@ class Upstream:
         service: str,
         client: httpx.AsyncClient,
         metrics: GatewayMetrics,
+        actor_key: SecretStr | None = None,
     ) -> None:
         self.service = service
         self.client = client
         self.metrics = metrics
+        #: Signs the operator's identity for the service (``ioc_common.service_auth``).
+        self.actor_key = actor_key
 
     async def request(
         self,
@@ -68,9 +99,19 @@ class Upstream:
         *,
         params: Any = None,
         json: Any = None,
-        actor: str | None = None,
+        actor: Operator | None = None,
+        origin: HTTPConnection | None = None,
     ) -> Any:
-        headers = {"X-IOC-Actor": actor} if actor else {}
+        """``actor``: the operator this call acts for, stated to the service in a signed,
+        short-lived assertion bound to this method and path (``origin``: the operator's own
+        request, for the address and browser the service's audit log records)."""
+        headers: dict[str, str] = {}
+        if actor is not None and self.actor_key is not None:
+            headers[ACTOR_HEADER] = self._assert(actor, self.actor_key, origin, method, path)
+        elif actor is not None:
+            # Only reachable under ``ioc dev`` (start-up refuses a missing key elsewhere),
+            # where the alerts service also believes the plain name.
+            headers["X-IOC-Actor"] = actor.username
         try:
             response = await self.client.request(
                 method, path, params=params, json=json, headers=headers
@@ -90,8 +131,42 @@ class Upstream:
             raise self._passed_on(response)
         return response.json()
 
-    async def get(self, path: str, params: Any = None) -> Any:
-        return await self.request("GET", path, params=params)
+    @staticmethod
+    def _assert(
+        actor: Operator, key: SecretStr, origin: HTTPConnection | None, method: str, path: str
+    ) -> str:
+        claims = ActorClaims(
+            actor=actor.username,
+            role=actor.role.value,
+            unit_scope=actor.scope,
+            method=method.upper(),
+            path=path.partition("?")[0],
+            source_address=origin.client.host if origin and origin.client else None,
+            user_agent=origin.headers.get("user-agent") if origin else None,
+        )
+        return sign_actor(claims, key)
+
+    async def answer(
+        self,
+        model: type[M],
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        json: Any = None,
+        actor: Operator | None = None,
+        origin: HTTPConnection | None = None,
+    ) -> M:
+        """``request``, its answer validated into ``model``: one that does not fit breaks the
+        link like an outage does (a 503 naming the service), not the gateway (a 500)."""
+        body = await self.request(
+            method, path, params=params, json=json, actor=actor, origin=origin
+        )
+        try:
+            return model.model_validate(body)
+        except ValidationError as exc:
+            self._failed("contract", path, f"{model.__name__}: {exc.error_count()} errors")
+            raise unavailable(self.service, f"{model.__name__} contract broken") from None
 
     def _failed(self, reason: str, path: str, detail: str = "") -> None:
         self.metrics.upstream_errors.labels(self.service, reason).inc()
@@ -110,3 +185,144 @@ class Upstream:
             details, vi, en = [], "Yêu cầu không hợp lệ", f"Request refused by {self.service}"
         kind = _PASS_THROUGH.get(response.status_code, InvalidInput)
         return kind(vi, en, details)
+
+
+class MetricsApi(Upstream):
+    """The metrics service's query API (``ioc_common.contracts.metrics``)."""
+
+    def __init__(self, client: httpx.AsyncClient, metrics: GatewayMetrics) -> None:
+        super().__init__("metrics", client, metrics)
+
+    async def scorecard(self, code: str, granularity: Granularity) -> ScorecardOut:
+        return await self.answer(
+            ScorecardOut,
+            "GET",
+            f"/v1/units/{code}/scorecard",
+            params={"granularity": granularity.value},
+        )
+
+    async def rankings(
+        self, indicator: str, province: str, granularity: Granularity, period: str
+    ) -> RankingOut:
+        params = {
+            "indicator": indicator,
+            "province": province,
+            "granularity": granularity.value,
+            "period": period,
+            "limit": 1000,
+        }
+        return await self.answer(RankingOut, "GET", "/v1/rankings", params=params)
+
+    async def values(
+        self, indicator: str, unit: str, granularity: Granularity, first: str, last: str
+    ) -> SeriesOut:
+        """``first`` and ``last``: period labels (``2024-05``, ``2024-Q2`` …), both included."""
+        params = {
+            "indicator": indicator,
+            "unit": unit,
+            "granularity": granularity.value,
+            "from": first,
+            "to": last,
+            "limit": 1000,
+        }
+        return await self.answer(SeriesOut, "GET", "/v1/values", params=params)
+
+    async def freshness(self, province: str, indicator: str | None = None) -> FreshnessPage:
+        params: dict[str, Any] = {"province": province, "limit": 1000}
+        if indicator is not None:
+            params["indicator"] = indicator
+        return await self.answer(FreshnessPage, "GET", "/v1/freshness", params=params)
+
+
+class AlertsApi(Upstream):
+    """The alerts service's API as operators use it (``ioc_common.contracts.alerts``); every
+    change is made in the operator's name (``actor``, ``origin``: see ``request``)."""
+
+    def __init__(
+        self, client: httpx.AsyncClient, metrics: GatewayMetrics, actor_key: SecretStr | None
+    ) -> None:
+        super().__init__("alerts", client, metrics, actor_key)
+
+    async def alerts(
+        self,
+        *,
+        states: Sequence[AlertState] = (),
+        severity: AlertSeverity | None = None,
+        pillar: Pillar | None = None,
+        indicator: str | None = None,
+        limit: int = 500,
+    ) -> AlertsPage:
+        params: dict[str, Any] = {"limit": limit}
+        if states:
+            params["state"] = [s.value for s in states]
+        for name, value in (("severity", severity), ("pillar", pillar), ("indicator", indicator)):
+            if value is not None:
+                params[name] = str(value)
+        return await self.answer(AlertsPage, "GET", "/v1/alerts", params=params)
+
+    async def alert(self, alert_id: uuid.UUID) -> AlertDetailOut:
+        return await self.answer(AlertDetailOut, "GET", f"/v1/alerts/{alert_id}")
+
+    async def acknowledge(
+        self, alert_id: uuid.UUID, note: str, *, actor: Operator, origin: Origin = None
+    ) -> AlertDetailOut:
+        return await self._act(alert_id, "acknowledge", note, actor, origin)
+
+    async def resolve(
+        self, alert_id: uuid.UUID, note: str | None, *, actor: Operator, origin: Origin = None
+    ) -> AlertDetailOut:
+        return await self._act(alert_id, "resolve", note, actor, origin)
+
+    async def _act(
+        self, alert_id: uuid.UUID, verb: str, note: str | None, actor: Operator, origin: Origin
+    ) -> AlertDetailOut:
+        path = f"/v1/alerts/{alert_id}/{verb}"
+        body = {"note": note}
+        return await self.answer(
+            AlertDetailOut, "POST", path, json=body, actor=actor, origin=origin
+        )
+
+    async def silences(self, *, active: bool | None = None) -> SilencesPage:
+        params: dict[str, Any] = {"limit": 500}
+        if active is not None:
+            params["active"] = str(active).lower()
+        return await self.answer(SilencesPage, "GET", "/v1/silences", params=params)
+
+    async def silence(self, silence_id: uuid.UUID) -> SilenceOut:
+        return await self.answer(SilenceOut, "GET", f"/v1/silences/{silence_id}")
+
+    async def create_silence(
+        self, body: dict[str, Any], *, actor: Operator, origin: Origin = None
+    ) -> SilenceOut:
+        """``body``: the alerts service's ``SilenceIn``, as JSON."""
+        return await self.answer(
+            SilenceOut, "POST", "/v1/silences", json=body, actor=actor, origin=origin
+        )
+
+    async def expire_silence(
+        self, silence_id: uuid.UUID, *, actor: Operator, origin: Origin = None
+    ) -> SilenceOut:
+        path = f"/v1/silences/{silence_id}"
+        return await self.answer(SilenceOut, "DELETE", path, actor=actor, origin=origin)
+
+    async def assessments(
+        self,
+        *,
+        as_of: date,
+        indicator: str,
+        unit: str | None = None,
+        level: str | None = None,
+    ) -> AssessmentsOut:
+        """Which units were on track / lagging / missing at ``as_of`` (one ``unit`` or every
+        unit of a ``level``); read-only."""
+        params: dict[str, Any] = {"as_of": as_of.isoformat(), "indicator": indicator}
+        if unit is not None:
+            params["unit"] = unit
+        if level is not None:
+            params["level"] = level
+        return await self.answer(AssessmentsOut, "GET", "/v1/assessments", params=params)
+
+    async def targets(self, *, offset: int = 0, limit: int = 500) -> TargetsPage:
+        """Enabled targets only."""
+        params = {"enabled": "true", "limit": limit, "offset": offset}
+        return await self.answer(TargetsPage, "GET", "/v1/targets", params=params)

@@ -19,15 +19,18 @@ from fastapi.openapi.utils import get_openapi
 from prometheus_client import CollectorRegistry
 from pydantic import TypeAdapter
 
+from ioc_common.audit import AuditOriginMiddleware
 from ioc_common.catalogue import load_catalogue
 from ioc_common.db import create_engine, session_factory
 from ioc_common.errors import BrokerUnavailable
+from ioc_common.kafka import client_security
+from ioc_common.kafka.backoff import Backoff
 from ioc_common.kafka.publisher import KafkaPublisher, Publisher
-from ioc_common.logs import configure_logging, get_logger
+from ioc_common.logs import get_logger
 from ioc_common.observability import new_registry
 from ioc_common.reference.units import unit_tree
 from ioc_common.timeutil import utc_now
-from ioc_common.web import install_service_basics
+from ioc_common.web import install_service_basics, prepare_service
 from ioc_ingest.api.routes import events, families, uploads
 from ioc_ingest.config import IngestSettings
 from ioc_ingest.ingestor import Ingestor
@@ -36,9 +39,9 @@ from ioc_ingest.limits import BodyLimitMiddleware
 from ioc_ingest.metrics import IngestMetrics
 from ioc_ingest.publishing import PooledPublisher
 from ioc_ingest.ratelimit import RateLimiter
-from ioc_ingest.runtime import Runtime
 from ioc_ingest.schemas import BatchRequest, Submission
 from ioc_ingest.seen import PgSeenStore, SeenStore
+from ioc_ingest.state import IngestState
 from ioc_ingest.validation import EventValidator
 
 log = get_logger("ioc.ingest")
@@ -54,10 +57,11 @@ Receives figures from departments and districts over REST and hands them to Kafk
 """
 
 
-async def _keep_starting(publisher: Publisher, every_s: float = 2.0) -> None:
+async def _keep_starting(publisher: Publisher, backoff: Backoff | None = None) -> None:
     """Retry connecting until the broker answers; until then writes get 503."""
+    backoff = backoff or Backoff(base_s=1.0, cap_s=10.0)
     while True:
-        await asyncio.sleep(every_s)
+        await backoff.wait()
         try:
             await publisher.start()
         except BrokerUnavailable as exc:
@@ -77,13 +81,12 @@ def create_app(
     now: Callable[[], datetime] = utc_now,
 ) -> FastAPI:
     settings = settings or IngestSettings()
+    prepare_service(settings)
     registry = registry if registry is not None else new_registry()
     metrics = IngestMetrics(registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if publisher is None:  # a real deployment: configure JSON logs once
-            configure_logging(settings.log_level)
         engine = None
         keys: KeyStore | None = key_store
         seen: SeenStore | None = seen_store
@@ -106,6 +109,7 @@ def create_app(
                 request_timeout_ms=settings.kafka_request_timeout_ms,
                 delivery_timeout_s=settings.publish_timeout_seconds,
                 linger_ms=settings.kafka_linger_ms,
+                security=client_security(settings),
             ),
             settings.kafka_producers,
         )
@@ -118,7 +122,7 @@ def create_app(
             tree=tree,
             now=now,
         )
-        app.state.runtime = Runtime(
+        app.state.ingest = IngestState(
             settings=settings,
             publisher=pub,
             keys=keys,
@@ -174,15 +178,14 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
 
     async def readiness() -> dict[str, bool]:
-        runtime: Runtime | None = getattr(app.state, "runtime", None)
-        if runtime is None:
+        state: IngestState | None = getattr(app.state, "ingest", None)
+        if state is None:
             return {"broker": False, "database": False}
-        broker, database = await asyncio.gather(
-            runtime.publisher.is_ready(), runtime.keys.is_ready()
-        )
+        broker, database = await asyncio.gather(state.publisher.is_ready(), state.keys.is_ready())
         return {"broker": broker, "database": database}
 
     install_service_basics(app, service="ingest", registry=registry, readiness=readiness)
+    app.add_middleware(AuditOriginMiddleware)  # audit rows say where an action came from
     app.include_router(events.router)
     app.include_router(uploads.router)
     app.include_router(families.router)

@@ -12,7 +12,6 @@ import json
 import os
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -20,7 +19,7 @@ import httpx
 
 from ioc_common.cli_support import add_database_url_arg, cli_actor, run_with_database
 from ioc_common.events import Family
-from ioc_common.reference.units import REFORM_DATE, unit_tree
+from ioc_common.reference.units import LAST_LEGACY_DAY, unit_tree
 from ioc_common.timeutil import vietnam_today
 
 if TYPE_CHECKING:
@@ -99,8 +98,7 @@ def _check_units(units: Sequence[str]) -> list[str]:
     """Codes that exist neither before nor after the 2025 reform."""
     tree = unit_tree()
     today = vietnam_today()
-    before = REFORM_DATE - timedelta(days=1)
-    return [u for u in units if tree.get(u, before) is None and tree.get(u, today) is None]
+    return [u for u in units if tree.get(u, LAST_LEGACY_DAY) is None and tree.get(u, today) is None]
 
 
 def _cmd_create(args: argparse.Namespace) -> int:

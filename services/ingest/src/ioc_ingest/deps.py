@@ -10,17 +10,17 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from ioc_common.errors import FieldError, InvalidInput, RateLimited, Unauthenticated
 from ioc_ingest.keys import ApiKey
-from ioc_ingest.runtime import Runtime
+from ioc_ingest.state import IngestState
 
 
-async def get_runtime(request: Request) -> Runtime:
+async def get_state(request: Request) -> IngestState:
     # async on purpose: FastAPI runs a plain ``def`` dependency in its thread pool, a thread
     # hand-off on every request (it was ≈ 15 % of a single-event request's time).
-    runtime: Runtime = request.app.state.runtime
-    return runtime
+    state: IngestState = request.app.state.ingest
+    return state
 
 
-RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+State = Annotated[IngestState, Depends(get_state)]
 
 bearer_scheme = HTTPBearer(
     auto_error=False,
@@ -36,22 +36,22 @@ header_scheme = APIKeyHeader(
 
 
 async def current_key(
-    runtime: RuntimeDep,
+    state: State,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)],
     header: Annotated[str | None, Security(header_scheme)],
 ) -> ApiKey:
-    return await _verify(runtime, header or (bearer.credentials if bearer is not None else None))
+    return await _verify(state, header or (bearer.credentials if bearer is not None else None))
 
 
-async def request_key(request: Request) -> tuple[Runtime, ApiKey]:
-    """What ``RuntimeDep`` and ``KeyDep`` give, without FastAPI's dependency solving: the
+async def request_key(request: Request) -> tuple[IngestState, ApiKey]:
+    """What ``State`` and ``KeyDep`` give, without FastAPI's dependency solving: the
     write endpoints call this themselves (solving their dependencies cost ≈ 13 % of a
     single-event request) and document the key schemes with ``KEY_SECURITY``."""
-    runtime: Runtime = request.app.state.runtime
+    state: IngestState = request.app.state.ingest
     bearer = await bearer_scheme(request)
     header = await header_scheme(request)
     raw = header or (bearer.credentials if bearer is not None else None)
-    return runtime, await _verify(runtime, raw)
+    return state, await _verify(state, raw)
 
 
 #: The OpenAPI ``security`` of an endpoint that calls ``request_key``.
@@ -61,15 +61,15 @@ KEY_SECURITY: list[dict[str, list[str]]] = [
 ]
 
 
-async def _verify(runtime: Runtime, raw: str | None) -> ApiKey:
+async def _verify(state: IngestState, raw: str | None) -> ApiKey:
     try:
-        key = await runtime.auth.verify(raw)
+        key = await state.auth.verify(raw)
     except Unauthenticated:
-        runtime.metrics.auth_failures.labels("unauthenticated").inc()
+        state.metrics.auth_failures.labels("unauthenticated").inc()
         raise
-    wait = runtime.limiter.take(key.prefix)
+    wait = state.limiter.take(key.prefix)
     if wait is not None:
-        runtime.metrics.rate_limited.inc()
+        state.metrics.rate_limited.inc()
         raise RateLimited(
             "Gửi quá nhanh; vui lòng chờ rồi gửi lại",
             "Too many requests for this API key; retry after the given delay",

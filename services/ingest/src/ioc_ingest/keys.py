@@ -36,7 +36,7 @@ from ioc_common.errors import (
     Unauthenticated,
 )
 from ioc_common.events import Family
-from ioc_common.reference.units import UnknownUnitError, unit_tree
+from ioc_common.reference.units import within
 from ioc_common.timeutil import utc_now
 from ioc_ingest.tables import api_keys
 
@@ -117,14 +117,9 @@ class ApiKey:
         return errors
 
     def _covers(self, unit_code: str, on: date) -> bool:
-        tree = unit_tree()
-        for allowed in self.units:
-            try:
-                if tree.contains(allowed, unit_code, on):
-                    return True
-            except UnknownUnitError:
-                continue  # e.g. a commune code of the other tree version
-        return False
+        # The platform's one reform-aware rule: a key for 2025 province 08 may also back-fill
+        # the former 02 Hà Giang it absorbed, a key for 02 its area's new communes.
+        return any(within(allowed, unit_code, on) for allowed in self.units)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ api_keys = sa.Table(
     "ingest_api_keys",
     metadata,
     sa.Column("id", sa.Uuid, primary_key=True),
-    sa.Column("prefix", sa.String(16), nullable=False, unique=True),
+    sa.Column("prefix", sa.String(16), nullable=False),
     sa.Column("secret_sha256", sa.LargeBinary(32), nullable=False),
     sa.Column("provider", sa.String(64), nullable=False),
     sa.Column("label", sa.String(200), nullable=False),
@@ -23,6 +23,9 @@ api_keys = sa.Table(
     sa.Column("created_by", sa.String(128), nullable=False),
     sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
     sa.Column("replaced_by", sa.Uuid, nullable=True),
+    # A unique index, as migration 0002 made it (not a unique constraint).
+    sa.Index("ux_ingest_api_keys_prefix", "prefix", unique=True),
+    sa.Index("ix_ingest_api_keys_provider", "provider"),
 )
 
 seen_events = sa.Table(

@@ -29,8 +29,13 @@ FIXED_NOW = datetime(2025, 6, 20, 3, 0, tzinfo=UTC)
 
 
 def settings_for_tests(**overrides: Any) -> IngestSettings:
-    """Settings for tests: no key cache, no rate limit, unless overridden."""
-    base: dict[str, Any] = {"key_cache_ttl_seconds": 0, "rate_per_second": 0}
+    """Settings for tests: no key cache, no rate limit, warnings-only logs, unless
+    overridden."""
+    base: dict[str, Any] = {
+        "key_cache_ttl_seconds": 0,
+        "rate_per_second": 0,
+        "log_level": "WARNING",
+    }
     return IngestSettings(**{**base, **overrides})
 
 

@@ -22,7 +22,15 @@ from ioc_common.catalogue import AggregationKind, Catalogue, UnknownIndicatorErr
 from ioc_common.catalogue import Unit as MeasureUnit
 from ioc_common.errors import FieldError
 from ioc_common.events import TELEMETRY_ADAPTER, Family, ObservationEvent, TelemetryEvent
-from ioc_common.reference.units import REFORM_DATE, UnitTree, unit_tree
+from ioc_common.reference.units import (
+    REFORM_DATE,
+    Level,
+    UnitLink,
+    UnitTree,
+    UnknownUnitError,
+    unit_history,
+    unit_tree,
+)
 from ioc_common.timeutil import VIETNAM_TZ, parse_observed, utc_now
 from ioc_common.topics import telemetry_topic
 
@@ -40,7 +48,10 @@ _UNIT_CACHE: Final = 65_536
 
 
 def derive_event_id(provider: str, idempotency_key: str) -> uuid.UUID:
-    """The event id of a submission that came with an idempotency key instead of an id."""
+    """The event id of a submission that came with an idempotency key instead of an id.
+
+    Anyone can compute it, and that is harmless: an event's identity is (provider, event_id)
+    (``ioc_common.events.EventKey``), so the same id from another provider is another event."""
     return uuid.uuid5(EVENT_ID_NAMESPACE, f"{provider}:{idempotency_key}")
 
 
@@ -93,6 +104,49 @@ def _pydantic_errors(exc: ValidationError, problems: _Problems) -> None:
     problems.errors = [e for e in problems.errors if e.field != "granularity"]
     if not problems.errors:  # pragma: no cover - pydantic always names at least one
         problems.add("schema", "body", "invalid event")
+
+
+def _links(links: tuple[UnitLink, ...]) -> tuple[str, str]:
+    """``00691 Phường Hà Giang 2 (một phần / part)``, … in Vietnamese and English."""
+    vi = ", ".join(f"{u.code} {u.name}{' (một phần)' if u.is_split else ''}" for u in links)
+    en = ", ".join(f"{u.code} {u.name}{' (part of it)' if u.is_split else ''}" for u in links)
+    return vi, en
+
+
+def _across_the_reform(code: str, on: date, tree: UnitTree) -> str | None:
+    """Why a code valid on the other side of 1 July 2025 is refused, naming what replaced it
+    (a legacy code, post-reform period) or what it replaced (a 2025 code, earlier period)."""
+    try:
+        history = unit_history(code, tree)
+    except (UnknownUnitError, ValueError):
+        return None
+    side = [v for v in history.versions if (v.unit.valid_from >= REFORM_DATE) == (on < REFORM_DATE)]
+    if not side:
+        return None
+    version = side[0]
+    name = f"{version.unit.name} ({code})"
+    if on >= REFORM_DATE:
+        vi, en = _links(version.successors)
+        if version.unit.level is Level.DISTRICT:
+            text = (
+                f"cấp huyện đã bãi bỏ từ {REFORM_DATE:%d/%m/%Y}: {name} nay thuộc {vi}; gửi theo "
+                f"mã xã hoặc mã tỉnh / districts were abolished on {REFORM_DATE}: {name} "
+                f"is a former district, now in {en}; report periods from then on by commune or "
+                "province code"
+            )
+        else:
+            text = (
+                f"{name} không còn từ {REFORM_DATE:%d/%m/%Y}; thay bằng {vi} / {name} ceased to "
+                f"exist on {REFORM_DATE}; replaced by {en}: report periods from then on by the "
+                "new code"
+            )
+    else:
+        vi, en = _links(version.predecessors)
+        text = (
+            f"{name} chỉ có từ {REFORM_DATE:%d/%m/%Y}; trước đó là {vi} / {name} exists only "
+            f"from {REFORM_DATE}; before it, report by the former units: {en}"
+        )
+    return text
 
 
 class EventValidator:
@@ -224,14 +278,9 @@ class EventValidator:
         code, on = event.unit_code, event.observed_at
         if self._unit(code, on)[0]:
             return
-        if on >= REFORM_DATE and len(code) == 3:
-            problems.add(
-                "unit",
-                "unit_code",
-                f"cấp huyện đã bãi bỏ từ {REFORM_DATE:%d/%m/%Y}; gửi theo mã xã hoặc mã tỉnh / "
-                f"districts were abolished on {REFORM_DATE}: report periods from then on by "
-                f"commune or province code ({code} is a former district)",
-            )
+        moved = _across_the_reform(code, on, self.tree)
+        if moved is not None:
+            problems.add("unit", "unit_code", moved)
             return
         problems.add(
             "unit",

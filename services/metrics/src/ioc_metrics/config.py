@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from ioc_common.secrets import SecretValue
 from ioc_common.settings import ServiceSettings
 from ioc_common.topics import TELEMETRY_TOPICS
 
@@ -20,4 +21,10 @@ class MetricsSettings(ServiceSettings):
     retry_backoff_max_s: float = Field(default=5.0, gt=0)
     #: The telemetry topics to consume (tests point a service at topics of their own).
     topics: tuple[str, ...] = TELEMETRY_TOPICS
+    #: API callers (the gateway) must send it as ``Authorization: Bearer <token>``. Required
+    #: outside ``ioc dev``.
+    service_token: SecretStr | None = None
     port: int = 8001
+
+    def secrets(self) -> dict[str, SecretValue]:
+        return super().secrets() | {"IOC_METRICS_SERVICE_TOKEN": self.service_token}

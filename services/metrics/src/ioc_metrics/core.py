@@ -113,6 +113,31 @@ class Row:
         return other is not None and (self.num, self.den) == (other.num, other.den)
 
 
+class Held(NamedTuple):
+    """What the fact store held for a flow identity before a batch's figure."""
+
+    revision: int
+    num: Decimal
+    den: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class Figure:
+    """A provider's flow figure for one identity (provider, indicator, unit, series, period,
+    granularity) in a batch: its facts at the batch's highest revision of it, summed (distinct
+    reports of one revision add up; lower ones are superseded)."""
+
+    #: The best-ranked of those facts: the identity, scope and time stamps.
+    fact: Fact
+    num: Decimal
+    den: Decimal | None
+    facts: int
+
+    @property
+    def revision(self) -> int:
+        return self.fact.revision
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """A row whose value changed (or appeared) in this batch."""
@@ -129,7 +154,15 @@ class Store(Protocol):
         already."""
         ...
 
-    async def save_flow_facts(self, facts: Sequence[Fact]) -> None: ...
+    #: Facts ignored because a higher revision (a better rank, for stocks) of their identity
+    #: holds, by part; the engine adds to it, the caller reads it after the commit.
+    superseded: dict[Part, int]
+
+    async def save_flow_figures(self, figures: Sequence[Figure]) -> list[Held | None]:
+        """Store each figure (one per identity): a higher revision than the held one replaces
+        it, the same revision adds to it, a lower one changes nothing. Return, per figure, what
+        was held before (None: nothing)."""
+        ...
 
     async def save_stock_facts(self, facts: Sequence[Fact]) -> list[Fact]:
         """Keep each identity's highest-ranked fact; return the facts that now win."""
@@ -171,6 +204,53 @@ def resolve_stock(facts: Sequence[Fact]) -> list[Fact]:
     return list(best.values())
 
 
+class Delta(NamedTuple):
+    """A change of a node's own flow report: value (or numerator), denominator, and how many
+    identities it adds (0 when it corrects one already counted)."""
+
+    num: Decimal
+    den: Decimal | None
+    identities: int
+
+
+def flow_figures(facts: Sequence[Fact]) -> tuple[list[Figure], int]:
+    """One figure per flow identity: the sum of its facts at their highest revision; also how
+    many facts a higher revision in the same batch superseded."""
+    groups: dict[tuple[str, str, str], list[Fact]] = defaultdict(list)
+    for fact in facts:
+        groups[(fact.indicator, fact.unit_code, fact.fact_key)].append(fact)
+    figures: list[Figure] = []
+    superseded = 0
+    for group in groups.values():
+        top = max(f.revision for f in group)
+        kept = [f for f in group if f.revision == top]
+        superseded += len(group) - len(kept)
+        dens = [f.den for f in kept if f.den is not None]
+        figures.append(
+            Figure(
+                max(kept, key=lambda f: f.rank),
+                sum((f.num for f in kept), Decimal(0)),
+                sum(dens, Decimal(0)) if dens else None,
+                len(kept),
+            )
+        )
+    return figures, superseded
+
+
+def flow_delta(figure: Figure, held: Held | None) -> Delta | None:
+    """How a figure changes its identity's contribution: all of it when new, added to a held
+    figure of the same revision, (new − old) when it replaces a lower revision, nothing (None)
+    when a higher revision is held."""
+    if held is None:
+        return Delta(figure.num, figure.den, 1)
+    if figure.revision < held.revision:
+        return None
+    if figure.revision == held.revision:
+        return Delta(figure.num, figure.den, 0)
+    den = None if figure.den is None else figure.den - (held.den or Decimal(0))
+    return Delta(figure.num - held.num, den, 0)
+
+
 def combine(
     key: RowKey, own: Own | None, children: Sequence[ChildValue]
 ) -> tuple[Decimal | None, Decimal | None, bool]:
@@ -188,19 +268,30 @@ def combine(
 async def apply_facts(store: Store, facts: Sequence[Fact]) -> list[Change]:
     """Fold new facts (of events not seen before) into the stored rows; return the changes."""
     flows = [f for f in facts if f.part is _FLOW]
-    stocks = resolve_stock([f for f in facts if f.part is _STOCK])
-    if flows:
-        await store.save_flow_facts(flows)
+    all_stocks = [f for f in facts if f.part is _STOCK]
+    stocks = resolve_stock(all_stocks)
+    figures, superseded = flow_figures(flows)
+    held = await store.save_flow_figures(figures) if figures else []
     winners = await store.save_stock_facts(stocks) if stocks else []
+    if all_stocks:
+        store.superseded[_STOCK] = store.superseded.get(_STOCK, 0) + len(all_stocks) - len(winners)
 
     dirty: dict[tuple[str, Granularity, str], set[date]] = defaultdict(set)
-    flow_add: dict[RowKey, list[Fact]] = defaultdict(list)
-    for f in flows:
+    flow_add: dict[RowKey, list[Delta]] = defaultdict(list)
+    for figure, before in zip(figures, held, strict=True):
+        delta = flow_delta(figure, before)
+        if delta is None:
+            superseded += figure.facts
+            continue
+        f = figure.fact
         indicator, scopes = f.indicator, f.scopes
+        # One identity, one delta per period it counts toward (day → month → quarter → year).
         for g, start in periods_of(f.observed_at, f.granularity):
             for scope in scopes:
                 dirty[(indicator, g, scope)].add(start)
-            flow_add[RowKey(indicator, g, f.scope, start)].append(f)
+            flow_add[RowKey(indicator, g, f.scope, start)].append(delta)
+    if flows:
+        store.superseded[_FLOW] = store.superseded.get(_FLOW, 0) + superseded
 
     ranges: list[tuple[str, Granularity, str, date, date | None]] = []
     later = await store.later_stock_dates(winners) if winners else []
@@ -274,16 +365,16 @@ async def apply_facts(store: Store, facts: Sequence[Fact]) -> list[Change]:
     return changes
 
 
-def _flow_own(previous: Row | None, added: Sequence[Fact]) -> Own | None:
+def _flow_own(previous: Row | None, added: Sequence[Delta]) -> Own | None:
     base = previous.own if previous is not None else None
     if not added:
         return base
-    num = sum((f.num for f in added), base.num if base else Decimal(0))
-    dens = [f.den for f in added if f.den is not None]
-    den: Decimal | None = None
+    num = sum((d.num for d in added), base.num if base else Decimal(0))
+    dens = [d.den for d in added if d.den is not None]
+    den = base.den if base is not None else None
     if dens:
-        den = sum(dens, base.den if base is not None and base.den is not None else Decimal(0))
-    return Own(num, den, (base.count if base else 0) + len(added), True)
+        den = sum(dens, den if den is not None else Decimal(0))
+    return Own(num, den, (base.count if base else 0) + sum(d.identities for d in added), True)
 
 
 async def apply_events(

@@ -116,12 +116,13 @@ class Fact:
 
     @property
     def fact_key(self) -> str:
-        """Identity within (indicator, unit): every event (provider and id) for a flow; the
-        period for a stock."""
-        if self.part is _FLOW:
-            return f"{self.source}:{self.event_id}"
+        """Identity within (indicator, unit): the series and period for a stock (whoever
+        reports it); the same plus the provider for a flow — each provider's flows are its own
+        figures, which add up with the other providers' ones. The provider comes last: series
+        are built from payload enums, which never contain a date, so keys cannot collide."""
         # A StrEnum formats as its value (``.value`` is a slow property in a hot path).
-        return f"{self.series}|{self.observed_at.isoformat()}|{self.granularity}"
+        key = f"{self.series}|{self.observed_at.isoformat()}|{self.granularity}"
+        return f"{key}|{self.source}" if self.part is _FLOW else key
 
     @property
     def rank(self) -> tuple[int, datetime, str]:

@@ -6,6 +6,18 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from ioc_common.observability import LATENCY_BUCKETS
 
+#: Every reason a record goes to the DLQ for (``processor.decode``, ``facts.Poison``); each
+#: ``ioc_metrics_dead_letters_total{reason}`` series exists at zero from start-up, so the rule
+#: ``IocDeadLettersGrowing`` (``increase()``) sees the very first dead letter.
+DEAD_LETTER_REASONS = (
+    "undecodable",
+    "schema_invalid",
+    "unknown_unit",
+    "unknown_indicator",
+    "invalid_form",
+)
+OUTCOMES = ("aggregated", "duplicate", "dead_lettered")
+
 
 class Instruments:
     def __init__(self, registry: CollectorRegistry) -> None:
@@ -50,6 +62,19 @@ class Instruments:
             "MetricUpdated events published from the outbox",
             registry=registry,
         )
+        self.superseded = Counter(
+            "ioc_metrics_superseded_facts",
+            "Facts ignored because a higher revision of their figure holds (late lower"
+            " revisions), by kind (flow, stock)",
+            ["kind"],
+            registry=registry,
+        )
         self.batch_failures = Counter(
             "ioc_metrics_batch_failures", "Batches that failed and were retried", registry=registry
         )
+        for reason in DEAD_LETTER_REASONS:
+            self.dead_letters.labels(reason)
+        for outcome in OUTCOMES:
+            self.events.labels(outcome)
+        for kind in ("flow", "stock"):
+            self.superseded.labels(kind)

@@ -13,14 +13,16 @@ from decimal import Decimal
 
 from ioc_common.events import EventKey
 from ioc_common.timeutil import Granularity, period_end
-from ioc_metrics.core import ChildValue, Own, Row, RowKey, era_floor
-from ioc_metrics.facts import Fact, era, gran_order, parent_scope
+from ioc_metrics.core import ChildValue, Figure, Held, Own, Row, RowKey, era_floor
+from ioc_metrics.facts import Fact, Part, era, gran_order, parent_scope
 
 
 class MemoryStore:
     def __init__(self) -> None:
         self.events: set[EventKey] = set()
-        self.flow_facts: dict[tuple[str, str, str], Fact] = {}
+        #: Per flow identity: the held revision and its figure.
+        self.flow_facts: dict[tuple[str, str, str], Held] = {}
+        self.superseded: dict[Part, int] = {}
         self.stock_facts: dict[tuple[str, str, str], Fact] = {}
         self.rows: dict[RowKey, Row] = {}
         self._series: dict[tuple[str, str, str], set[str]] = defaultdict(set)
@@ -31,9 +33,19 @@ class MemoryStore:
         self.events |= new
         return new
 
-    async def save_flow_facts(self, facts: Sequence[Fact]) -> None:
-        for f in facts:
-            self.flow_facts.setdefault((f.indicator, f.unit_code, f.fact_key), f)
+    async def save_flow_figures(self, figures: Sequence[Figure]) -> list[Held | None]:
+        before: list[Held | None] = []
+        for figure in figures:
+            f = figure.fact
+            ident = (f.indicator, f.unit_code, f.fact_key)
+            held = self.flow_facts.get(ident)
+            before.append(held)
+            if held is None or figure.revision > held.revision:
+                self.flow_facts[ident] = Held(figure.revision, figure.num, figure.den)
+            elif figure.revision == held.revision:
+                den = None if held.den is None or figure.den is None else held.den + figure.den
+                self.flow_facts[ident] = Held(held.revision, held.num + figure.num, den)
+        return before
 
     async def save_stock_facts(self, facts: Sequence[Fact]) -> list[Fact]:
         winners = []

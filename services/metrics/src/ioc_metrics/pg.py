@@ -19,8 +19,17 @@ import orjson
 
 from ioc_common.events import EventKey
 from ioc_common.timeutil import Granularity
-from ioc_metrics.core import ChildValue, Own, Row, RowKey, era_floor, period_end_of
-from ioc_metrics.facts import Fact, gran_order, parent_scope, scope_code, scope_level
+from ioc_metrics.core import (
+    ChildValue,
+    Figure,
+    Held,
+    Own,
+    Row,
+    RowKey,
+    era_floor,
+    period_end_of,
+)
+from ioc_metrics.facts import Fact, Part, gran_order, parent_scope, scope_code, scope_level
 
 #: The nodes already in ``metrics_nodes``: (indicator, granularity, parent scope, scope).
 Node = tuple[str, str, str, str]
@@ -81,6 +90,78 @@ def _facts_json(facts: Sequence[Fact]) -> str:
     )
 
 
+class ConcurrentFactWrite(RuntimeError):
+    """Another transaction changed a flow identity this batch corrects (one unit's events are
+    one partition's, so only a rebalance's overlap can): the batch fails and is retried."""
+
+
+_FIGURE_ROWS = (
+    "json_to_recordset($1::json) AS x(i int, indicator text, unit_code text, fact_key text,"
+    " part text, scope text, series text, observed_at date, granularity text,"
+    " gran_order smallint, num numeric, den numeric, revision int, received_at timestamptz,"
+    " event_id uuid)"
+)
+
+#: One statement per batch: the figures held before (``old``: the statement's snapshot) and
+#: the guarded upsert — a higher revision replaces, the same adds, a lower one changes nothing
+#: (the ``WHERE``) — whose result is checked against ``old`` by the caller.
+_SAVE_FIGURES = (
+    f"WITH x AS (SELECT * FROM {_FIGURE_ROWS}),"
+    " old AS (SELECT x.i, f.revision, f.num, f.den FROM x JOIN metrics_facts f"
+    "         USING (indicator, unit_code, fact_key)),"
+    f" up AS (INSERT INTO metrics_facts AS f ({_FACT_COLUMNS})"
+    f"   SELECT {_FACT_COLUMNS} FROM x"
+    "   ON CONFLICT (indicator, unit_code, fact_key) DO UPDATE SET"
+    "   num = CASE WHEN EXCLUDED.revision > f.revision THEN EXCLUDED.num"
+    "         ELSE f.num + EXCLUDED.num END,"
+    "   den = CASE WHEN EXCLUDED.revision > f.revision THEN EXCLUDED.den"
+    "         ELSE f.den + EXCLUDED.den END,"
+    "   received_at = CASE WHEN EXCLUDED.revision > f.revision THEN EXCLUDED.received_at"
+    "         ELSE greatest(f.received_at, EXCLUDED.received_at) END,"
+    "   revision = EXCLUDED.revision, event_id = EXCLUDED.event_id, scope = EXCLUDED.scope,"
+    "   stored_at = now()"
+    "   WHERE EXCLUDED.revision >= f.revision"
+    "   RETURNING f.indicator, f.unit_code, f.fact_key, f.revision, f.num, f.den)"
+    " SELECT x.i, old.revision AS old_revision, old.num AS old_num, old.den AS old_den,"
+    "        up.revision AS new_revision, up.num AS new_num, up.den AS new_den"
+    " FROM x LEFT JOIN old USING (i) LEFT JOIN up USING (indicator, unit_code, fact_key)"
+)
+
+
+def _figures_json(figures: Sequence[Figure]) -> str:
+    return to_json(
+        {
+            "i": i,
+            "indicator": f.indicator,
+            "unit_code": f.unit_code,
+            "fact_key": f.fact_key,
+            "part": f.part,
+            "scope": f.scope,
+            "series": f.series,
+            "observed_at": f.observed_at,
+            "granularity": f.granularity,
+            "gran_order": gran_order(f.granularity),
+            "num": figure.num,
+            "den": figure.den,
+            "revision": f.revision,
+            "received_at": aware(f.received_at),
+            "event_id": f.event_id,
+        }
+        for i, figure in enumerate(figures)
+        for f in (figure.fact,)
+    )
+
+
+def _expected(figure: Figure, held: Held | None) -> Held | None:
+    """What the guarded upsert leaves for a figure (None: it changes nothing)."""
+    if held is None or figure.revision > held.revision:
+        return Held(figure.revision, figure.num, figure.den)
+    if figure.revision < held.revision:
+        return None
+    den = None if held.den is None or figure.den is None else held.den + figure.den
+    return Held(held.revision, held.num + figure.num, den)
+
+
 #: Keys of aggregate rows as a relation ``k`` (``i`` = position in the list given).
 _KEY_ROWS = (
     "json_to_recordset($1::json) AS k(i int, indicator text, granularity text, scope text,"
@@ -112,6 +193,7 @@ class PostgresStore:
         known_nodes: set[Node] | frozenset[Node] = frozenset(),
     ) -> None:
         self.conn = conn
+        self.superseded: dict[Part, int] = {}
         self.scales = scales or {}
         #: Nodes committed earlier (never deleted): their insert is skipped.
         self.known_nodes = known_nodes
@@ -129,12 +211,20 @@ class PostgresStore:
         )
         return {(r["provider"], r["event_id"]) for r in rows}
 
-    async def save_flow_facts(self, facts: Sequence[Fact]) -> None:
-        await self.conn.execute(
-            f"INSERT INTO metrics_facts ({_FACT_COLUMNS}) SELECT * FROM {_FACT_ROWS}"
-            " ON CONFLICT DO NOTHING",
-            _facts_json(facts),
-        )
+    async def save_flow_figures(self, figures: Sequence[Figure]) -> list[Held | None]:
+        before: list[Held | None] = [None] * len(figures)
+        for r in await self.conn.fetch(_SAVE_FIGURES, _figures_json(figures)):
+            i = r["i"]
+            held = None
+            if r["old_revision"] is not None:
+                held = Held(r["old_revision"], r["old_num"], r["old_den"])
+            now = None
+            if r["new_revision"] is not None:
+                now = Held(r["new_revision"], r["new_num"], r["new_den"])
+            if now != _expected(figures[i], held):
+                raise ConcurrentFactWrite(f"{figures[i].fact.fact_key}: held {held}, now {now}")
+            before[i] = held
+        return before
 
     async def save_stock_facts(self, facts: Sequence[Fact]) -> list[Fact]:
         rows = await self.conn.fetch(

@@ -1,16 +1,17 @@
-"""One consumed batch → one PostgreSQL transaction, exactly once in effect.
+"""The metrics service's batch handler: one consumed batch, aggregated exactly once.
 
-Per batch: poison records go to ``ioc.dlq.v1`` first (acknowledged by the broker); then ONE
-transaction claims the event ids (only new ones count), folds their facts into the aggregates,
-writes the resulting ``MetricUpdated`` events to an outbox, updates freshness and upserts the
-partitions' next offsets. After the commit the outbox is drained to ``ioc.metrics.updated.v1``.
-A crash before the commit redoes the batch from the stored offsets; a crash after it finds the
-outbox still full and publishes it on the next drain (downstream sees at-least-once).
+The loop, the transaction, the offsets, the dead letters and the outbox drain are the shared
+batch worker's (``ioc_common.kafka.batch_worker``); this module holds only what is the metrics
+service's own. In the batch's ONE transaction it claims the event ids (only new ones count),
+folds their facts into the aggregates, writes the resulting ``MetricUpdated`` events to
+``metrics_outbox`` and updates freshness; the worker adds the partitions' next offsets (in
+``metrics_offsets``) and commits. Poison records are rejected to ``ioc.dlq.v1``. A crash before
+the commit redoes the batch from the stored offsets; a crash after it finds the outbox still
+full and publishes it on the next drain (downstream sees at-least-once).
 """
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,16 +22,19 @@ import pydantic
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ioc_common.catalogue import Catalogue
-from ioc_common.events import AggregationLevel, DeadLetter, decode_telemetry, event_key
+from ioc_common.db import pg_transaction
+from ioc_common.events import AggregationLevel, decode_telemetry, event_key
+from ioc_common.kafka.batch_worker import Batch, apply_batch
 from ioc_common.kafka.consumer import Partition
+from ioc_common.kafka.outbox import Outbox, drain_outbox
 from ioc_common.kafka.publisher import Publisher
-from ioc_common.kafka.records import ConsumedRecord, OutgoingRecord
+from ioc_common.kafka.records import ConsumedRecord
+from ioc_common.kafka.stored_offsets import PgOffsets
 from ioc_common.logs import get_logger
 from ioc_common.reference.units import UnitTree
 from ioc_common.timeutil import period_label, utc_now
-from ioc_common.topics import DLQ, METRICS_UPDATED
+from ioc_common.topics import METRICS_UPDATED
 from ioc_metrics.core import Change, apply_events
-from ioc_metrics.db import pg_transaction
 from ioc_metrics.facts import Fact, Poison, facts_of
 from ioc_metrics.instruments import Instruments
 from ioc_metrics.pg import (
@@ -63,18 +67,21 @@ class BatchResult:
     changes: int
 
 
-def _dead_letter(record: ConsumedRecord, reason: str, detail: str) -> DeadLetter:
-    return DeadLetter(
-        topic=record.topic,
-        partition=record.partition,
-        offset=record.offset,
-        key=record.key,
-        reason=reason,
-        detail=detail[:2000],
-        original_b64=base64.b64encode(record.value).decode(),
-        consumer="ioc-metrics",
-        failed_at=utc_now(),
-    )
+#: Where the service's offsets and outbox live.
+OFFSETS_TABLE = "metrics_offsets"
+#: The consumer's name in dead letters.
+CONSUMER = "ioc-metrics"
+OUTBOX = Outbox("metrics_outbox", METRICS_UPDATED)
+
+
+@dataclass(slots=True)
+class _Applied:
+    """What one transaction did, for after its commit."""
+
+    store: PostgresStore
+    aggregated: int
+    duplicates: int
+    changes: int
 
 
 class BatchProcessor:
@@ -100,91 +107,78 @@ class BatchProcessor:
         self._aggregated = 0
         #: Nodes known to be in ``metrics_nodes`` (rows there are never deleted).
         self._known_nodes: set[Node] = set()
+        self.offsets = PgOffsets(engine, OFFSETS_TABLE, group_id)
 
     async def stored_offsets(self, partitions: set[Partition]) -> dict[Partition, int]:
         """The next offset to read per partition, as last committed with the aggregates."""
-        async with pg_transaction(self.engine) as conn:
-            rows = await conn.fetch(
-                "SELECT topic, partition, next_offset FROM metrics_offsets WHERE group_id = $1",
-                self.group_id,
-            )
-        stored = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
-        return {p: o for p, o in stored.items() if p in partitions}
+        return await self.offsets.load(partitions)
 
-    def decode(
-        self, records: Sequence[ConsumedRecord]
-    ) -> tuple[list[tuple[Any, list[Fact]]], list[DeadLetter]]:
+    def decode(self, batch: Batch) -> list[tuple[Any, list[Fact]]]:
+        """The batch's events and their facts; what can never be aggregated is rejected."""
         good: list[tuple[Any, list[Fact]]] = []
-        dead: list[DeadLetter] = []
-        for record in records:
+        for record in batch.records:
             try:
                 event = decode_telemetry(record.value)
                 good.append((event, facts_of(event, self.catalogue, self.tree)))
             except pydantic.ValidationError as exc:
                 undecodable = any(e["type"] == "json_invalid" for e in exc.errors())
                 reason = "undecodable" if undecodable else "schema_invalid"
-                dead.append(_dead_letter(record, reason, str(exc)))
+                batch.reject(record, reason, str(exc))
             except Poison as exc:
-                dead.append(_dead_letter(record, exc.reason, exc.detail))
-        return good, dead
+                batch.reject(record, exc.reason, exc.detail)
+        return good
 
-    async def process(self, records: Sequence[ConsumedRecord]) -> BatchResult:
-        good, dead = self.decode(records)
-        if dead:
-            # Acknowledged by the broker before the offsets move past them.
-            await self.publisher.publish_many(
-                [OutgoingRecord(DLQ, d.model_dump_json().encode(), key=d.key) for d in dead]
-            )
-        offsets: dict[Partition, int] = {}
-        for r in records:
-            offsets[(r.topic, r.partition)] = max(
-                offsets.get((r.topic, r.partition), 0), r.offset + 1
-            )
-        started = time.perf_counter()
-        async with pg_transaction(self.engine) as conn:
-            store = PostgresStore(conn, self.scales, self._known_nodes)
-            changes, aggregated = await apply_events(
-                store, [(event_key(e), facts) for e, facts in good]
-            )
-            await self._write_outbox(conn, changes)
-            await self._touch_freshness(conn, [(e, facts) for e, facts in good])
-            await conn.execute(
-                "INSERT INTO metrics_offsets (group_id, topic, partition, next_offset)"
-                " SELECT $1, * FROM unnest($2::text[], $3::int[], $4::bigint[])"
-                " ON CONFLICT (group_id, topic, partition) DO UPDATE SET"
-                " next_offset = GREATEST(metrics_offsets.next_offset, EXCLUDED.next_offset),"
-                " updated_at = now()",
-                self.group_id,
-                [p[0] for p in offsets],
-                [p[1] for p in offsets],
-                list(offsets.values()),
-            )
-        elapsed = time.perf_counter() - started
-        if len(self._known_nodes) + len(store.new_nodes) > _KNOWN_NODES_MAX:
+    async def handle(self, tx: Any, batch: Batch) -> _Applied:
+        """In the batch's transaction: aggregate, outbox, freshness (the worker adds offsets)."""
+        good = self.decode(batch)
+        store = PostgresStore(tx, self.scales, self._known_nodes)
+        changes, aggregated = await apply_events(
+            store, [(event_key(e), facts) for e, facts in good]
+        )
+        await self._write_outbox(tx, changes)
+        await self._touch_freshness(tx, good)
+        return _Applied(store, aggregated, len(good) - aggregated, len(changes))
+
+    async def committed(self, batch: Batch, applied: _Applied) -> None:
+        new_nodes = applied.store.new_nodes
+        if len(self._known_nodes) + len(new_nodes) > _KNOWN_NODES_MAX:
             self._known_nodes.clear()
-        self._known_nodes |= store.new_nodes  # committed: they exist now
-        duplicates = len(good) - aggregated
-        result = BatchResult(len(records), aggregated, duplicates, len(dead), len(changes))
+        self._known_nodes |= new_nodes  # committed: they exist now
+        dead = batch.rejected
         inst = self.instruments
-        inst.commit_seconds.observe(elapsed)
-        inst.batch_size.observe(len(records))
-        inst.events.labels("aggregated").inc(aggregated)
-        inst.events.labels("duplicate").inc(duplicates)
+        inst.commit_seconds.observe(batch.transaction_s)
+        inst.batch_size.observe(len(batch.records))
+        inst.events.labels("aggregated").inc(applied.aggregated)
+        inst.events.labels("duplicate").inc(applied.duplicates)
         inst.events.labels("dead_lettered").inc(len(dead))
         for d in dead:
             inst.dead_letters.labels(d.reason).inc()
-        inst.aggregates_changed.inc(len(changes))
-        await self._maybe_analyze(aggregated)
+        inst.aggregates_changed.inc(applied.changes)
+        for part, n in applied.store.superseded.items():
+            inst.superseded.labels(part.value).inc(n)
+        await self._maybe_analyze(applied.aggregated)
         log.info(
             "metrics.batch_committed",
-            records=len(records),
-            new_events=aggregated,
-            duplicates=duplicates,
+            records=len(batch.records),
+            new_events=applied.aggregated,
+            duplicates=applied.duplicates,
             dead_lettered=len(dead),
-            changes=len(changes),
-            commit_ms=round(elapsed * 1000, 1),
+            changes=applied.changes,
+            commit_ms=round(batch.transaction_s * 1000, 1),
         )
-        return result
+
+    async def process(self, records: Sequence[ConsumedRecord]) -> BatchResult:
+        """One batch through the worker's transaction, without a consumer (tests, tools)."""
+        batch = Batch(list(records))
+        applied = await apply_batch(batch, self.offsets, self, self.publisher, consumer=CONSUMER)
+        await self.committed(batch, applied)
+        return BatchResult(
+            len(records),
+            applied.aggregated,
+            applied.duplicates,
+            len(batch.rejected),
+            applied.changes,
+        )
 
     async def _maybe_analyze(self, aggregated: int) -> None:
         """Refresh the planner's statistics of the tables this service grows, each time the
@@ -279,25 +273,8 @@ class BatchProcessor:
             ),
         )
 
-    async def drain_outbox(self, limit: int = 5000) -> int:
-        """Publish pending MetricUpdated events; rows go only once the broker acknowledged."""
-        total = 0
-        while True:
-            async with pg_transaction(self.engine) as conn:
-                # Deleted in the transaction that publishes them: if the broker does not
-                # acknowledge, the exception rolls the delete back and the rows stay.
-                rows = await conn.fetch(
-                    "DELETE FROM metrics_outbox WHERE id IN (SELECT id FROM metrics_outbox"
-                    " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING id, key, value",
-                    limit,
-                )
-                if not rows:
-                    return total
-                rows.sort(key=lambda r: r["id"])
-                await self.publisher.publish_many(
-                    [OutgoingRecord(METRICS_UPDATED, bytes(r["value"]), key=r["key"]) for r in rows]
-                )
-            total += len(rows)
-            self.instruments.updates_published.inc(len(rows))
-            if len(rows) < limit:
-                return total
+    async def drain_outbox(self) -> int:
+        """Publish pending ``MetricUpdated`` events (``ioc_common.kafka.outbox``)."""
+        return await drain_outbox(
+            self.engine, self.publisher, OUTBOX, published=self.instruments.updates_published.inc
+        )

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from ioc_common.logs import get_logger
+from ioc_common.service_auth import service_headers
 from ioc_simulator.cli import main
 
 log = get_logger("ioc.simulator")
@@ -49,7 +50,17 @@ def _demo_target(alerts_url: str, province: str) -> None:
         "scope": {"level": "district", "within": [province]},
     }
     resp = httpx.post(
-        f"{alerts_url}/v1/targets", json=target, headers={"X-IOC-Actor": "simulator"}, timeout=10
+        f"{alerts_url}/v1/targets",
+        json=target,
+        headers=service_headers(
+            os.environ.get("IOC_ALERTS_SERVICE_TOKEN"),
+            actor="simulator",
+            key=os.environ.get("IOC_ALERTS_ACTOR_KEY"),
+            method="POST",
+            path="/v1/targets",
+            user_agent="ioc-simulator",
+        ),
+        timeout=10,
     )
     if resp.status_code not in (201, 409):
         log.warning("simulator.demo_target_refused", status=resp.status_code, body=resp.text[:300])

@@ -12,6 +12,10 @@ scoped to its former territory, by its legacy unit code (``units``) or with ``wi
 
 Every target cites the seed article it comes from; what the article did not say and was chosen
 is listed in ``assumed`` and explained in ``note_vi``.
+
+How a value is judged against a target lives here once (``applies``, ``expected_value``,
+``shortfall``, ``judge``): the alerts service adds hysteresis and an alert's lifecycle to the
+verdict, the gateway colours the dashboard with it, so the two cannot disagree.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections import Counter
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Literal, Self
 
@@ -41,9 +46,13 @@ from ioc_common.catalogue import (
     load_yaml,
     read_data_file,
 )
+from ioc_common.events import AlertSeverity
+from ioc_common.reference.units import REFORM_DATE, level_of, within
+from ioc_common.timeutil import Granularity, period_end
 
 __all__ = [
     "Baseline",
+    "Judgement",
     "ScopeLevel",
     "Target",
     "TargetRule",
@@ -52,8 +61,14 @@ __all__ = [
     "TargetSource",
     "Tolerance",
     "Trajectory",
+    "Verdict",
+    "applies",
+    "expected_value",
+    "judge",
+    "judging_day",
     "load_targets",
     "parse_targets",
+    "shortfall",
 ]
 
 
@@ -84,11 +99,30 @@ class ScopeLevel(StrEnum):
 
 class TargetScope(_Frozen):
     """Which units a target applies to: every unit of a ``level`` (optionally only those
-    equal to or inside the ``within`` units), or an explicit list of ``units``."""
+    equal to or inside the ``within`` units), or an explicit list of ``units``.
+
+    ``before_reform`` re-expresses a former province's target on the unit it now belongs to:
+    ``{units: ["08"], before_reform: ["02"]}`` judges 08 Tuyên Quang from 1 July 2025 and,
+    for earlier periods, the former 02 Hà Giang that set it (not the smaller, legacy 08) — it
+    stands for ``units``, or for ``within``, on days before the reform."""
 
     level: ScopeLevel | None = None
     within: tuple[UnitCode, ...] | None = Field(default=None, min_length=1)
     units: tuple[UnitCode, ...] | None = Field(default=None, min_length=1)
+    before_reform: tuple[UnitCode, ...] | None = Field(
+        default=None,
+        min_length=1,
+        description="mã đơn vị cũ áp dụng cho kỳ trước 01/07/2025 / legacy units the target "
+        "applies to for periods before 1 July 2025 (instead of `units` or `within`)",
+    )
+
+    def on(self, day: dt.date) -> tuple[tuple[str, ...] | None, tuple[str, ...] | None]:
+        """``(units, within)`` as they apply to a period judged on ``day``."""
+        if self.before_reform is None or day >= REFORM_DATE:
+            return self.units, self.within
+        if self.units is not None:
+            return self.before_reform, None
+        return None, self.before_reform
 
     @model_validator(mode="after")
     def _one_form(self) -> Self:
@@ -96,7 +130,9 @@ class TargetScope(_Frozen):
             raise ValueError("scope: give either level or units")
         if self.within is not None and self.level is None:
             raise ValueError("scope.within narrows a level; with units, list the units")
-        for name in ("units", "within"):
+        if self.before_reform is not None and self.units is None and self.within is None:
+            raise ValueError("scope.before_reform stands for units or within: give one of them")
+        for name in ("units", "within", "before_reform"):
             codes = getattr(self, name) or ()
             if len(set(codes)) != len(codes):
                 raise ValueError(f"scope.{name}: a unit is listed twice")
@@ -278,3 +314,110 @@ def _shipped_targets() -> tuple[Target, ...]:
 def load_targets() -> list[Target]:
     """The targets shipped with the package (parsed once per process; a fresh list each call)."""
     return list(_shipped_targets())
+
+
+# --- judging a value against a target: the one statement of the rule
+
+
+def applies(rule: TargetRule, unit_code: str, level: str, on: dt.date) -> bool:
+    """Whether ``rule`` covers the unit at that aggregation level on that date (a former
+    province or district in ``within`` keeps covering its territory after the reform; a
+    scope's ``before_reform`` units stand for its own before it)."""
+    scope = rule.scope
+    units, inside = scope.on(on)
+    if units is not None:
+        return unit_code in units and level_of(unit_code).value == str(level)
+    if scope.level is None or scope.level.value != str(level):
+        return False
+    return inside is None or any(within(w, unit_code, on) for w in inside)
+
+
+def shortfall(direction: Direction, expected: float, actual: float) -> float:
+    """How far ``actual`` is worse than ``expected`` (negative when better)."""
+    return expected - actual if direction is Direction.HIGHER_IS_BETTER else actual - expected
+
+
+def expected_value(rule: TargetRule, on: dt.date) -> float:
+    """What a value judged on ``on`` is held to: the trajectory's value that day (the goal
+    itself from the deadline on). It depends on ``on`` only, never on today's date."""
+    return rule.expected_at(on)
+
+
+def judging_day(period_start: dt.date, granularity: Granularity) -> dt.date:
+    """The day a period's figure is judged on: the period's last day, whether the period has
+    ended or still runs. A figure for May 2024 is held to what the plan expected on
+    31 May 2024 — the plan *for that period* — however late it arrives or is looked at."""
+    return period_end(period_start, granularity)
+
+
+class Verdict(StrEnum):
+    ON_TRACK = "on_track"
+    WARNING = "warning"  # behind the trajectory by more than the warning tolerance
+    CRITICAL = "critical"  # … by more than the critical one
+    DEADLINE_MISSED = "deadline_missed"  # a period ending after the deadline, short of the goal
+    NO_TARGET = "no_target"  # a value, but no target applies
+    NO_DATA = "no_data"  # no value to judge
+
+
+_SEVERITY: dict[Verdict, AlertSeverity] = {
+    Verdict.WARNING: AlertSeverity.WARNING,
+    Verdict.CRITICAL: AlertSeverity.CRITICAL,
+    Verdict.DEADLINE_MISSED: AlertSeverity.CRITICAL,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """A verdict and the figures behind it, for one period. ``on`` is the day judged on (the
+    period's last day), ``expected`` what the trajectory expected then, ``gap`` the shortfall
+    from it and ``tolerance`` the threshold crossed (the warning one while on track, 0 for a
+    period ending after the deadline)."""
+
+    verdict: Verdict
+    expected: float | None = None
+    gap: float | None = None
+    tolerance: float | None = None
+    past_deadline: bool = False
+    period: str | None = None
+    on: dt.date | None = None
+
+    @property
+    def severity(self) -> AlertSeverity | None:
+        """The alert this verdict calls for, before any hysteresis (``None``: no alert)."""
+        return _SEVERITY.get(self.verdict)
+
+
+def judge(
+    rule: TargetRule | None,
+    value: float | None,
+    *,
+    direction: Direction,
+    on: dt.date,
+    period: str | None = None,
+) -> Judgement:
+    """Judge ``value`` — the figure of ``period``, judged on ``on``, the period's last day
+    (:func:`judging_day`) — against ``rule``, in the period's own time: today's date plays no
+    part, so a past period gets the verdict it had when it ended.
+
+    Lagging: worse than the trajectory's value on ``on`` by more than the warning, then the
+    critical tolerance. Deadline missed: the period ends after the deadline and the value is
+    short of the goal (a period ending on or before the deadline is lagging or on track
+    against the trajectory, whose value on the deadline is the goal).
+    """
+    if rule is None:
+        verdict = Verdict.NO_TARGET if value is not None else Verdict.NO_DATA
+        return Judgement(verdict, period=period, on=on)
+    past = on > rule.deadline
+    expected = expected_value(rule, on)
+    if value is None:
+        return Judgement(Verdict.NO_DATA, expected, past_deadline=past, period=period, on=on)
+    gap = shortfall(direction, expected, value)
+    if past:
+        verdict = Verdict.DEADLINE_MISSED if gap > 0 else Verdict.ON_TRACK
+        return Judgement(verdict, expected, gap, 0.0, past_deadline=True, period=period, on=on)
+    warning, critical = rule.tolerance.warning, rule.tolerance.critical
+    if gap > critical:
+        return Judgement(Verdict.CRITICAL, expected, gap, critical, period=period, on=on)
+    if gap > warning:
+        return Judgement(Verdict.WARNING, expected, gap, warning, period=period, on=on)
+    return Judgement(Verdict.ON_TRACK, expected, gap, warning, period=period, on=on)

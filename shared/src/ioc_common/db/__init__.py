@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
@@ -48,6 +49,18 @@ async def transaction(
     """One unit of work: commits when the block ends, rolls back if it raises."""
     async with sessions() as session, session.begin():
         yield session
+
+
+@asynccontextmanager
+async def pg_transaction(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A raw asyncpg connection inside one transaction (committed when the block ends, rolled
+    back if it raises or is cancelled), for set-based statements on the hot path."""
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+        # SQLAlchemy never started a transaction on it, so its reset-on-return is a no-op.
+        async with driver.transaction():
+            yield driver
 
 
 async def database_ready(engine: AsyncEngine) -> bool:

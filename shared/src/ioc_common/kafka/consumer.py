@@ -7,8 +7,8 @@ partitions are assigned, so a restart or rebalance resumes exactly where the las
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
@@ -24,6 +24,9 @@ OnRevoke = Callable[[set[Partition]], Awaitable[None]]
 
 
 class Consumer(Protocol):
+    #: Called with newly assigned partitions; the consumer seeks to the offsets it returns.
+    on_assign: OnAssign | None
+
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
@@ -35,6 +38,10 @@ class Consumer(Protocol):
         ...
 
     def assignment(self) -> set[Partition]: ...
+
+    async def end_offsets(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
+        """Each partition's current end, asked of the broker."""
+        ...
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -67,7 +74,9 @@ class KafkaConsumer:
         on_revoke: OnRevoke | None = None,
         auto_offset_reset: str = "earliest",
         max_partition_fetch_bytes: int = 1_048_576,
+        security: Mapping[str, Any] | None = None,
     ) -> None:
+        """``security``: ``ioc_common.kafka.client_security(settings)``; None is PLAINTEXT."""
         self.topics = tuple(topics)
         self.on_assign = on_assign
         self.on_revoke = on_revoke
@@ -80,6 +89,7 @@ class KafkaConsumer:
             max_partition_fetch_bytes=max_partition_fetch_bytes,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=1_000,
+            **dict(security or {}),
         )
 
     async def start(self) -> None:
@@ -110,3 +120,30 @@ class KafkaConsumer:
 
     def assignment(self) -> set[Partition]:
         return {(tp.topic, tp.partition) for tp in self.raw.assignment()}
+
+    async def end_offsets(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
+        ends = await self.raw.end_offsets([TopicPartition(t, p) for t, p in partitions])
+        return {(tp.topic, tp.partition): offset for tp, offset in ends.items()}
+
+    async def log_offsets(self) -> dict[Partition, tuple[int, int]]:
+        """(first, end) offsets at the broker of every partition of the consumer's topics, for
+        the lag monitor (``ioc_common.kafka.lag``); not only the partitions assigned here."""
+        tps = [
+            TopicPartition(topic, partition)
+            for topic in self.topics
+            for partition in sorted(self.raw.partitions_for_topic(topic) or ())
+        ]
+        if not tps:
+            return {}
+        first = await self.raw.beginning_offsets(tps)
+        end = await self.raw.end_offsets(tps)
+        return {(tp.topic, tp.partition): (first[tp], end[tp]) for tp in tps}
+
+    async def committed(self, partitions: set[Partition]) -> dict[Partition, int]:
+        """The group's committed next offsets at the broker, for the partitions it committed."""
+        found: dict[Partition, int] = {}
+        for topic, partition in sorted(partitions):
+            offset = await self.raw.committed(TopicPartition(topic, partition))
+            if offset is not None:
+                found[(topic, partition)] = int(offset)
+        return found

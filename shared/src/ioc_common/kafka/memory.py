@@ -1,4 +1,5 @@
-"""In-memory fakes of the publisher and consumer, for fast unit tests.
+"""In-memory fakes of the publisher, the consumer and a database's offset store, for fast unit
+tests.
 
 They keep Kafka's shape — partitions chosen by key, per-group committed offsets, an
 ``available`` switch that makes publishing fail as a dead broker would — so the code under
@@ -12,7 +13,8 @@ import contextlib
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from ioc_common.errors import BrokerUnavailable
 from ioc_common.kafka.consumer import OnAssign, Partition
@@ -127,3 +129,44 @@ class InMemoryConsumer:
 
     def assignment(self) -> set[Partition]:
         return set(self.positions)
+
+    async def end_offsets(self, partitions: Iterable[Partition]) -> dict[Partition, int]:
+        return {p: len(self.broker.logs.get(p, ())) for p in partitions}
+
+
+@dataclass
+class InMemoryTransaction:
+    """What a batch's transaction sees: copies of the store's rows and offsets."""
+
+    rows: dict[str, int]
+    offsets: dict[Partition, int]
+
+
+class InMemoryOffsetStore:
+    """An ``OffsetStore`` (``ioc_common.kafka.stored_offsets``) on dicts: a transaction works on
+    copies that replace the committed state only when its block ends without an exception
+    (a cancelled or failed attempt leaves nothing behind), like a database's."""
+
+    def __init__(self) -> None:
+        #: The handler's committed effects (a counter per name, say).
+        self.rows: dict[str, int] = {}
+        self.offsets: dict[Partition, int] = {}
+        self.commits = 0
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[InMemoryTransaction]:
+        tx = InMemoryTransaction(dict(self.rows), dict(self.offsets))
+        yield tx
+        await asyncio.sleep(0)  # a commit is a round trip: others may run meanwhile
+        self.rows, self.offsets = tx.rows, tx.offsets
+        self.commits += 1
+
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[InMemoryTransaction]:
+        return self._transaction()
+
+    async def load(self, partitions: set[Partition]) -> dict[Partition, int]:
+        return {p: o for p, o in self.offsets.items() if p in partitions}
+
+    async def save(self, tx: InMemoryTransaction, offsets: Mapping[Partition, int]) -> None:
+        for part, offset in offsets.items():
+            tx.offsets[part] = max(tx.offsets.get(part, 0), offset)

@@ -7,8 +7,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -49,8 +49,11 @@ class KafkaPublisher:
         request_timeout_ms: int = 10_000,
         delivery_timeout_s: float = 15.0,
         linger_ms: int = 2,
+        security: Mapping[str, Any] | None = None,
     ) -> None:
+        """``security``: ``ioc_common.kafka.client_security(settings)``; None is PLAINTEXT."""
         self._bootstrap = bootstrap_servers
+        self._security = dict(security or {})
         self._idempotence = idempotence
         self._client_id = client_id
         self._request_timeout_ms = request_timeout_ms
@@ -68,6 +71,7 @@ class KafkaPublisher:
             linger_ms=self._linger_ms,
             request_timeout_ms=self._request_timeout_ms,
             max_batch_size=1_048_576,
+            **self._security,
         )
 
     async def start(self) -> None:

@@ -1,18 +1,27 @@
-"""Dependencies of the routes. The alerts API is internal: the gateway authenticates
-operators and passes who acts in ``X-IOC-Actor``; with ``IOC_ALERTS_SERVICE_TOKEN`` set,
-callers must also present it as a bearer token."""
+"""Dependencies of the routes. The alerts API is internal: callers present the service token
+(``IOC_ALERTS_SERVICE_TOKEN``, required outside ``ioc dev``), and an action in a person's name
+needs the gateway's signed actor assertion (``IOC_ALERTS_ACTOR_KEY``;
+``ioc_common.service_auth``): the service token alone cannot name an actor."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Request
+from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
 
 from ioc_alerts.state import AlertsState
+from ioc_common import audit
 from ioc_common.errors import Unauthenticated
+from ioc_common.service_auth import (
+    ACTOR_HEADER,
+    ActorClaims,
+    require_service_token,
+    verify_actor,
+)
 
 
 # Dependencies are ``async``: FastAPI runs a plain ``def`` one in its thread pool.
@@ -40,29 +49,68 @@ TargetId = Annotated[
 ]
 
 
-async def check_service_token(
-    state: State, authorization: Annotated[str | None, Header()] = None
-) -> None:
-    token = state.settings.service_token
-    if token is None:
-        return
-    given = (authorization or "").removeprefix("Bearer ").strip()
-    if not hmac.compare_digest(given.encode(), token.encode()):
-        raise Unauthenticated("Thiếu hoặc sai mã dịch vụ", "Missing or wrong service token")
+def _service_token(request: HTTPConnection) -> SecretStr | None:
+    token: SecretStr | None = request.app.state.alerts.settings.service_token
+    return token
+
+
+check_service_token = require_service_token(_service_token)
 
 
 async def require_actor(
+    request: Request,
+    state: State,
     x_ioc_actor: Annotated[
         str | None,
-        Header(description="người thực hiện, do cổng (gateway) đặt / who acts, set by the gateway"),
+        Header(
+            description="chỉ dùng với `ioc dev` khi chưa đặt khóa ký / `ioc dev` without an "
+            "actor key only; otherwise the signed X-IOC-Actor-Assertion is required",
+            deprecated=True,
+        ),
     ] = None,
-) -> str:
+) -> ActorClaims:
+    """Who acts: verified from the gateway's signed assertion. Only in ``ioc dev`` without an
+    actor key is the plain ``X-IOC-Actor`` header believed."""
+    key = state.settings.actor_key
+    if key is not None or state.settings.environment != "dev":
+        if key is None:  # settings refuse this at start-up; never believe an unsigned name
+            raise Unauthenticated("Chưa cấu hình khóa ký", "No actor key configured")
+        return verify_actor(
+            request.headers.get(ACTOR_HEADER),
+            key,
+            method=request.method,
+            path=request.url.path,
+        )
     actor = (x_ioc_actor or "").strip()
     if not actor or len(actor) > 128:
         raise Unauthenticated(
             "Thiếu người thực hiện (tiêu đề X-IOC-Actor)", "Missing actor (X-IOC-Actor header)"
         )
-    return actor
+    client = request.client.host if request.client else None
+    return ActorClaims(
+        actor, "", "", request.method, request.url.path, client, request.headers.get("user-agent")
+    )
 
 
-Actor = Annotated[str, Depends(require_actor)]
+Actor = Annotated[ActorClaims, Depends(require_actor)]
+
+
+async def audited(
+    session: AsyncSession,
+    actor: ActorClaims,
+    action: str,
+    target: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """One audit row for an action of the alerts API, under the verified actor and the address
+    and browser the gateway saw them use."""
+    await audit.record(
+        session,
+        service="alerts",
+        actor=actor.actor,
+        action=action,
+        target=target,
+        detail=detail,
+        source_address=actor.source_address,
+        user_agent=actor.user_agent,
+    )

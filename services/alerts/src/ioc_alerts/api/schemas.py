@@ -1,68 +1,20 @@
-"""Request and response bodies of the API."""
+"""Request bodies of the API, and the administrators' responses (recipients, deliveries); the
+responses the gateway reads are in ``ioc_common.contracts.alerts``."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Generic, Literal, Self, TypeVar
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ioc_common.catalogue import Pillar
-from ioc_common.events import AlertSeverity, AlertState, UnitCode
+from ioc_common.events import AlertSeverity, UnitCode
 
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-T = TypeVar("T")
-
-
-class Page(BaseModel, Generic[T]):
-    items: list[T]
-    total: int
-    limit: int
-    offset: int
-
-
-class AlertOut(BaseModel):
-    id: uuid.UUID
-    fingerprint: str
-    rule: str
-    target_id: str | None
-    indicator: str
-    unit_code: str
-    level: str
-    pillar: str
-    severity: AlertSeverity
-    state: AlertState
-    summary_vi: str
-    summary_en: str
-    detail: dict[str, Any]
-    opened_at: datetime
-    updated_at: datetime
-    acknowledged_by: str | None
-    acknowledged_at: datetime | None
-    acknowledged_note: str | None
-    resolved_at: datetime | None
-    resolved_by: str | None
-    version: int
-
-
-class HistoryOut(BaseModel):
-    version: int
-    at: datetime
-    change: str
-    state: AlertState
-    severity: AlertSeverity
-    actor: str | None
-    note: str | None
-    detail: dict[str, Any]
-
-
-class AlertDetailOut(AlertOut):
-    history: list[HistoryOut]
 
 
 class AcknowledgeIn(_In):
@@ -92,20 +44,6 @@ class SilenceIn(_In):
             if moment is not None and moment.tzinfo is None:
                 raise ValueError("times need a timezone (e.g. +07:00)")
         return self
-
-
-class SilenceOut(BaseModel):
-    id: uuid.UUID
-    indicator: str | None
-    unit_code: str | None
-    pillar: str | None
-    severity: str | None
-    starts_at: datetime
-    ends_at: datetime
-    created_by: str
-    reason: str
-    created_at: datetime
-    active: bool
 
 
 class EmailChannelIn(_In):
@@ -166,16 +104,6 @@ class RecipientOut(BaseModel):
     enabled: bool
     created_at: datetime
     updated_at: datetime
-
-
-class TargetOut(BaseModel):
-    id: str
-    origin: str
-    enabled: bool
-    version: int
-    created_at: datetime
-    updated_at: datetime
-    definition: dict[str, Any]
 
 
 class AttemptOut(BaseModel):

@@ -15,8 +15,8 @@ from typing import Any
 
 import httpx
 
-from ioc_alerts.channels import Outcome, SendResult
-from ioc_alerts.ssrf import IPNetwork, UnsafeTarget, check_webhook_url
+from ioc_alerts.channels import EXCERPT_READ_BYTES, TRUNCATED, Outcome, SendResult
+from ioc_alerts.ssrf import IPNetwork, PinnedRequest, UnsafeTarget, check_webhook_url, pinned
 
 SECRET_PREFIX = "whsec_"  # noqa: S105 — a prefix, not a secret
 
@@ -77,8 +77,9 @@ class WebhookChannel:
     ) -> SendResult:
         url = address["url"]
         try:
-            # Checked again at send time: a name may resolve elsewhere than when it was saved.
-            await check_webhook_url(url, self.allowed)
+            # Checked again at send time: a name may resolve elsewhere than when it was saved;
+            # and the request goes to an address checked now, not to a fresh resolution.
+            addresses = await check_webhook_url(url, self.allowed)
         except UnsafeTarget as err:
             return SendResult(Outcome.DEAD, f"refused target: {err}")
         body = body_of(idempotency_key, payload)
@@ -89,21 +90,55 @@ class WebhookChannel:
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(address["secret"], idempotency_key, timestamp, body),
             "user-agent": "ioc-alerts/1",
+            # Only the start of an error answer is read, as sent (no decompression).
+            "accept-encoding": "identity",
         }
-        try:
-            response = await self.client.post(
-                url, content=body, headers=headers, timeout=self.timeout_s
-            )
-        except httpx.HTTPError as err:
-            return SendResult(Outcome.RETRY, f"{type(err).__name__}: {err}")
-        status = response.status_code
-        if 200 <= status < 300:
-            return SendResult(Outcome.SENT)
-        error = f"HTTP {status}: {response.text[:200]}"
+        for index, checked in enumerate(addresses):
+            try:
+                return await self._post(pinned(url, checked), body, headers)
+            except httpx.ConnectError as err:
+                if index + 1 < len(addresses):
+                    continue  # the name's next address, as a resolver-following client would
+                return SendResult(Outcome.RETRY, f"{type(err).__name__}: {err}")
+            except httpx.HTTPError as err:
+                return SendResult(Outcome.RETRY, f"{type(err).__name__}: {err}")
+        raise AssertionError("check_webhook_url returns at least one address")
+
+    async def _post(
+        self, target: PinnedRequest, body: bytes, headers: dict[str, str]
+    ) -> SendResult:
+        async with self.client.stream(
+            "POST",
+            target.url,
+            content=body,
+            headers=headers | target.headers,
+            extensions=target.extensions,
+            timeout=self.timeout_s,
+        ) as response:
+            status = response.status_code
+            if 200 <= status < 300:
+                return SendResult(Outcome.SENT)
+            error = f"HTTP {status}: {await _head(response)}"
         if status in (408, 409, 425, 429) or status >= 500:
             return SendResult(Outcome.RETRY, error, _retry_after(response))
         # Other 4xx (and redirects, which are not followed) will not change by retrying.
         return SendResult(Outcome.DEAD, error)
+
+
+async def _head(response: httpx.Response) -> str:
+    """The start of a receiver's answer (never more than ``EXCERPT_READ_BYTES`` are read);
+    the dispatcher keeps only an :func:`~ioc_alerts.channels.excerpt` of it."""
+    head = b""
+    async for chunk in response.aiter_raw():
+        head += chunk
+        if len(head) >= EXCERPT_READ_BYTES:
+            break
+    head, cut = head[:EXCERPT_READ_BYTES], len(head) >= EXCERPT_READ_BYTES
+    try:
+        text = head.decode(response.charset_encoding or "utf-8", errors="replace")
+    except LookupError:  # an unknown charset name
+        text = head.decode("utf-8", errors="replace")
+    return text + (TRUNCATED if cut else "")
 
 
 def _retry_after(response: httpx.Response) -> float | None:

@@ -7,10 +7,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from ioc_common.errors import Forbidden, Unauthenticated
+from ioc_common.reference.units import within
 from ioc_gateway.auth import COOKIE, Operator, require_actor_role
-from ioc_gateway.scope import within
 from ioc_gateway.state import GatewayState
 
 
@@ -32,8 +33,16 @@ bearer = HTTPBearer(
 async def authenticate(state: GatewayState, token: str | None) -> Operator:
     if not token:
         raise Unauthenticated("Vui lòng đăng nhập", "Please log in")
-    username = state.signer.verify(token)
-    return await state.users.active(username)
+    return await state.users.session(state.signer.verify(token))
+
+
+def session_token(connection: HTTPConnection) -> str | None:
+    """The session of a request or WebSocket handshake: ``Authorization: Bearer``, else the
+    cookie. Never the URL: a URL ends up in access logs, proxies and browser history."""
+    scheme, _, credentials = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return credentials.strip()
+    return connection.cookies.get(COOKIE)
 
 
 async def current_user(

@@ -101,6 +101,19 @@ class PasswordIn(_In):
     password: str = Field(min_length=10, max_length=1024, description="mật khẩu mới / new password")
 
 
+class AccessIn(_In):
+    """A new role and/or unit scope; the user's sessions end."""
+
+    role: str | None = Field(
+        default=None, pattern=r"^(viewer|operator|admin)$", description="viewer | operator | admin"
+    )
+    scope: str | None = Field(
+        default=None,
+        pattern=r"^\d{2,3}$",
+        description="mã tỉnh hoặc huyện / province or district code",
+    )
+
+
 class OwnPasswordIn(_In):
     current_password: str = Field(
         min_length=1, max_length=1024, description="mật khẩu hiện tại / current password"

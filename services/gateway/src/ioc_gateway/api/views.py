@@ -7,10 +7,10 @@ from datetime import date, timedelta
 from typing import Any
 
 from ioc_common.catalogue import Indicator, Pillar
+from ioc_common.catalogue.targets import TargetRule
 from ioc_common.errors import FieldError, InvalidInput
 from ioc_common.timeutil import Granularity, period_label, period_start, vietnam_today
 from ioc_gateway.state import GatewayState
-from ioc_gateway.status import TargetView
 from ioc_gateway.upstream import UpstreamUnavailable
 
 PILLAR_NAMES: dict[Pillar, tuple[str, str]] = {
@@ -45,17 +45,13 @@ def describe(ind: Indicator) -> dict[str, Any]:
     }
 
 
-async def targets_or_none(state: GatewayState) -> tuple[list[TargetView], list[str]]:
+async def targets_or_none(state: GatewayState) -> tuple[list[TargetRule], list[str]]:
     """The targets, or none and ``["alerts"]`` when the alerts service is unavailable — the
     figures are still worth showing without their status."""
     try:
         return await state.targets.all(), []
     except UpstreamUnavailable:
         return [], ["alerts"]
-
-
-def level_of(code: str) -> str:
-    return {2: "province", 3: "district"}.get(len(code), "commune")
 
 
 def current_period(granularity: Granularity) -> date:

@@ -9,20 +9,25 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 
 from ioc_common.catalogue import Catalogue, Indicator, load_catalogue
+from ioc_common.db import pg_transaction
 from ioc_common.errors import FieldError, InvalidInput, NotFound
 from ioc_common.events import AggregationLevel
-from ioc_common.timeutil import Granularity, parse_observed, period_start
-from ioc_metrics.db import pg_transaction
-
-_LEVEL_BY_LENGTH = {
-    2: AggregationLevel.PROVINCE,
-    3: AggregationLevel.DISTRICT,
-    5: AggregationLevel.COMMUNE,
-}
+from ioc_common.reference.units import level_of
+from ioc_common.timeutil import Granularity, check_query_period, parse_observed, period_start
+from ioc_metrics.state import MetricsState
 
 
-async def _connection(request: Request) -> AsyncIterator[Any]:
-    async with pg_transaction(request.app.state.engine) as conn:
+async def get_state(request: Request) -> MetricsState:
+    # async: FastAPI runs a plain ``def`` dependency in its thread pool on every request.
+    state: MetricsState = request.app.state.metrics
+    return state
+
+
+State = Annotated[MetricsState, Depends(get_state)]
+
+
+async def _connection(state: State) -> AsyncIterator[Any]:
+    async with pg_transaction(state.engine) as conn:
         yield conn
 
 
@@ -54,18 +59,23 @@ def require_indicator(catalogue: Catalogue, code: str, field: str = "indicator")
 
 
 def unit_level(code: str, field: str = "unit") -> AggregationLevel:
-    level = _LEVEL_BY_LENGTH.get(len(code)) if code.isdigit() else None
-    if level is None:
-        raise invalid(field, "a unit code has 2 (province), 3 (district) or 5 (commune) digits")
-    return level
+    try:
+        return AggregationLevel(level_of(code))
+    except ValueError:
+        raise invalid(
+            field, "a unit code has 2 (province), 3 (district) or 5 (commune) digits"
+        ) from None
 
 
 def period_param(text: str, granularity: Granularity, field: str) -> date:
+    """The start of the period ``text`` names, within the years a query may ask about."""
     try:
         day, _ = parse_observed(text)
     except ValueError as exc:
         raise invalid(field, str(exc)) from None
-    return period_start(day, granularity)
+    start = period_start(day, granularity)
+    check_query_period(start, field)
+    return start
 
 
 def not_found(what_vi: str, what_en: str) -> NotFound:

@@ -10,17 +10,10 @@ from fastapi import APIRouter, Query
 
 from ioc_alerts import lifecycle
 from ioc_alerts import tables as t
-from ioc_alerts.api.deps import CODE_PATTERN, MAX_OFFSET, Actor, Session, State
-from ioc_alerts.api.schemas import (
-    AcknowledgeIn,
-    AlertDetailOut,
-    AlertOut,
-    HistoryOut,
-    Page,
-    ResolveIn,
-)
-from ioc_common import audit
+from ioc_alerts.api.deps import CODE_PATTERN, MAX_OFFSET, Actor, Session, State, audited
+from ioc_alerts.api.schemas import AcknowledgeIn, ResolveIn
 from ioc_common.catalogue import Pillar
+from ioc_common.contracts.alerts import AlertDetailOut, AlertOut, HistoryOut, Page
 from ioc_common.errors import NotFound
 from ioc_common.events import AlertSeverity, AlertState
 from ioc_common.web import ERROR_RESPONSE_SCHEMA
@@ -121,11 +114,10 @@ async def get_alert(alert_id: uuid.UUID, session: Session) -> dict[str, Any]:
 async def acknowledge(
     alert_id: uuid.UUID, body: AcknowledgeIn, session: Session, actor: Actor, state: State
 ) -> dict[str, Any]:
-    await lifecycle.acknowledge(session, alert_id, actor, body.note, state.clock())
-    await audit.record(
+    await lifecycle.acknowledge(session, alert_id, actor.actor, body.note, state.clock())
+    await audited(
         session,
-        service="alerts",
-        actor=actor,
+        actor,
         action="alert.acknowledge",
         target=str(alert_id),
         detail={"note": body.note},
@@ -141,11 +133,10 @@ async def acknowledge(
 async def resolve(
     alert_id: uuid.UUID, body: ResolveIn, session: Session, actor: Actor, state: State
 ) -> dict[str, Any]:
-    await lifecycle.resolve_by_hand(session, alert_id, actor, body.note, state.clock())
-    await audit.record(
+    await lifecycle.resolve_by_hand(session, alert_id, actor.actor, body.note, state.clock())
+    await audited(
         session,
-        service="alerts",
-        actor=actor,
+        actor,
         action="alert.resolve",
         target=str(alert_id),
         detail={"note": body.note},

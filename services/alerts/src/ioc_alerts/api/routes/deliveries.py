@@ -10,9 +10,9 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query
 
 from ioc_alerts import tables as t
-from ioc_alerts.api.deps import MAX_OFFSET, Actor, Session, State
-from ioc_alerts.api.schemas import AttemptOut, DeliveryDetailOut, DeliveryOut, Page
-from ioc_common import audit
+from ioc_alerts.api.deps import MAX_OFFSET, Actor, Session, State, audited
+from ioc_alerts.api.schemas import AttemptOut, DeliveryDetailOut, DeliveryOut
+from ioc_common.contracts.alerts import Page
 from ioc_common.errors import Conflict, NotFound
 from ioc_common.web import ERROR_RESPONSE_SCHEMA
 
@@ -144,7 +144,10 @@ async def retry_delivery(
     if row is None:
         await _detail(session, delivery_id)  # 404 when absent
         raise Conflict("Chỉ gửi lại được thông báo thất bại", "Only a dead delivery can be retried")
-    await audit.record(
-        session, service="alerts", actor=actor, action="delivery.retry", target=str(delivery_id)
+    await audited(
+        session,
+        actor,
+        action="delivery.retry",
+        target=str(delivery_id),
     )
     return await _detail(session, delivery_id)

@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query
 
 from ioc_alerts import tables as t
-from ioc_alerts.api.deps import MAX_OFFSET, Actor, Session, State
-from ioc_alerts.api.schemas import Page, RecipientIn, RecipientOut
+from ioc_alerts.api.deps import MAX_OFFSET, Actor, Session, State, audited
+from ioc_alerts.api.schemas import RecipientIn, RecipientOut
 from ioc_alerts.channels.webhook import new_secret
 from ioc_alerts.ssrf import UnsafeTarget, check_webhook_url
-from ioc_common import audit
+from ioc_common.contracts.alerts import Page
 from ioc_common.errors import FieldError, InvalidInput, NotFound
 from ioc_common.web import ERROR_RESPONSE_SCHEMA
 
@@ -106,10 +106,9 @@ async def create_recipient(
         "updated_at": now,
     }
     await session.execute(sa.insert(t.recipients).values(**row))
-    await audit.record(
+    await audited(
         session,
-        service="alerts",
-        actor=actor,
+        actor,
         action="recipient.create",
         target=str(row["id"]),
         detail=_masked(row)
@@ -155,8 +154,11 @@ async def replace_recipient(
     await session.execute(
         sa.update(t.recipients).where(t.recipients.c.id == recipient_id).values(**values)
     )
-    await audit.record(
-        session, service="alerts", actor=actor, action="recipient.update", target=str(recipient_id)
+    await audited(
+        session,
+        actor,
+        action="recipient.update",
+        target=str(recipient_id),
     )
     return _masked(await _get(session, recipient_id))
 
@@ -166,6 +168,9 @@ async def delete_recipient(recipient_id: uuid.UUID, session: Session, actor: Act
     result = await session.execute(sa.delete(t.recipients).where(t.recipients.c.id == recipient_id))
     if not result.rowcount:  # type: ignore[attr-defined]
         raise NotFound("Không tìm thấy người nhận", "No such recipient")
-    await audit.record(
-        session, service="alerts", actor=actor, action="recipient.delete", target=str(recipient_id)
+    await audited(
+        session,
+        actor,
+        action="recipient.delete",
+        target=str(recipient_id),
     )

@@ -11,9 +11,9 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query
 
 from ioc_alerts import tables as t
-from ioc_alerts.api.deps import MAX_OFFSET, Actor, Session, State
-from ioc_alerts.api.schemas import Page, SilenceIn, SilenceOut
-from ioc_common import audit
+from ioc_alerts.api.deps import MAX_OFFSET, Actor, Session, State, audited
+from ioc_alerts.api.schemas import SilenceIn
+from ioc_common.contracts.alerts import Page, SilenceOut
 from ioc_common.errors import NotFound
 from ioc_common.web import ERROR_RESPONSE_SCHEMA
 
@@ -81,15 +81,14 @@ async def create_silence(
         "severity": body.severity.value if body.severity else None,
         "starts_at": body.starts_at or now,
         "ends_at": body.ends_at,
-        "created_by": actor,
+        "created_by": actor.actor,
         "reason": body.reason,
         "created_at": now,
     }
     await session.execute(sa.insert(t.silences).values(**row))
-    await audit.record(
+    await audited(
         session,
-        service="alerts",
-        actor=actor,
+        actor,
         action="silence.create",
         target=str(row["id"]),
         detail={k: str(v) for k, v in row.items() if k != "id"},
@@ -132,7 +131,10 @@ async def expire_silence(
     )
     if row is None:
         raise NotFound("Không tìm thấy im lặng", "No such silence")
-    await audit.record(
-        session, service="alerts", actor=actor, action="silence.expire", target=str(silence_id)
+    await audited(
+        session,
+        actor,
+        action="silence.expire",
+        target=str(silence_id),
     )
     return _out(row, now)

@@ -10,10 +10,9 @@ from fastapi import APIRouter, Query
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from ioc_alerts import tables as t
-from ioc_alerts.api.deps import CODE_PATTERN, MAX_OFFSET, Actor, Session, State, TargetId
-from ioc_alerts.api.schemas import Page, TargetOut
+from ioc_alerts.api.deps import CODE_PATTERN, MAX_OFFSET, Actor, Session, State, TargetId, audited
 from ioc_alerts.targets import TargetSpec
-from ioc_common import audit
+from ioc_common.contracts.alerts import Page, TargetOut
 from ioc_common.errors import Conflict, FieldError, InvalidInput, NotFound
 from ioc_common.web import ERROR_RESPONSE_SCHEMA
 
@@ -98,10 +97,9 @@ async def create_target(
     )
     if not result.rowcount:  # type: ignore[attr-defined]
         raise Conflict("Mã chỉ tiêu đã tồn tại", f"A target with id {body.id!r} already exists")
-    await audit.record(
+    await audited(
         session,
-        service="alerts",
-        actor=actor,
+        actor,
         action="target.create",
         target=body.id,
         detail=body.model_dump(mode="json"),
@@ -131,10 +129,9 @@ async def replace_target(
             version=current["version"] + 1,
         )
     )
-    await audit.record(
+    await audited(
         session,
-        service="alerts",
-        actor=actor,
+        actor,
         action="target.update",
         target=target_id,
         detail=body.model_dump(mode="json"),
@@ -152,7 +149,10 @@ async def disable_target(
         .where(t.targets.c.id == target_id)
         .values(enabled=False, updated_at=state.clock(), version=current["version"] + 1)
     )
-    await audit.record(
-        session, service="alerts", actor=actor, action="target.disable", target=target_id
+    await audited(
+        session,
+        actor,
+        action="target.disable",
+        target=target_id,
     )
     return await _get(session, target_id)

@@ -7,18 +7,19 @@ import uuid
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from ioc_common import audit
 from ioc_common.catalogue import Pillar
+from ioc_common.contracts.alerts import AlertDetailOut, AlertOut
 from ioc_common.db import transaction
 from ioc_common.events import AlertSeverity, AlertState
+from ioc_common.reference.units import unit_name, within
 from ioc_common.timeutil import utc_now
 from ioc_common.web import ERROR_RESPONSE_SCHEMA
 from ioc_gateway.api.deps import ActingUser, CurrentUser, State, check_unit, out_of_scope
 from ioc_gateway.api.schemas import AcknowledgeIn, AlertSilenceIn, ResolveIn
 from ioc_gateway.auth import SERVICE, Operator
-from ioc_gateway.scope import unit_name, within
 from ioc_gateway.state import GatewayState
 
 router = APIRouter(
@@ -38,8 +39,8 @@ router = APIRouter(
 _FETCH = 500
 
 
-def _named(alert: dict[str, Any]) -> dict[str, Any]:
-    return alert | {"unit_name": unit_name(alert["unit_code"])}
+def _named(alert: AlertOut) -> dict[str, Any]:
+    return alert.model_dump(mode="json") | {"unit_name": unit_name(alert.unit_code)}
 
 
 @router.get(
@@ -61,15 +62,15 @@ async def list_alerts(
 ) -> dict[str, Any]:
     if unit is not None:
         check_unit(user, unit)
-    params: dict[str, Any] = {"limit": _FETCH}
-    if alert_state:
-        params["state"] = [s.value for s in alert_state]
-    for name, value in (("severity", severity), ("pillar", pillar), ("indicator", indicator)):
-        if value is not None:
-            params[name] = str(value)
-    page = await state.alerts_api.get("/v1/alerts", params)
+    page = await state.alerts_api.alerts(
+        states=alert_state or (),
+        severity=severity,
+        pillar=pillar,
+        indicator=indicator,
+        limit=_FETCH,
+    )
     inside = unit or user.scope
-    found = [_named(a) for a in page["items"] if within(inside, a["unit_code"])]
+    found = [_named(a) for a in page.items if within(inside, a.unit_code)]
     return {
         "items": found[offset : offset + limit],
         "total": len(found),
@@ -78,10 +79,10 @@ async def list_alerts(
     }
 
 
-async def _visible(state: GatewayState, user: Operator, alert_id: uuid.UUID) -> dict[str, Any]:
-    alert: dict[str, Any] = await state.alerts_api.get(f"/v1/alerts/{alert_id}")
-    if not within(user.scope, alert["unit_code"]):
-        raise out_of_scope(user, alert["unit_code"])
+async def _visible(state: GatewayState, user: Operator, alert_id: uuid.UUID) -> AlertDetailOut:
+    alert = await state.alerts_api.alert(alert_id)
+    if not within(user.scope, alert.unit_code):
+        raise out_of_scope(user, alert.unit_code)
     return alert
 
 
@@ -109,24 +110,20 @@ async def get_alert(alert_id: uuid.UUID, state: State, user: CurrentUser) -> dic
     summary="Xác nhận đã tiếp nhận / Acknowledge (operators and admins)",
 )
 async def acknowledge(
-    alert_id: uuid.UUID, body: AcknowledgeIn, state: State, user: ActingUser
+    alert_id: uuid.UUID, body: AcknowledgeIn, state: State, user: ActingUser, request: Request
 ) -> dict[str, Any]:
     await _visible(state, user, alert_id)
-    result: dict[str, Any] = await state.alerts_api.request(
-        "POST", f"/v1/alerts/{alert_id}/acknowledge", json=body.model_dump(), actor=user.username
-    )
+    result = await state.alerts_api.acknowledge(alert_id, body.note, actor=user, origin=request)
     await _audit(state, user, "alert.acknowledge", str(alert_id), {"note": body.note})
     return _named(result)
 
 
 @router.post("/{alert_id}/resolve", summary="Đóng cảnh báo / Resolve by hand")
 async def resolve(
-    alert_id: uuid.UUID, body: ResolveIn, state: State, user: ActingUser
+    alert_id: uuid.UUID, body: ResolveIn, state: State, user: ActingUser, request: Request
 ) -> dict[str, Any]:
     await _visible(state, user, alert_id)
-    result: dict[str, Any] = await state.alerts_api.request(
-        "POST", f"/v1/alerts/{alert_id}/resolve", json=body.model_dump(), actor=user.username
-    )
+    result = await state.alerts_api.resolve(alert_id, body.note, actor=user, origin=request)
     await _audit(state, user, "alert.resolve", str(alert_id), {"note": body.note})
     return _named(result)
 
@@ -139,24 +136,22 @@ async def resolve(
     "the alert's indicator and unit.",
 )
 async def silence_alert(
-    alert_id: uuid.UUID, body: AlertSilenceIn, state: State, user: ActingUser
+    alert_id: uuid.UUID, body: AlertSilenceIn, state: State, user: ActingUser, request: Request
 ) -> dict[str, Any]:
     alert = await _visible(state, user, alert_id)
-    check_unit(user, alert["unit_code"])
+    check_unit(user, alert.unit_code)
     payload = {
-        "indicator": alert["indicator"],
-        "unit_code": alert["unit_code"],
+        "indicator": alert.indicator,
+        "unit_code": alert.unit_code,
         "ends_at": (utc_now() + timedelta(minutes=body.minutes)).isoformat(),
         "reason": body.reason,
     }
-    result: dict[str, Any] = await state.alerts_api.request(
-        "POST", "/v1/silences", json=payload, actor=user.username
-    )
+    result = await state.alerts_api.create_silence(payload, actor=user, origin=request)
     await _audit(
         state,
         user,
         "silence.create",
-        str(result.get("id")),
+        str(result.id),
         {"alert_id": str(alert_id), **payload},
     )
-    return result
+    return result.model_dump(mode="json")

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from ioc_common.errors import InvalidInput, RateLimited, Unauthenticated
 from ioc_common.logs import get_logger
 from ioc_common.web import ERROR_RESPONSE_SCHEMA
-from ioc_gateway.api.deps import CurrentUser, State
+from ioc_gateway.api.deps import CurrentUser, State, authenticate, session_token
 from ioc_gateway.api.schemas import LoginIn, LoginOut, OwnPasswordIn, UserOut
 from ioc_gateway.auth import COOKIE, Operator
 from ioc_gateway.scope import province_of, unit_name
@@ -69,7 +69,14 @@ async def login(body: LoginIn, state: State, response: Response) -> LoginOut:
         _count_wrong_password(state, body.username)
         raise
     state.login_throttle.succeeded(body.username)
-    token, exp = state.signer.issue(user.username)
+    token, exp = _start_session(state, user, response)
+    return LoginOut(token=token, expires_at=datetime.fromtimestamp(exp, UTC), user=user_out(user))
+
+
+def _start_session(state: GatewayState, user: Operator, response: Response) -> tuple[str, int]:
+    """A token at the user's current version, also set as the HttpOnly, SameSite=Strict
+    cookie the dashboard (and its live feed) uses."""
+    token, exp = state.signer.issue(user.username, user.token_version)
     response.set_cookie(
         COOKIE,
         token,
@@ -79,11 +86,23 @@ async def login(body: LoginIn, state: State, response: Response) -> LoginOut:
         secure=state.settings.cookie_secure,
         path="/",
     )
-    return LoginOut(token=token, expires_at=datetime.fromtimestamp(exp, UTC), user=user_out(user))
+    return token, exp
 
 
-@router.post("/logout", summary="Đăng xuất / Log out", status_code=204)
-async def logout(response: Response) -> Response:
+@router.post(
+    "/logout",
+    summary="Đăng xuất / Log out",
+    description="Kết thúc mọi phiên của người dùng trên mọi thiết bị (token cũ bị từ chối). / "
+    "Ends every session of the user on every device (earlier tokens are refused).",
+    status_code=204,
+)
+async def logout(request: Request, state: State, response: Response) -> Response:
+    try:
+        user = await authenticate(state, session_token(request))
+    except Unauthenticated:
+        user = None  # nothing to end; the cookie goes anyway
+    if user is not None:
+        await state.users.revoke_sessions(user.username, actor=user.username, action="logout")
     response.delete_cookie(COOKIE, path="/")
     response.status_code = 204
     return response
@@ -101,11 +120,14 @@ async def me(user: CurrentUser) -> UserOut:
 @router.post(
     "/password",
     summary="Đổi mật khẩu của tôi / Change my password",
-    description="Cần mật khẩu hiện tại; các phiên khác vẫn hiệu lực tới khi hết hạn. / Needs the "
-    "current password; other sessions stay valid until they expire.",
+    description="Cần mật khẩu hiện tại. Mọi phiên cũ kết thúc; cookie của bảng điều khiển được cấp "
+    "lại, ứng dụng dùng Bearer token phải đăng nhập lại. / Needs the current password. Every "
+    "earlier session ends; the dashboard's cookie is renewed, Bearer clients log in again.",
     responses={401: ERROR_RESPONSE_SCHEMA, 422: ERROR_RESPONSE_SCHEMA, 429: ERROR_RESPONSE_SCHEMA},
 )
-async def change_password(body: OwnPasswordIn, user: CurrentUser, state: State) -> UserOut:
+async def change_password(
+    body: OwnPasswordIn, user: CurrentUser, state: State, response: Response
+) -> UserOut:
     _refuse_if_locked(state, user.username)
     try:
         changed = await state.users.change_own_password(
@@ -115,4 +137,5 @@ async def change_password(body: OwnPasswordIn, user: CurrentUser, state: State) 
         if any(d.field == "current_password" for d in exc.details):
             _count_wrong_password(state, user.username)  # a guess like a wrong login
         raise
+    _start_session(state, changed, response)
     return user_out(changed)

@@ -7,24 +7,24 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from ioc_common.reference.units import unit_tree
+from ioc_common.catalogue.targets import TargetRule
+from ioc_common.reference.units import Level, level_of, province_of, unit_tree, within
 from ioc_common.timeutil import vietnam_today
 from ioc_gateway.api.deps import CurrentUser, State
 from ioc_gateway.api.views import PILLAR_NAMES, describe, targets_or_none
-from ioc_gateway.scope import province_of, within
-from ioc_gateway.status import TargetView, find_target
+from ioc_gateway.status import find_target
 
 router = APIRouter(tags=["catalogue"])
 
 
-def _targeted(targets: list[TargetView], scope: str) -> set[str]:
+def _targeted(targets: list[TargetRule], scope: str) -> set[str]:
     """Indicators with a target for the scope's province or one of its districts in scope."""
     today = vietnam_today()
     province = province_of(scope)
     districts = [
         d.code for d in unit_tree().districts_of_province(province, today) if within(scope, d.code)
     ]
-    units = [(province, "province")] if len(scope) == 2 else []
+    units = [(province, "province")] if level_of(scope) is Level.PROVINCE else []
     units += [(d, "district") for d in districts]
     found = set()
     for target in targets:

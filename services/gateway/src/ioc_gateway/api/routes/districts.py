@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from ioc_common.reference.units import province_of, unit_name, within
 from ioc_common.timeutil import Granularity
 from ioc_common.web import ERROR_RESPONSE_SCHEMA
 from ioc_gateway.api.deps import CurrentUser, State
@@ -17,8 +18,7 @@ from ioc_gateway.api.views import (
     require_indicator,
     targets_or_none,
 )
-from ioc_gateway.scope import province_of, unit_name, within
-from ioc_gateway.status import as_of, find_target, judge
+from ioc_gateway.status import as_of, find_target, status_of
 
 router = APIRouter(tags=["districts"])
 
@@ -40,44 +40,34 @@ async def districts(
     ind = require_indicator(state, indicator)
     province = province_of(user.scope)
     if period is None:
-        card = await state.metrics_api.get(
-            f"/v1/units/{province}/scorecard", {"granularity": granularity}
-        )
-        latest = next((i["period"] for i in card["items"] if i["indicator"] == ind.code), None)
+        card = await state.metrics_api.scorecard(province, granularity)
+        latest = next((i.period for i in card.items if i.indicator == ind.code), None)
         period = latest or label(current_period(granularity), granularity)
-    ranking = await state.metrics_api.get(
-        "/v1/rankings",
-        {
-            "indicator": ind.code,
-            "province": province,
-            "granularity": granularity,
-            "period": period,
-            "limit": 1000,
-        },
-    )
+    ranking = await state.metrics_api.rankings(ind.code, province, granularity, period)
     targets, unavailable = await targets_or_none(state)
-    on = as_of(ranking["period"])
+    on = as_of(ranking.period)
     items = []
-    for row in ranking["items"]:
-        if not within(user.scope, row["unit_code"]):
+    for row in ranking.items:
+        if not within(user.scope, row.unit_code):
             continue
-        target = find_target(targets, ind.code, row["unit_code"], "district", on)
+        target = find_target(targets, ind.code, row.unit_code, "district", on)
         items.append(
-            row | judge(ind, target, row["value"], ranking["period"], targets_known=not unavailable)
+            row.model_dump(mode="json")
+            | status_of(ind, target, row.value, ranking.period, targets_known=not unavailable)
         )
     whole_province = len(user.scope) == 2
     province_target = find_target(targets, ind.code, province, "province", on)
     return describe(ind) | {
         "province": province,
         "province_name": unit_name(province),
-        "granularity": ranking["granularity"],
-        "period": ranking["period"],
-        "province_value": ranking["province_value"] if whole_province else None,
-        "province_status": judge(
+        "granularity": ranking.granularity.value,
+        "period": ranking.period,
+        "province_value": ranking.province_value if whole_province else None,
+        "province_status": status_of(
             ind,
             province_target,
-            ranking["province_value"],
-            ranking["period"],
+            ranking.province_value,
+            ranking.period,
             targets_known=not unavailable,
         )
         if whole_province

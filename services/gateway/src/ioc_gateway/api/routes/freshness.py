@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from ioc_common.reference.units import district_of, province_of, unit_name, within
 from ioc_common.web import ERROR_RESPONSE_SCHEMA
 from ioc_gateway.api.deps import CurrentUser, State
 from ioc_gateway.api.views import require_indicator
-from ioc_gateway.scope import district_of, province_of, unit_name, within
 
 router = APIRouter(tags=["freshness"])
 
@@ -27,14 +27,12 @@ async def freshness(
     user: CurrentUser,
     indicator: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
-    params: dict[str, Any] = {"province": province_of(user.scope), "limit": 1000}
-    if indicator is not None:
-        params["indicator"] = require_indicator(state, indicator).code
-    page = await state.metrics_api.get("/v1/freshness", params)
-    items = [i for i in page["items"] if within(user.scope, i["unit_code"])]
+    wanted = require_indicator(state, indicator).code if indicator is not None else None
+    page = await state.metrics_api.freshness(province_of(user.scope), wanted)
+    items = [i for i in page.items if within(user.scope, i.unit_code)]
     by_district: dict[str, dict[str, Any]] = {}
     for item in items:
-        code = district_of(item["unit_code"])
+        code = district_of(item.unit_code)
         if code is None:
             continue
         d = by_district.setdefault(
@@ -42,15 +40,15 @@ async def freshness(
             {
                 "unit_code": code,
                 "name": unit_name(code),
-                "last_received_at": item["last_received_at"],
+                "last_received_at": item.last_received_at,
                 "indicators": 0,
                 "stale": 0,
             },
         )
         d["indicators"] += 1  # reports of (unit, indicator) in the district
-        d["stale"] += int(item["stale"])
-        d["last_received_at"] = max(d["last_received_at"], item["last_received_at"])
+        d["stale"] += int(item.stale)
+        d["last_received_at"] = max(d["last_received_at"], item.last_received_at)
     return {
-        "items": items,
+        "items": [i.model_dump(mode="json") for i in items],
         "districts": sorted(by_district.values(), key=lambda d: d["unit_code"]),
     }

@@ -1,6 +1,10 @@
 """The live feed: ``/v1/live`` over WebSocket and ``/v1/live/sse`` over Server-Sent Events.
 
-Both authenticate by the session cookie (or ``token=``), apply the operator's unit scope and
+Both authenticate by the session: the HttpOnly, SameSite=Strict cookie the dashboard holds, or
+``Authorization: Bearer`` (API clients; the WebSocket handshake carries it too) — never a token
+in the URL, which would end up in access logs and proxies. The WebSocket refuses a handshake
+whose ``Origin`` is not the gateway's own (or one of ``allowed_origins``): 403. Both apply the
+operator's unit scope and
 the filters ``pillar``, ``unit``, ``severity`` (alerts) and ``type``, and resume after a
 reconnect: ``after=<seq>`` (SSE: the ``Last-Event-ID`` header) replays what was missed. Each
 message is ``{"seq", "type": "metric"|"alert"|"telemetry", "data"}``; ``{"type": "resync"}``
@@ -17,14 +21,15 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import StreamingResponse
+from starlette.requests import HTTPConnection
 
 from ioc_common.catalogue import Pillar
-from ioc_common.errors import IocError
+from ioc_common.errors import IocError, Unauthenticated
 from ioc_common.events import AlertSeverity
 from ioc_common.logs import get_logger
 from ioc_common.web import ERROR_RESPONSE_SCHEMA
-from ioc_gateway.api.deps import CurrentUser, authenticate, check_unit
-from ioc_gateway.auth import COOKIE, Operator
+from ioc_gateway.api.deps import CurrentUser, authenticate, check_unit, session_token
+from ioc_gateway.auth import Operator
 from ioc_gateway.hub import KINDS, Client, ClientGone, Filters
 from ioc_gateway.state import GatewayState
 
@@ -62,6 +67,30 @@ def _filters(
     )
 
 
+def _refuse_token_in_url(connection: HTTPConnection) -> None:
+    """Said plainly to an old client, rather than a bare "please log in"."""
+    if "token" in connection.query_params:
+        raise Unauthenticated(
+            "Không nhận token trong URL; dùng cookie phiên hoặc header Authorization",
+            "A token in the URL is not accepted; use the session cookie or the "
+            "Authorization header",
+        )
+
+
+def origin_allowed(websocket: WebSocket, allowed: list[str]) -> bool:
+    """A handshake without ``Origin`` (not a browser) passes; a browser's must be the gateway's
+    own origin (same host and port as the request) or one of ``allowed``."""
+    origin = websocket.headers.get("origin")
+    if origin is None:
+        return True
+    origin = origin.strip().rstrip("/").lower()
+    if allowed:
+        return origin in {o.strip().rstrip("/").lower() for o in allowed}
+    scheme, _, netloc = origin.partition("://")
+    host = websocket.headers.get("host", "").strip().lower()
+    return scheme in ("http", "https") and bool(host) and netloc == host
+
+
 def _hello(state: GatewayState, user: Operator) -> str:
     return orjson.dumps(
         {"type": "hello", "seq": state.hub.last_seq, "user": user.username, "scope": user.scope}
@@ -76,12 +105,18 @@ async def live_ws(
     severities: _Severities = None,
     types: _Types = None,
     after: Annotated[int | None, Query(ge=0)] = None,
-    token: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> None:
     state: GatewayState = websocket.app.state.gateway
+    if not origin_allowed(websocket, state.settings.allowed_origins):
+        # Refused before the handshake completes (HTTP 403): a page of another site cannot
+        # ride on the operator's cookie (cross-site WebSocket hijacking).
+        log.warning("gateway.live_origin_refused", origin=websocket.headers.get("origin", "")[:200])
+        await websocket.close(code=1008)
+        return
     await websocket.accept()
     try:
-        user = await authenticate(state, token or websocket.cookies.get(COOKIE))
+        _refuse_token_in_url(websocket)
+        user = await authenticate(state, session_token(websocket))
         filters = _filters(user, pillars, unit, severities, types)
     except IocError as err:
         # Accepted first so the browser sees why (4401: log in again; 4403: out of scope).
@@ -173,6 +208,7 @@ async def live_sse(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
 ) -> StreamingResponse:
     state: GatewayState = request.app.state.gateway
+    _refuse_token_in_url(request)
     filters = _filters(user, pillars, unit, severities, types)
     if after is None and last_event_id and last_event_id.isdigit():
         after = int(last_event_id)

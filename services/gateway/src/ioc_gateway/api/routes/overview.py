@@ -6,12 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from ioc_common.contracts.metrics import ScoreOut
+from ioc_common.reference.units import level_of, unit_name
 from ioc_common.timeutil import Granularity
 from ioc_common.web import ERROR_RESPONSE_SCHEMA
 from ioc_gateway.api.deps import CurrentUser, State, check_unit
-from ioc_gateway.api.views import PILLAR_NAMES, describe, level_of, targets_or_none
-from ioc_gateway.scope import unit_name
-from ioc_gateway.status import as_of, find_target, judge
+from ioc_gateway.api.views import PILLAR_NAMES, describe, targets_or_none
+from ioc_gateway.status import as_of, find_target, status_of
 
 router = APIRouter(tags=["overview"])
 
@@ -38,12 +39,12 @@ async def overview(
     ] = None,
 ) -> dict[str, Any]:
     code = check_unit(user, unit or user.scope)
-    found: dict[str, tuple[dict[str, Any], Granularity]] = {}
+    found: dict[str, tuple[ScoreOut, Granularity]] = {}
     for g in (granularity,) if granularity else _AUTO:
-        card = await state.metrics_api.get(f"/v1/units/{code}/scorecard", {"granularity": g})
-        for item in card["items"]:
-            if item["indicator"] not in found and item["period"] is not None:
-                found[item["indicator"]] = (item, g)
+        card = await state.metrics_api.scorecard(code, g)
+        for score in card.items:
+            if score.indicator not in found and score.period is not None:
+                found[score.indicator] = (score, g)
         if len(found) == len(state.catalogue.indicators):
             break
     targets, unavailable = await targets_or_none(state)
@@ -52,9 +53,9 @@ async def overview(
     for pillar, (name_vi, name_en) in PILLAR_NAMES.items():
         tiles = []
         for ind in state.catalogue.by_pillar(pillar):
-            item, g = found.get(ind.code, ({}, granularity or Granularity.MONTH))
-            period = item.get("period")
-            value = item.get("value")
+            item, g = found.get(ind.code, (None, granularity or Granularity.MONTH))
+            period = item.period if item else None
+            value = item.value if item else None
             target = find_target(targets, ind.code, code, level, as_of(period))
             tiles.append(
                 describe(ind)
@@ -62,11 +63,11 @@ async def overview(
                     "granularity": g.value,
                     "period": period,
                     "value": value,
-                    "previous_value": item.get("previous_value"),
-                    "trend": item.get("trend", "unknown"),
-                    "assessment": item.get("assessment", "unknown"),
+                    "previous_value": item.previous_value if item else None,
+                    "trend": item.trend if item else "unknown",
+                    "assessment": item.assessment if item else "unknown",
                 }
-                | judge(ind, target, value, period, targets_known=not unavailable)
+                | status_of(ind, target, value, period, targets_known=not unavailable)
             )
         pillars.append(
             {"pillar": pillar.value, "name_vi": name_vi, "name_en": name_en, "tiles": tiles}

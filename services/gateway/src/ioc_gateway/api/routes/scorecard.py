@@ -6,12 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
 
+from ioc_common.reference.units import level_of, unit_name
 from ioc_common.timeutil import Granularity
 from ioc_common.web import ERROR_RESPONSE_SCHEMA
 from ioc_gateway.api.deps import CurrentUser, State, check_unit
-from ioc_gateway.api.views import describe, level_of, targets_or_none
-from ioc_gateway.scope import unit_name
-from ioc_gateway.status import as_of, find_target, judge
+from ioc_gateway.api.views import describe, targets_or_none
+from ioc_gateway.status import as_of, find_target, status_of
 
 router = APIRouter(tags=["scorecard"])
 
@@ -28,19 +28,19 @@ async def scorecard(
     granularity: Granularity = Granularity.MONTH,
 ) -> dict[str, Any]:
     check_unit(user, code)
-    card = await state.metrics_api.get(f"/v1/units/{code}/scorecard", {"granularity": granularity})
+    card = await state.metrics_api.scorecard(code, granularity)
     targets, unavailable = await targets_or_none(state)
     level = level_of(code)
     items = []
-    for item in card["items"]:
-        ind = state.catalogue.get(item["indicator"])
+    for item in card.items:
+        ind = state.catalogue.get(item.indicator)
         if ind is None:
             continue
-        target = find_target(targets, ind.code, code, level, as_of(item["period"]))
+        target = find_target(targets, ind.code, code, level, as_of(item.period))
         items.append(
-            item
+            item.model_dump(mode="json")
             | describe(ind)
-            | judge(ind, target, item["value"], item["period"], targets_known=not unavailable)
+            | status_of(ind, target, item.value, item.period, targets_known=not unavailable)
         )
     return {
         "unit_code": code,

@@ -1,6 +1,7 @@
 """Operators managed from the API by admins (the same store as ``ioc users``): list, create,
-disable, enable, set a password. An admin manages only users inside their own unit scope and
-cannot disable themselves. Every change is audited."""
+disable, enable, set a password, change role or scope. An admin manages only users inside their
+own unit scope and cannot disable themselves or change their own access. Disabling, a new
+password and a new role or scope end the user's sessions. Every change is audited."""
 
 from __future__ import annotations
 
@@ -9,11 +10,18 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 
 from ioc_common.errors import Conflict, FieldError, InvalidInput, NotFound
+from ioc_common.reference.units import unit_name, within
 from ioc_common.web import ERROR_RESPONSE_SCHEMA
 from ioc_gateway.api.deps import CurrentUser, State, out_of_scope
-from ioc_gateway.api.schemas import ManagedUserList, ManagedUserOut, PasswordIn, UserIn
+from ioc_gateway.api.schemas import (
+    AccessIn,
+    ManagedUserList,
+    ManagedUserOut,
+    PasswordIn,
+    UserIn,
+)
 from ioc_gateway.auth import Operator, require_admin
-from ioc_gateway.scope import scope_exists, unit_name, within
+from ioc_gateway.scope import scope_exists
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
@@ -112,3 +120,26 @@ async def set_password(
 ) -> ManagedUserOut:
     await _in_scope(state, admin, username)
     return managed(await state.users.set_password(username, body.password, actor=admin.username))
+
+
+@router.patch(
+    "/{username}",
+    summary="Đổi vai trò, phạm vi / Change a user's role or scope",
+    description="Các phiên của người dùng kết thúc. / The user's sessions end.",
+    responses={**_ERRORS, 409: ERROR_RESPONSE_SCHEMA},
+)
+async def change_access(
+    username: Username, body: AccessIn, state: State, admin: Admin
+) -> ManagedUserOut:
+    await _in_scope(state, admin, username)
+    if username == admin.username:
+        raise Conflict(
+            "Không thể tự đổi vai trò hoặc phạm vi của mình",
+            "You cannot change your own role or scope",
+        )
+    if body.scope is not None and scope_exists(body.scope) and not within(admin.scope, body.scope):
+        raise out_of_scope(admin, body.scope)
+    changed = await state.users.set_access(
+        username, role=body.role, scope=body.scope, actor=admin.username
+    )
+    return managed(changed)

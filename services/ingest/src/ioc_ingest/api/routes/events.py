@@ -93,15 +93,15 @@ def _idempotency_key(request: Request) -> str | None:
     openapi_extra=_doc("Submission", _IDEMPOTENCY_HEADER),
 )
 async def post_event(request: Request) -> JsonBytes:
-    runtime, key = await request_key(request)
+    state, key = await request_key(request)
     idempotency_key = _idempotency_key(request)
     body = await read_json(request)
-    [outcome] = await runtime.ingestor.ingest(
+    [outcome] = await state.ingestor.ingest(
         key, [body], endpoint="single", idempotency_key=idempotency_key
     )
     if outcome.status == "rejected":
         if outcome.code == "forbidden":
-            runtime.metrics.auth_failures.labels("forbidden").inc()
+            state.metrics.auth_failures.labels("forbidden").inc()
             raise Forbidden(
                 "Khóa API không có quyền gửi số liệu này: "
                 + "; ".join(e.reason.split(" / ")[0] for e in outcome.errors),
@@ -150,7 +150,7 @@ async def post_event(request: Request) -> JsonBytes:
     openapi_extra=_doc("BatchRequest"),
 )
 async def post_batch(request: Request) -> JsonBytes:
-    runtime, key = await request_key(request)
+    state, key = await request_key(request)
     body = await read_json(request)
     events = body.get("events") if isinstance(body, dict) else None
     if not isinstance(events, list) or not events:
@@ -167,12 +167,12 @@ async def post_batch(request: Request) -> JsonBytes:
             "Unknown fields at batch level",
             [FieldError(k, "Extra inputs are not permitted") for k in unknown],
         )
-    limit = runtime.settings.max_batch_events
+    limit = state.settings.max_batch_events
     if len(events) > limit:
         raise InvalidInput(
             f"Lô có {len(events):,} sự kiện, vượt quá tối đa {limit:,}; hãy chia nhỏ",
             f"The batch has {len(events):,} events, more than the maximum {limit:,}; split it",
             [FieldError("events", f"at most {limit} events per batch")],
         )
-    outcomes = await runtime.ingestor.ingest(key, events, endpoint="batch", item_keys=True)
+    outcomes = await state.ingestor.ingest(key, events, endpoint="batch", item_keys=True)
     return batch_response(outcomes)

@@ -13,7 +13,7 @@ from ioc_common.events import Family
 from ioc_ingest.api.responses import WRITE_ERRORS
 from ioc_ingest.api.routes.results import batch_response
 from ioc_ingest.csv_upload import parse_csv, template
-from ioc_ingest.deps import KeyDep, RuntimeDep
+from ioc_ingest.deps import KeyDep, State
 from ioc_ingest.schemas import BatchResult
 
 router = APIRouter(prefix="/v1/uploads", tags=["uploads"])
@@ -77,7 +77,7 @@ async def _read_upload(request: Request) -> tuple[bytes, str | None]:
 )
 async def upload_csv(
     request: Request,
-    runtime: RuntimeDep,
+    state: State,
     key: KeyDep,
     family: Annotated[
         Family | None, Query(description="Nhóm dữ liệu của tệp / the file's family")
@@ -91,14 +91,14 @@ async def upload_csv(
             "Say which family the file holds (?family= or form field 'family')",
             [FieldError("family", f"one of: {', '.join(f.value for f in Family)}")],
         )
-    settings = runtime.settings
+    settings = state.settings
     rows = parse_csv(
         data,
         Family(chosen),
         max_rows=settings.max_batch_events,
         max_line_chars=settings.max_csv_line_chars,
     )
-    outcomes = await runtime.ingestor.ingest(
+    outcomes = await state.ingestor.ingest(
         key, [r.item for r in rows], endpoint="upload", item_keys=True
     )
     return batch_response(outcomes, rows=[r.row for r in rows])

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
+from ioc_common.contracts.metrics import FreshnessOut, FreshnessPage
 from ioc_common.timeutil import utc_now
 from ioc_common.web import ERROR_RESPONSE_SCHEMA
 from ioc_metrics.api.deps import CatalogueDep, Conn, Limit, Offset, require_indicator
-from ioc_metrics.api.schemas import FreshnessOut, FreshnessPage
 from ioc_metrics.queries import freshness as load_freshness
 
 router = APIRouter(tags=["freshness"])

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from ioc_common.catalogue import Pillar
+from ioc_common.contracts.metrics import IndicatorOut, IndicatorPage
 from ioc_common.web import ERROR_RESPONSE_SCHEMA
 from ioc_metrics.api.deps import CatalogueDep, Limit, Offset
-from ioc_metrics.api.schemas import IndicatorOut, IndicatorPage
 
 router = APIRouter(tags=["catalogue"])
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query
 
 from ioc_common.catalogue import Direction
+from ioc_common.contracts.metrics import RankedOut, RankingOut
 from ioc_common.reference.units import Level, UnknownUnitError, unit_tree
 from ioc_common.timeutil import period_end, period_label
 from ioc_common.web import ERROR_RESPONSE_SCHEMA
@@ -18,7 +19,6 @@ from ioc_metrics.api.deps import (
     period_param,
     require_indicator,
 )
-from ioc_metrics.api.schemas import RankedOut, RankingOut
 from ioc_metrics.facts import part_of
 from ioc_metrics.pg import display_value
 from ioc_metrics.queries import level_values

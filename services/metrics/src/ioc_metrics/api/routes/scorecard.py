@@ -7,10 +7,10 @@ from typing import Literal
 from fastapi import APIRouter, Path
 
 from ioc_common.catalogue import Direction
+from ioc_common.contracts.metrics import ScorecardOut, ScoreOut
 from ioc_common.timeutil import Granularity, period_label
 from ioc_common.web import ERROR_RESPONSE_SCHEMA
 from ioc_metrics.api.deps import CatalogueDep, Conn, unit_level
-from ioc_metrics.api.schemas import ScorecardOut, ScoreOut
 from ioc_metrics.facts import part_of
 from ioc_metrics.pg import display_value
 from ioc_metrics.queries import latest_periods, node_values, previous_period

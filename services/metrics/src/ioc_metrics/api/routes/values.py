@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from ioc_common.contracts.metrics import PointOut, SeriesOut
 from ioc_common.events import AggregationLevel
-from ioc_common.timeutil import period_label
+from ioc_common.timeutil import check_query_range, period_label
 from ioc_common.web import ERROR_RESPONSE_SCHEMA
 from ioc_metrics.api.deps import (
     CatalogueDep,
@@ -20,7 +21,6 @@ from ioc_metrics.api.deps import (
     require_indicator,
     unit_level,
 )
-from ioc_metrics.api.schemas import PointOut, SeriesOut
 from ioc_metrics.facts import part_of
 from ioc_metrics.pg import display_value
 from ioc_metrics.queries import as_float, node_values, periods_between
@@ -58,8 +58,7 @@ async def values(
         raise invalid("level", f"unit {unit} is a {unit_lv.value}, not a {level.value}")
     first = period_param(from_, granularity, "from")
     last = period_param(to, granularity, "to")
-    if last < first:
-        raise invalid("to", "must not be before from")
+    check_query_range(first, last, granularity)
     starts = periods_between(first, last, granularity)
     page = starts[offset : offset + limit]
     found = await node_values(conn, ind.code, unit_lv.value, unit, granularity, page, part_of(ind))

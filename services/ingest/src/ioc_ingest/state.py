@@ -1,4 +1,6 @@
-"""What the request handlers share for the app's lifetime (built by the lifespan)."""
+"""What the request handlers share for the app's lifetime: built by the lifespan and kept as
+the one attribute the app has on ``app.state`` (``app.state.ingest``); handlers reach it
+through ``deps.get_state`` (the ``State`` dependency) or ``deps.request_key``."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from ioc_ingest.seen import SeenStore
 
 
 @dataclass
-class Runtime:
+class IngestState:
     settings: IngestSettings
     publisher: Publisher
     keys: KeyStore

@@ -1,4 +1,4 @@
-"""Response bodies of the query API."""
+"""Response bodies of the metrics service's query API."""
 
 from __future__ import annotations
 

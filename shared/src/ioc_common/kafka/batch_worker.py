@@ -1,0 +1,280 @@
+"""The transactional batch worker: one consumed batch → one database transaction, exactly once
+in effect. The metrics service (aggregation) and the alerts service (evaluation) run on it; they
+bring only their handler.
+
+Per batch::
+
+    getmany ──► BEGIN ─► handler.handle(tx, batch)   the service's rows and outbox rows;
+                │                                    batch.reject(record, reason, detail) for
+                │                                    records no retry can mend
+                ├─► rejected records → ioc.dlq.v1    acknowledged before the offsets move
+                ├─► offsets → the offset table       the same transaction (``stored_offsets``)
+                └─► COMMIT ─► group commit           best effort: the table is the truth, the
+                              handler.committed()    group's offsets serve lag tools and
+                                                     ``lag.LagMonitor``
+                              drain the outbox       (``outbox.drain_outbox``), also idle
+
+- A failed attempt (database or broker away, a bug) rolls back and the SAME batch is tried
+  again after the shared back-off (``backoff``); nothing newer is read meanwhile, so a partition
+  never skips ahead. Records already dead-lettered for the batch are not sent twice.
+- Records that can never be processed are dead-lettered with their reason and the batch goes
+  on: they never stall a partition.
+- On partition assignment the consumer seeks to the stored offsets.
+- ``stop()`` lets the in-flight batch finish (or fail) whole; past the timeout it is cancelled,
+  which rolls its transaction back — never half a batch committed.
+
+Nothing per record happens here: the batch is a list, the offsets a dict per partition.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+from ioc_common.kafka.backoff import Backoff
+from ioc_common.kafka.consumer import Consumer, Partition
+from ioc_common.kafka.dead_letters import Rejected, dead_letters
+from ioc_common.kafka.publisher import Publisher
+from ioc_common.kafka.records import ConsumedRecord
+from ioc_common.kafka.stored_offsets import OffsetStore
+from ioc_common.logs import get_logger
+
+log = get_logger("ioc.kafka.batch_worker")
+
+Tx = TypeVar("Tx")
+Tx_contra = TypeVar("Tx_contra", contravariant=True)
+R = TypeVar("R")
+
+
+@dataclass(slots=True)
+class Batch:
+    """One consumed batch, as the handler sees it."""
+
+    records: list[ConsumedRecord]
+    #: Records set aside in the current attempt (reset at each attempt).
+    rejected: list[Rejected] = field(default_factory=list)
+    #: Seconds the last attempt's transaction took (handler, dead letters, offsets, commit).
+    transaction_s: float = 0.0
+    _dead_lettered: set[tuple[str, int, int]] = field(default_factory=set)
+
+    def reject(self, record: ConsumedRecord, reason: str, detail: str) -> None:
+        """Set a record aside for ``ioc.dlq.v1``: it can never be processed."""
+        self.rejected.append(Rejected(record, reason, detail))
+
+    def next_offsets(self) -> dict[Partition, int]:
+        offsets: dict[Partition, int] = {}
+        for r in self.records:
+            part = (r.topic, r.partition)
+            if r.offset >= offsets.get(part, 0):
+                offsets[part] = r.offset + 1
+        return offsets
+
+
+class BatchHandler(Protocol[Tx_contra, R]):
+    """The service's part."""
+
+    async def handle(self, tx: Tx_contra, batch: Batch) -> R:
+        """Write the batch's effects (and outbox rows) in ``tx``; reject what can never be
+        processed. Raise to have the whole batch rolled back and tried again."""
+        ...
+
+    async def committed(self, batch: Batch, result: R) -> None:
+        """After the commit (instruments, caches, logs). A failure here is only logged."""
+        ...
+
+
+async def apply_batch(
+    batch: Batch,
+    offsets: OffsetStore[Tx],
+    handler: BatchHandler[Tx, R],
+    publisher: Publisher,
+    *,
+    consumer: str,
+) -> R:
+    """One attempt at a batch, all or nothing: the handler's effects, the dead letters of what
+    it rejected (acknowledged before the offsets move past them) and the next offsets, in one
+    transaction. Raises (everything rolled back) if any part fails."""
+    batch.rejected = []
+    started = time.perf_counter()
+    async with offsets.transaction() as tx:
+        result = await handler.handle(tx, batch)
+        if batch.rejected:
+            sent = batch._dead_lettered
+            fresh = [
+                r
+                for r in batch.rejected
+                if (r.record.topic, r.record.partition, r.record.offset) not in sent
+            ]
+            if fresh:  # not again for a batch retried after its dead letters went out
+                await publisher.publish_many(dead_letters(fresh, consumer=consumer))
+                sent.update((r.record.topic, r.record.partition, r.record.offset) for r in fresh)
+        await offsets.save(tx, batch.next_offsets())
+    batch.transaction_s = time.perf_counter() - started
+    return result
+
+
+class BatchWorker(Generic[Tx, R]):
+    def __init__(
+        self,
+        *,
+        name: str,
+        consumer: Consumer,
+        publisher: Publisher,
+        offsets: OffsetStore[Tx],
+        handler: BatchHandler[Tx, R],
+        batch_size: int,
+        poll_timeout_ms: int = 500,
+        drain: Callable[[], Awaitable[int]] | None = None,
+        backoff: Backoff | None = None,
+        owns_clients: bool = False,
+        on_failure: Callable[[BaseException], object] | None = None,
+    ) -> None:
+        """``name``: the consumer's name in dead letters and logs (``ioc-metrics``).
+        ``owns_clients``: ``run()`` starts the publisher and consumer (retrying until the
+        broker answers) and stops them at the end. ``drain``: publishes the service's outbox
+        (``outbox.drain_outbox``) after each commit and on idle polls. ``on_failure``: told of
+        each failed attempt (a counter)."""
+        self.name = name
+        self.consumer = consumer
+        self.publisher = publisher
+        self.offsets = offsets
+        self.handler = handler
+        self.batch_size = batch_size
+        self.poll_timeout_ms = poll_timeout_ms
+        self._drain = drain
+        self.backoff = backoff or Backoff()
+        self.owns_clients = owns_clients
+        self.on_failure = on_failure
+        self.running = False
+        # Seek to the stored offsets whenever partitions are assigned.
+        consumer.on_assign = offsets.load
+        self._pending: Batch | None = None
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    # --- one batch
+
+    async def step(self) -> int:
+        """Handle one batch (the pending one first); return its record count, 0 when idle.
+        Raises if the attempt failed: the batch stays pending and nothing moved."""
+        batch = self._pending
+        if batch is None:
+            records = await self.consumer.getmany(
+                timeout_ms=self.poll_timeout_ms, max_records=self.batch_size
+            )
+            if not records:
+                return 0
+            batch = self._pending = Batch(records)
+        result = await self._attempt(batch)
+        self._pending = None
+        await self._after_commit(batch, result)
+        return len(batch.records)
+
+    async def _attempt(self, batch: Batch) -> R:
+        return await apply_batch(
+            batch, self.offsets, self.handler, self.publisher, consumer=self.name
+        )
+
+    async def _after_commit(self, batch: Batch, result: R) -> None:
+        offsets = batch.next_offsets()
+        try:
+            # For lag tools only (the table is what the worker resumes from).
+            await self.consumer.commit(offsets)
+        except Exception as exc:
+            log.warning("kafka.group_commit_failed", consumer=self.name, error=type(exc).__name__)
+        try:
+            await self.handler.committed(batch, result)
+        except Exception as exc:  # the batch is committed: never redo it for this
+            log.error("kafka.after_commit_failed", consumer=self.name, error=repr(exc))
+
+    async def drain(self) -> int:
+        """Publish the outbox (if any); a failure is logged and retried at the next drain."""
+        if self._drain is None:
+            return 0
+        try:
+            return await self._drain()
+        except Exception as exc:  # the rows stay in the outbox
+            log.warning("kafka.outbox_drain_failed", consumer=self.name, error=type(exc).__name__)
+            return 0
+
+    # --- the loop
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._task = asyncio.create_task(self.run(), name=f"{self.name}-batches")
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Let the in-flight batch finish whole; past ``timeout_s`` cancel it (rolled back)."""
+        self._stopping.set()
+        task, self._task = self._task, None
+        if task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout_s)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def run(self) -> None:
+        if self.owns_clients and not await self._connect():
+            return
+        self.running = True
+        log.info("kafka.batch_worker_started", consumer=self.name)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await self.step()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    self._failed(exc)
+                    await self.backoff.wait(self._stopping)
+                    continue
+                self.backoff.reset()
+                await self.drain()
+        finally:
+            self.running = False
+            self._pending = None  # abandoned uncommitted: re-read from the stored offsets
+            if self.owns_clients:
+                with contextlib.suppress(Exception):
+                    await self.consumer.stop()
+                with contextlib.suppress(Exception):
+                    await self.publisher.stop()
+            log.info("kafka.batch_worker_stopped", consumer=self.name)
+
+    def _failed(self, exc: BaseException) -> None:
+        pending = self._pending
+        log.error(
+            "kafka.batch_failed",
+            consumer=self.name,
+            error=type(exc).__name__,
+            detail=str(exc)[:500],
+            records=len(pending.records) if pending else 0,
+            attempt=self.backoff.failures,
+        )
+        if self.on_failure is not None:
+            self.on_failure(exc)
+
+    async def _connect(self) -> bool:
+        while not self._stopping.is_set():
+            try:
+                await self.publisher.start()
+                await self.consumer.start()
+                self.backoff.reset()
+                return True
+            except Exception as exc:  # broker not up yet: keep trying, the API keeps serving
+                log.warning(
+                    "kafka.connect_failed",
+                    consumer=self.name,
+                    error=type(exc).__name__,
+                    attempt=self.backoff.failures,
+                )
+                with contextlib.suppress(Exception):
+                    await self.publisher.stop()
+                await self.backoff.wait(self._stopping)
+        return False

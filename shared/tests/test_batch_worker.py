@@ -1,0 +1,162 @@
+"""The transactional batch worker on the in-memory broker and offset store (the same behaviour
+once more on real Kafka and PostgreSQL: ``test_batch_worker_real.py``)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ioc_common.events import DeadLetter
+from ioc_common.kafka.backoff import Backoff
+from ioc_common.kafka.batch_worker import Batch, BatchWorker
+from ioc_common.kafka.memory import (
+    InMemoryBroker,
+    InMemoryConsumer,
+    InMemoryOffsetStore,
+    InMemoryPublisher,
+    InMemoryTransaction,
+)
+from ioc_common.kafka.records import OutgoingRecord
+from ioc_common.topics import DLQ
+
+TOPIC = "test.worker.v1"
+
+
+class Counter:
+    """Adds each record's value (an integer) to its key's total; ``poison`` is rejected."""
+
+    def __init__(self) -> None:
+        self.failures_left = 0
+        self.done: list[int] = []
+        self.gate: asyncio.Event | None = None
+        self.entered = asyncio.Event()
+        #: Set once this many records were committed.
+        self.expected = 0
+        self.finished = asyncio.Event()
+
+    async def handle(self, tx: InMemoryTransaction, batch: Batch) -> int:
+        self.entered.set()
+        for r in batch.records:
+            if r.value == b"poison":
+                batch.reject(r, "undecodable", "not a number")
+                continue
+            tx.rows[r.key or ""] = tx.rows.get(r.key or "", 0) + int(r.value)
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.failures_left:
+            self.failures_left -= 1
+            raise ConnectionError("database went away")
+        return len(batch.records)
+
+    async def committed(self, batch: Batch, result: int) -> None:
+        self.done.append(result)
+        if self.expected and sum(self.done) >= self.expected:
+            self.finished.set()
+
+
+def worker_on(
+    broker: InMemoryBroker, store: InMemoryOffsetStore, handler: Counter, batch_size: int = 100
+) -> tuple[BatchWorker[InMemoryTransaction, int], InMemoryConsumer]:
+    consumer = InMemoryConsumer(broker, [TOPIC], group_id="g")
+    worker: BatchWorker[InMemoryTransaction, int] = BatchWorker(
+        name="test-worker",
+        consumer=consumer,
+        publisher=InMemoryPublisher(broker),
+        offsets=store,
+        handler=handler,
+        batch_size=batch_size,
+        poll_timeout_ms=10,
+        backoff=Backoff(rand=lambda: 0.0),  # no waiting between attempts
+    )
+    return worker, consumer
+
+
+async def publish(broker: InMemoryBroker, *values: bytes, key: str = "071") -> None:
+    await InMemoryPublisher(broker).publish_many([OutgoingRecord(TOPIC, v, key) for v in values])
+
+
+async def test_a_failed_batch_is_retried_whole_without_moving_offsets() -> None:
+    broker, store, handler = InMemoryBroker(partitions=1), InMemoryOffsetStore(), Counter()
+    worker, consumer = worker_on(broker, store, handler)
+    await consumer.start()
+    await publish(broker, b"1", b"2", b"3")
+    handler.failures_left = 1
+    with pytest.raises(ConnectionError):
+        await worker.step()
+    assert (store.rows, store.offsets, broker.group_offsets["g"]) == ({}, {}, {})
+
+    await publish(broker, b"100")  # newer: not read before the failed batch is through
+    assert await worker.step() == 3
+    assert store.rows == {"071": 6}
+    assert store.offsets == {(TOPIC, 0): 3}
+    assert broker.group_offsets["g"] == {(TOPIC, 0): 3}  # for lag tools, after the commit
+    assert await worker.step() == 1
+    assert (store.rows, handler.done) == ({"071": 106}, [3, 1])
+
+
+async def test_poison_is_dead_lettered_once_and_later_records_processed() -> None:
+    broker, store, handler = InMemoryBroker(partitions=1), InMemoryOffsetStore(), Counter()
+    worker, consumer = worker_on(broker, store, handler)
+    await consumer.start()
+    await publish(broker, b"5", b"poison", b"7")
+    handler.failures_left = 1  # fails after the dead letter went out: not sent twice
+    with pytest.raises(ConnectionError):
+        await worker.step()
+    assert await worker.step() == 3
+    assert store.rows == {"071": 12}
+    assert store.offsets == {(TOPIC, 0): 3}
+    (letter,) = [DeadLetter.model_validate_json(r.value) for r in broker.records(DLQ)]
+    assert (letter.reason, letter.offset, letter.consumer, letter.key) == (
+        "undecodable",
+        1,
+        "test-worker",
+        "071",
+    )
+
+
+async def test_assignment_seeks_to_the_stored_offsets_not_the_groups() -> None:
+    broker, store, handler = InMemoryBroker(partitions=1), InMemoryOffsetStore(), Counter()
+    await publish(broker, b"1", b"2", b"3", b"4")
+    store.offsets = {(TOPIC, 0): 2}  # committed with the effects
+    broker.group_offsets["g"] = {(TOPIC, 0): 0}  # the group's lags behind (best effort)
+    worker, consumer = worker_on(broker, store, handler)
+    await consumer.start()
+    assert await worker.step() == 2
+    assert store.rows == {"071": 7}
+
+
+async def test_the_loop_retries_with_back_off_until_the_batch_commits() -> None:
+    broker, store, handler = InMemoryBroker(partitions=2), InMemoryOffsetStore(), Counter()
+    worker, consumer = worker_on(broker, store, handler, batch_size=3)
+    await consumer.start()
+    await publish(broker, *[b"1"] * 10, key="071")
+    await publish(broker, *[b"2"] * 10, key="072")
+    handler.failures_left = 5
+    handler.expected = 20
+    worker.start()
+    await handler.finished.wait()
+    await worker.stop()
+    assert store.rows == {"071": 10, "072": 20}
+    assert worker.backoff.failures == 0  # reset by the success
+
+
+async def test_stop_mid_batch_commits_nothing_of_it() -> None:
+    broker, store, handler = InMemoryBroker(partitions=1), InMemoryOffsetStore(), Counter()
+    worker, consumer = worker_on(broker, store, handler)
+    await consumer.start()
+    await publish(broker, b"1", b"2")
+    assert await worker.step() == 2
+    handler.gate = asyncio.Event()  # the next batch hangs inside its transaction
+    handler.entered.clear()
+    await publish(broker, b"10", b"20")
+    worker.start()
+    await handler.entered.wait()
+    await worker.stop(timeout_s=0)  # abandoned: cancelled inside the transaction
+    assert (store.rows, store.offsets, store.commits) == ({"071": 3}, {(TOPIC, 0): 2}, 1)
+
+    handler.gate = None  # a new worker resumes from the stored offsets: exact totals
+    again, consumer = worker_on(broker, store, handler)
+    await consumer.start()
+    assert await again.step() == 2
+    assert store.rows == {"071": 33}
