@@ -199,6 +199,12 @@ def probe_commune() -> tuple[str, str]:
     raise RuntimeError("no probe commune found")
 
 
+async def post_batch(client: httpx.AsyncClient, first: int, count: int, rng: random.Random) -> bool:
+    """``count`` events numbered from ``first`` in one request to ingest; True if accepted."""
+    body = orjson.dumps({"events": [submission(first + i, rng) for i in range(count)]})
+    return (await client.post("/v1/events:batch", content=body)).status_code == 202
+
+
 async def soak(
     stack: Stack,
     services: dict[str, Service],
@@ -236,13 +242,11 @@ async def soak(
         next_at = time.perf_counter()
         n = 0
         while not stop.is_set():
-            body = orjson.dumps({"events": [submission(n + i, rng) for i in range(per_tick)]})
-            n += per_tick
-            r = await client.post("/v1/events:batch", content=body)
-            if r.status_code == 202:
+            if await post_batch(client, n, per_tick, rng):
                 posted["events"] += per_tick
             else:
                 posted["errors"] += 1
+            n += per_tick
             next_at += tick
             await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
 
@@ -362,11 +366,9 @@ async def pipeline_capacity(
         rng = random.Random(100 + worker)
         n = 10_000_000 * (worker + 1)  # ids apart from the steady run's
         while not stop.is_set():
-            body = orjson.dumps({"events": [submission(n + i, rng) for i in range(batch)]})
-            n += batch
-            r = await client.post("/v1/events:batch", content=body)
-            if r.status_code == 202:
+            if await post_batch(client, n, batch, rng):
                 posted["events"] += batch
+            n += batch
 
     async def aggregated() -> float:
         return (await counter_totals(services)).get("ioc_metrics_events", 0.0)

@@ -81,6 +81,15 @@ def markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _save(fig: Any, stem: Path, name: str) -> Path:
+    """Write a finished figure beside ``stem`` as ``<stem>-<name>.png``, and close it."""
+    fig.tight_layout()
+    path = stem.with_name(f"{stem.name}-{name}.png")
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 def plots(results: dict[str, Any], stem: Path) -> list[Path]:
     f = results["figures"]
     out: list[Path] = []
@@ -92,10 +101,7 @@ def plots(results: dict[str, Any], stem: Path) -> list[Path]:
         ax.set_title(f"{name}\nratio {x['ratio']}", fontsize=8)
         ax.set_ylabel(x["unit"])
         ax.set_yscale("log")
-    fig.tight_layout()
-    out.append(stem.with_name(stem.name + "-throughput.png"))
-    fig.savefig(out[-1], dpi=90)
-    plt.close(fig)
+    out.append(_save(fig, stem, "throughput"))
 
     fig, ax = plt.subplots(figsize=(7, 4))
     labels = ["p50", "p95", "p99"]
@@ -110,10 +116,7 @@ def plots(results: dict[str, Any], stem: Path) -> list[Path]:
     ax.set_ylabel("ms")
     ax.legend(fontsize=8)
     ax.set_title("End-to-end latency at the steady rate")
-    fig.tight_layout()
-    out.append(stem.with_name(stem.name + "-latency.png"))
-    fig.savefig(out[-1], dpi=90)
-    plt.close(fig)
+    out.append(_save(fig, stem, "latency"))
 
     fig, ax = plt.subplots(figsize=(7, 4))
     for name, s in f["memory"]["services"].items():
@@ -123,10 +126,7 @@ def plots(results: dict[str, Any], stem: Path) -> list[Path]:
     ax.set_ylabel("RSS (MB)")
     ax.legend(fontsize=8)
     ax.set_title("Resident memory under the steady load")
-    fig.tight_layout()
-    out.append(stem.with_name(stem.name + "-memory.png"))
-    fig.savefig(out[-1], dpi=90)
-    plt.close(fig)
+    out.append(_save(fig, stem, "memory"))
     return out
 
 

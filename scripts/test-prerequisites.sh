@@ -50,4 +50,4 @@ if ! "$tools/kube-score" version >/dev/null 2>&1; then
 fi
 
 echo "==> Apache Kafka jars (Maven Central, cached in ~/.cache/ioc-platform)"
-.venv/bin/python -c "from ioc_common.infra.kafka_local import kafka_libs; print('    ', kafka_libs())"
+.venv/bin/python -c "from ioc_common.infra.kafka_local import kafka_libs, kafka_tools_jar; print('    ', kafka_libs()); print('    ', kafka_tools_jar())"

@@ -17,7 +17,12 @@ import pytest
 
 from ioc_alerts.app import create_app as alerts_app
 from ioc_alerts.config import AlertsSettings
-from ioc_alerts.testing import MailSink, WebhookReceiver, district_target
+from ioc_alerts.testing import (
+    MailSink,
+    WebhookReceiver,
+    district_target,
+    email_and_webhook_recipient,
+)
 from ioc_common.db import create_engine, session_factory
 from ioc_common.reference.units import unit_tree
 from ioc_common.testing import eventually
@@ -111,14 +116,9 @@ async def test_a_lagging_district_pushed_through_ingest_notifies_once_then_resol
         assert (await alerts.post("/v1/targets", json=target)).status_code == 201
         chair = await alerts.post(
             "/v1/recipients",
-            json={
-                "name": "Chủ tịch xã / Xín Mần",
-                "units": [DISTRICT],
-                "channels": [
-                    {"channel": "email", "address": "chutich@xinman.gov.vn"},
-                    {"channel": "webhook", "url": receiver.url, "secret": receiver.secret},
-                ],
-            },
+            json=email_and_webhook_recipient(
+                "Chủ tịch xã / Xín Mần", DISTRICT, "chutich@xinman.gov.vn", receiver
+            ),
         )
         assert chair.status_code == 201, chair.text
 

@@ -297,3 +297,59 @@ def test_generator_reproduces_the_committed_files(tmp_path: Path, meta: dict[str
     for name in DATA_FILES:
         committed = resources.files("ioc_common.reference").joinpath("data", name).read_bytes()
         assert (tmp_path / name).read_bytes() == committed, name
+
+
+# --- the crosswalk as a feature: unit_history, re-used codes, merged provinces, `ioc units`
+
+
+def test_a_merged_province_covers_its_predecessors_before_the_reform() -> None:
+    from ioc_common.reference.units import within
+
+    before, after = date(2024, 5, 1), date(2025, 8, 1)
+    assert within("08", "02", before)  # Hà Giang's own series, for 08 Tuyên Quang
+    assert within("08", "024", before)  # …its districts
+    assert within("08", "00688", before)  # …and communes
+    assert within("08", "02")  # a code of no particular date (an operator's scope check)
+    assert within("44", "45", before)  # 44 Quảng Trị absorbed the former 45 Quảng Trị
+    assert not within("08", "01", before)
+    assert not within("02", "08", before)  # a former province does not reach the new one
+    assert not within("02", "070", before)
+    assert within("02", "00691", after)  # …but keeps its own area through the new codes
+
+
+def test_unit_history_names_successors_predecessors_and_re_used_codes() -> None:
+    from ioc_common.reference.units import unit_history
+
+    history = unit_history("00691")
+    old, new = history.versions
+    assert (old.unit.name, new.unit.name) == ("Phường Trần Phú", "Phường Hà Giang 2")
+    assert [(s.code, s.is_split) for s in old.successors] == [("00691", False)]
+    assert ("00688", True) in [(p.code, p.is_split) for p in new.predecessors]
+    assert history.reused
+    assert history.warning_vi is not None
+    assert "Trần Phú" in history.warning_vi
+    # Renamed without merging (Thừa Thiên Huế → Huế) or grown under its name: not re-used.
+    assert not unit_history("46").reused
+    assert not unit_history("08").reused
+    assert unit_history("44").reused  # Quảng Bình's code, now Quảng Trị's
+    assert [p.code for p in unit_history("08").versions[1].predecessors] == ["02", "08"]
+
+
+def test_ioc_units_show(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from ioc_common.cli import main
+
+    assert main(["units", "show", "00688", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    [legacy] = shown["versions"]
+    assert [(s["code"], s["is_split"]) for s in legacy["successors"]] == [
+        ("00691", True),
+        ("00694", True),
+    ]
+    assert main(["units", "show", "00691"]) == 0
+    text = capsys.readouterr().out
+    assert "Phường Hà Giang 2" in text
+    assert "re-used" in text
+    assert main(["units", "show", "99999"]) == 1
+    assert "no administrative unit" in capsys.readouterr().err

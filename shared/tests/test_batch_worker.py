@@ -18,19 +18,18 @@ from ioc_common.kafka.memory import (
     InMemoryTransaction,
 )
 from ioc_common.kafka.records import OutgoingRecord
+from ioc_common.testing import HandlerControls
 from ioc_common.topics import DLQ
 
 TOPIC = "test.worker.v1"
 
 
-class Counter:
+class Counter(HandlerControls):
     """Adds each record's value (an integer) to its key's total; ``poison`` is rejected."""
 
     def __init__(self) -> None:
-        self.failures_left = 0
+        super().__init__()
         self.done: list[int] = []
-        self.gate: asyncio.Event | None = None
-        self.entered = asyncio.Event()
         #: Set once this many records were committed.
         self.expected = 0
         self.finished = asyncio.Event()
@@ -42,11 +41,7 @@ class Counter:
                 batch.reject(r, "undecodable", "not a number")
                 continue
             tx.rows[r.key or ""] = tx.rows.get(r.key or "", 0) + int(r.value)
-        if self.gate is not None:
-            await self.gate.wait()
-        if self.failures_left:
-            self.failures_left -= 1
-            raise ConnectionError("database went away")
+        await self.hold_or_fail()
         return len(batch.records)
 
     async def committed(self, batch: Batch, result: int) -> None:

@@ -22,6 +22,7 @@ from ioc_common.kafka.outbox import Outbox, drain_outbox
 from ioc_common.kafka.publisher import KafkaPublisher
 from ioc_common.kafka.records import ConsumedRecord, OutgoingRecord
 from ioc_common.kafka.stored_offsets import PgOffsets
+from ioc_common.testing import HandlerControls
 from ioc_common.topics import DLQ
 
 pytestmark = pytest.mark.connected
@@ -30,14 +31,9 @@ pytestmark = pytest.mark.connected
 POLLS = 120
 
 
-class Totals:
+class Totals(HandlerControls):
     """Adds each record's value to its key's total in ``worker_totals`` and writes one outbox
     row per batch; ``poison`` is rejected."""
-
-    def __init__(self) -> None:
-        self.failures_left = 0
-        self.gate: asyncio.Event | None = None
-        self.entered = asyncio.Event()
 
     async def handle(self, tx: Any, batch: Batch) -> int:
         self.entered.set()
@@ -60,11 +56,7 @@ class Totals:
             "071",
             str(sum(totals.values())).encode(),
         )
-        if self.gate is not None:
-            await self.gate.wait()
-        if self.failures_left:
-            self.failures_left -= 1
-            raise ConnectionError("database went away")
+        await self.hold_or_fail()
         return len(batch.records)
 
     async def committed(self, batch: Batch, result: int) -> None:

@@ -337,6 +337,17 @@ def reference(events: Iterable[dict[str, Any]]) -> dict[Cell, Decimal]:
 # --- the platform's processes -------------------------------------------------------------------
 
 
+#: Every fault a run injects; each happens at least once.
+FAULT_KINDS = (
+    "SIGKILL ingest",
+    "SIGKILL metrics",
+    "SIGKILL alerts",
+    "restart Kafka",
+    "restart PostgreSQL",
+    "webhook outage",
+)
+
+
 class Platform:
     """Kafka, PostgreSQL and the three services as processes of this run, on fixed ports."""
 
@@ -451,6 +462,16 @@ class Platform:
         self.spawn(name)
         await self.wait_healthy(name)
 
+    async def start_all(self, provider: str) -> tuple[str, str]:
+        """Kafka, PostgreSQL and every service, with an ingest key for ``provider``:
+        ``(database URL, key)``."""
+        database_url = await self.start_infra()
+        key = await self.province_key(database_url, provider)
+        self.configure(database_url)
+        for name in self.services:
+            await self.start(name)
+        return database_url, key
+
     def kill(self, name: str) -> None:
         kill_process(self.procs[name])
         self.procs[name] = None
@@ -522,14 +543,7 @@ class Faults:
         self.done: list[FaultRecord] = []
 
     def plan(self, mode: Mode) -> list[tuple[float, str]]:
-        kinds = [
-            "SIGKILL ingest",
-            "SIGKILL metrics",
-            "SIGKILL alerts",
-            "restart Kafka",
-            "restart PostgreSQL",
-            "webhook outage",
-        ]
+        kinds = list(FAULT_KINDS)
         # The first webhook outage starts with the run, so the first alerts meet it.
         moments: list[tuple[float, str]] = [(0.0, "webhook outage")]
         for n in range(mode.rounds):
@@ -786,11 +800,7 @@ async def run_chaos(
     receiver = WebhookReceiver(WEBHOOK_SECRET)
     started = time.monotonic()
     try:
-        database_url = await platform.start_infra()
-        key = await platform.province_key(database_url, "chaos")
-        platform.configure(database_url)
-        for name in SERVICES:
-            await platform.start(name)
+        database_url, key = await platform.start_all("chaos")
         await receiver.server.start()
         await setup_alerts(platform.url("alerts"), platform.env, workload.alert_units, receiver)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.chaos import RESULTS_DIR, run_chaos, write_result
+from tests.reliability.chaos import FAULT_KINDS, RESULTS_DIR, run_chaos, write_result
 
 pytestmark = [pytest.mark.chaos, pytest.mark.connected, pytest.mark.slow]
 
@@ -35,14 +35,7 @@ async def test_chaos_run_loses_nothing_and_counts_nothing_twice(
         if result.logs:
             print(f"  the services' logs: {result.logs}")
     faults = result.fault_counts()
-    for kind in (
-        "SIGKILL ingest",
-        "SIGKILL metrics",
-        "SIGKILL alerts",
-        "restart Kafka",
-        "restart PostgreSQL",
-        "webhook outage",
-    ):
+    for kind in FAULT_KINDS:
         assert faults.get(kind, 0) >= 1, kind
     assert result.acknowledged == result.events
     assert (result.lost, result.double_counted, result.rejected) == (0, 0, 0)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr
+from starlette.types import ASGIApp
 
 from ioc_alerts.app import create_app as create_alerts
 from ioc_alerts.config import AlertsSettings
@@ -41,6 +42,15 @@ def check(report: FuzzReport, out: Path) -> None:
     assert report.failures == [], "\n\n".join(report.failures)
 
 
+async def fuzz_served(app: ASGIApp, name: str, headers: dict[str, str], tmp_path: Path) -> None:
+    """Fuzz an app served on a real port, with ``headers`` on every request; ``check`` it."""
+    async with serve(app) as address:
+        report = await asyncio.to_thread(
+            fuzz, name, f"http://{address}", headers=headers, max_examples=EXAMPLES
+        )
+    check(report, tmp_path / f"{name}.txt")
+
+
 async def test_ingest_openapi_fuzzing(tmp_path: Path) -> None:
     keys = InMemoryKeyStore()
     _, key = keys.create(
@@ -57,15 +67,7 @@ async def test_ingest_openapi_fuzzing(tmp_path: Path) -> None:
         seen_store=InMemorySeenStore(),
         registry=new_registry(),
     )
-    async with serve(app) as address:
-        report = await asyncio.to_thread(
-            fuzz,
-            "ingest",
-            f"http://{address}",
-            headers={"Authorization": f"Bearer {key}"},
-            max_examples=EXAMPLES,
-        )
-    check(report, tmp_path / "ingest.txt")
+    await fuzz_served(app, "ingest", {"Authorization": f"Bearer {key}"}, tmp_path)
 
 
 async def test_metrics_openapi_fuzzing(
@@ -77,11 +79,7 @@ async def test_metrics_openapi_fuzzing(
         consumer_enabled=False,
         log_level="WARNING",
     )
-    async with serve(create_metrics(settings)) as address:
-        report = await asyncio.to_thread(
-            fuzz, "metrics", f"http://{address}", headers={}, max_examples=EXAMPLES
-        )
-    check(report, tmp_path / "metrics.txt")
+    await fuzz_served(create_metrics(settings), "metrics", {}, tmp_path)
 
 
 async def test_alerts_openapi_fuzzing(
@@ -95,11 +93,7 @@ async def test_alerts_openapi_fuzzing(
         log_level="WARNING",
     )
     headers = {"Authorization": "Bearer fuzz-service-token", "X-IOC-Actor": "fuzz@test"}
-    async with serve(create_alerts(settings, registry=new_registry())) as address:
-        report = await asyncio.to_thread(
-            fuzz, "alerts", f"http://{address}", headers=headers, max_examples=EXAMPLES
-        )
-    check(report, tmp_path / "alerts.txt")
+    await fuzz_served(create_alerts(settings, registry=new_registry()), "alerts", headers, tmp_path)
 
 
 async def test_gateway_openapi_fuzzing(fresh_database_url: str, tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from ioc_common.db import create_engine, session_factory
 from ioc_common.events import Family
 from ioc_common.infra.process import free_port, stop_process, tail
+from ioc_gateway.testing import create_user_command
 from ioc_ingest.keys import PgKeyStore
 from tests.reliability.chaos import SERVICES, Platform
 
@@ -143,20 +144,7 @@ async def test_no_secret_appears_in_logs_or_error_bodies() -> None:
         )
         created = await asyncio.to_thread(
             subprocess.run,
-            [
-                sys.executable,
-                "-m",
-                "ioc_common.cli",
-                "users",
-                "create",
-                "--username",
-                "an.nv",
-                "--role",
-                "admin",
-                "--scope",
-                "08",
-                "--password-stdin",
-            ],
+            create_user_command("an.nv", "admin", "08"),
             input=s["password"],
             capture_output=True,
             text=True,

@@ -103,6 +103,7 @@ async def services(fresh_database_url: str) -> AsyncIterator[Services]:
             run_workers=False,
             service_token=SecretStr(keys.alerts_token),
             actor_key=SecretStr(keys.actor_key),
+            dashboard_url="https://ioc.example.gov.vn",
             log_level="WARNING",
         )
     )

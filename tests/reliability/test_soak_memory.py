@@ -54,11 +54,7 @@ async def test_steady_load_does_not_grow_memory_or_connections() -> None:
     curve: dict[str, list[dict[str, float]]] = {name: [] for name in SERVICES}
     sent = 0
     try:
-        database_url = await platform.start_infra()
-        key = await platform.province_key(database_url, "soak")
-        platform.configure(database_url)
-        for name in SERVICES:
-            await platform.start(name)
+        _, key = await platform.start_all("soak")
         procs = {name: psutil.Process(p.pid) for name, p in platform.procs.items() if p}
         events = make_workload(int(SECONDS * EVENTS_PER_SECOND) + BATCH, 7, vietnam_today())
         batches = [events.events[i : i + BATCH] for i in range(0, len(events.events), BATCH)]

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from ioc_alerts.testing import Harness, MailSink, alerts_harness, district_target
+from ioc_alerts.testing import Harness, MailSink, targeted_harness
 
 
 @pytest.fixture
@@ -19,9 +19,5 @@ def mail_sink() -> Iterator[MailSink]:
 
 @pytest.fixture
 async def harness(fresh_database_url: str, mail_sink: MailSink) -> AsyncIterator[Harness]:
-    async with alerts_harness(
-        fresh_database_url, smtp_port=mail_sink.port, seed_targets=False
-    ) as h:
-        response = await h.client.post("/v1/targets", json=district_target(h.clock().date()))
-        assert response.status_code == 201, response.text
+    async with targeted_harness(fresh_database_url, smtp_port=mail_sink.port) as h:
         yield h

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from ioc_alerts import tables as t
 from ioc_alerts.testing import INDICATOR, Harness, district_target, dossiers, metric_update
+from ioc_alerts.workers import Workers
 from ioc_common.events import DeadLetter, MetricUpdated, encode_event
 from ioc_common.kafka.memory import InMemoryBroker, InMemoryPublisher
 from ioc_common.kafka.records import OutgoingRecord
@@ -56,12 +57,21 @@ async def counter(h: Harness, name: str, label: str) -> float:
     return float(match.group(1)) if match else 0.0
 
 
+@pytest.fixture
+def broker() -> InMemoryBroker:
+    return InMemoryBroker()
+
+
+@pytest.fixture
+async def workers(harness: Harness, broker: InMemoryBroker) -> Workers:
+    """The service's consumer on the in-memory ``broker``, a batch taking all there is."""
+    return await harness.workers_on(broker, batch_size=5000)
+
+
 async def test_a_thousand_updates_of_one_key_are_judged_once_on_the_newest(
-    harness: Harness,
+    harness: Harness, broker: InMemoryBroker, workers: Workers
 ) -> None:
     h = harness
-    broker = InMemoryBroker()
-    workers = await h.workers_on(broker, batch_size=5000)
     # Warm up (targets loaded and cached) on a district of its own.
     await publish(broker, [dossiers(h, "075", 90.0, 1)])
     assert await workers.consume_once() == 1
@@ -101,11 +111,9 @@ async def test_a_thousand_updates_of_one_key_are_judged_once_on_the_newest(
 
 
 async def test_updates_of_indicators_without_a_target_are_skipped_until_one_exists(
-    harness: Harness,
+    harness: Harness, broker: InMemoryBroker, workers: Workers
 ) -> None:
     h = harness
-    broker = InMemoryBroker()
-    workers = await h.workers_on(broker, batch_size=5000)
     coverage = "villages_mobile_coverage"
     month: date = h.clock().date().replace(day=1)
 
@@ -137,11 +145,9 @@ async def test_updates_of_indicators_without_a_target_are_skipped_until_one_exis
 
 
 async def test_a_batch_whose_transaction_failed_is_tried_again_not_lost(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch
+    harness: Harness, broker: InMemoryBroker, workers: Workers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     h = harness
-    broker = InMemoryBroker()
-    workers = await h.workers_on(broker, batch_size=5000)
     await publish(broker, [dossiers(h, "073", 58.0, 1)])
     evaluate = h.state.evaluator.evaluate
     calls = 0
@@ -166,11 +172,9 @@ async def test_a_batch_whose_transaction_failed_is_tried_again_not_lost(
 
 
 async def test_an_update_the_tables_cannot_hold_is_dead_lettered_not_retried_forever(
-    harness: Harness,
+    harness: Harness, broker: InMemoryBroker, workers: Workers
 ) -> None:
     h = harness
-    broker = InMemoryBroker()
-    workers = await h.workers_on(broker, batch_size=5000)
     too_long = dossiers(h, "074", 58.0, 1).model_copy(update={"period": "2026-11" * 3})
     await publish(broker, [too_long, dossiers(h, "074", 58.0, 2)])
     assert await workers.consume_once() == 2

@@ -16,8 +16,8 @@ from ioc_alerts.testing import (
     MailSink,
     WebhookReceiver,
     alerts_harness,
-    district_target,
     dossiers,
+    targeted_harness,
 )
 
 pytestmark = pytest.mark.connected
@@ -76,12 +76,7 @@ async def test_a_receiver_down_for_a_while_gets_each_notification_once(
 async def test_a_failing_delivery_goes_dead_and_an_operator_retries_it(
     fresh_database_url: str, mail_sink: MailSink
 ) -> None:
-    async with alerts_harness(
-        fresh_database_url, smtp_port=mail_sink.port, seed_targets=False, max_attempts=3
-    ) as h:
-        assert (
-            await h.client.post("/v1/targets", json=district_target(h.clock().date()))
-        ).status_code == 201
+    async with targeted_harness(fresh_database_url, smtp_port=mail_sink.port, max_attempts=3) as h:
         receiver = WebhookReceiver("whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldY")
         receiver.fail_with = 503
         await receiver.server.start()

@@ -17,7 +17,14 @@ import sqlalchemy as sa
 from ioc_alerts import tables as t
 from ioc_alerts.app import create_app
 from ioc_alerts.config import AlertsSettings
-from ioc_alerts.testing import INDICATOR, MailSink, WebhookReceiver, district_target, metric_update
+from ioc_alerts.testing import (
+    INDICATOR,
+    MailSink,
+    WebhookReceiver,
+    district_target,
+    email_and_webhook_recipient,
+    metric_update,
+)
 from ioc_common.events import AlertChanged, encode_event
 from ioc_common.kafka.admin import ensure_topics
 from ioc_common.kafka.consumer import KafkaConsumer
@@ -73,14 +80,9 @@ async def test_a_lagging_district_notifies_by_email_and_webhook_then_resolves(
             }
             chair = await client.post(
                 "/v1/recipients",
-                json={
-                    "name": "Chủ tịch UBND huyện Sơn Dương",
-                    "units": [UNIT],
-                    "channels": [
-                        {"channel": "email", "address": "chutich@sonduong.gov.vn"},
-                        {"channel": "webhook", "url": receiver.url, "secret": receiver.secret},
-                    ],
-                },
+                json=email_and_webhook_recipient(
+                    "Chủ tịch UBND huyện Sơn Dương", UNIT, "chutich@sonduong.gov.vn", receiver
+                ),
             )
             assert chair.status_code == 201, chair.text
 

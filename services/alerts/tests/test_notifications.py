@@ -15,9 +15,8 @@ from ioc_alerts import tables as t
 from ioc_alerts.testing import (
     Harness,
     MailSink,
-    alerts_harness,
-    district_target,
     dossiers,
+    targeted_harness,
 )
 
 pytestmark = pytest.mark.connected
@@ -44,12 +43,7 @@ async def test_alerts_firing_together_reach_each_recipient_as_one_digest(
     fresh_database_url: str, mail_sink: MailSink
 ) -> None:
 
-    async with alerts_harness(
-        fresh_database_url, smtp_port=mail_sink.port, seed_targets=False, group_wait_s=30
-    ) as h:
-        assert (
-            await h.client.post("/v1/targets", json=district_target(h.clock().date()))
-        ).status_code == 201
+    async with targeted_harness(fresh_database_url, smtp_port=mail_sink.port, group_wait_s=30) as h:
         await add_recipient(h, "Lãnh đạo tỉnh", "tinh@tq.gov.vn", units=["08"])
         await add_recipient(h, "Chủ tịch UBND huyện Lâm Bình", "lambinh@tq.gov.vn", units=["071"])
         await h.feed(dossiers(h, "071", 60.0), dossiers(h, "072", 72.0))
@@ -137,12 +131,9 @@ async def test_an_unacknowledged_alert_is_repeated_after_the_repeat_interval(
     fresh_database_url: str, mail_sink: MailSink
 ) -> None:
 
-    async with alerts_harness(
-        fresh_database_url, smtp_port=mail_sink.port, seed_targets=False, repeat_interval_s=3600
+    async with targeted_harness(
+        fresh_database_url, smtp_port=mail_sink.port, repeat_interval_s=3600
     ) as h:
-        assert (
-            await h.client.post("/v1/targets", json=district_target(h.clock().date()))
-        ).status_code == 201
         await add_recipient(h, "Lãnh đạo tỉnh", "tinh@tq.gov.vn", units=["08"])
         await h.feed(dossiers(h, "071", 60.0))
         await h.deliver()

@@ -33,7 +33,13 @@ async def test_the_provinces_targets_are_seeded_once(h: Harness) -> None:
     assert listed["total"] == len(load_targets())
     assert {t["origin"] for t in listed["items"]} == {"seed"}
     one = (await h.client.get("/v1/targets/ha-giang-villages-mobile-coverage")).json()
-    assert one["definition"]["scope"] == {"level": None, "within": None, "units": ["02"]}
+    # Re-expressed on 08, which absorbed Hà Giang; Hà Giang (02) itself before the reform.
+    assert one["definition"]["scope"] == {
+        "level": None,
+        "within": None,
+        "units": ["08"],
+        "before_reform": ["02"],
+    }
     assert one["definition"]["assumed"] == ["deadline"]
     assert await seed_targets(h.state.sessions, h.clock()) == 0
 

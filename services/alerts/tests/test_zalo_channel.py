@@ -6,6 +6,7 @@ retried later."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -14,9 +15,8 @@ from ioc_alerts import tables as t
 from ioc_alerts.testing import (
     Harness,
     ZaloStandIn,
-    alerts_harness,
-    district_target,
     dossiers,
+    targeted_harness,
 )
 
 pytestmark = pytest.mark.connected
@@ -33,9 +33,8 @@ async def zalo() -> AsyncIterator[ZaloStandIn]:
 
 @pytest.fixture
 async def zh(fresh_database_url: str, zalo: ZaloStandIn) -> AsyncIterator[Harness]:
-    async with alerts_harness(
+    async with targeted_harness(
         fresh_database_url,
-        seed_targets=False,
         zalo_oauth_url=zalo.url,
         zalo_openapi_url=zalo.url,
         zalo_app_id="4242",
@@ -43,9 +42,6 @@ async def zh(fresh_database_url: str, zalo: ZaloStandIn) -> AsyncIterator[Harnes
         zalo_refresh_token="refresh-0",
         zalo_access_token="expired-token",
     ) as h:
-        assert (
-            await h.client.post("/v1/targets", json=district_target(h.clock().date()))
-        ).status_code == 201
         yield h
 
 
@@ -61,18 +57,24 @@ async def add_zalo(h: Harness, user_id: str, unit: str) -> None:
     assert response.status_code == 201, response.text
 
 
+async def alert_by_zalo(h: Harness, user_id: str, unit: str) -> dict[str, Any]:
+    """A Zalo recipient for ``unit``, a critical alert there, one delivery run: its outbox row."""
+    await add_zalo(h, user_id, unit)
+    await h.feed(dossiers(h, unit, 60.0))
+    await h.deliver()
+    (row,) = await h.rows(sa.select(t.outbox))
+    return row
+
+
 async def test_an_expired_token_is_refreshed_and_the_message_retried(
     zh: Harness, zalo: ZaloStandIn
 ) -> None:
-    await add_zalo(zh, "u-chairman", "071")
-    await zh.feed(dossiers(zh, "071", 60.0))
-    await zh.deliver()
+    row = await alert_by_zalo(zh, "u-chairman", "071")
     assert zalo.rejected_tokens == ["expired-token"]
     assert zalo.refreshes == 1
     (message,) = zalo.messages
     assert message["recipient"] == {"user_id": "u-chairman"}
     assert "Lâm Bình" in message["message"]["text"]
-    (row,) = await zh.rows(sa.select(t.outbox))
     assert (row["status"], row["attempts"]) == ("sent", 1)
     (tokens,) = await zh.rows(sa.select(t.zalo_tokens))
     assert tokens["refresh_token"] == "refresh-1"  # the rotated one is kept for next time
@@ -88,10 +90,7 @@ async def test_an_expired_token_is_refreshed_and_the_message_retried(
 async def test_a_user_who_does_not_follow_the_oa_makes_the_delivery_dead(
     zh: Harness, zalo: ZaloStandIn
 ) -> None:
-    await add_zalo(zh, "u-stranger", "072")
-    await zh.feed(dossiers(zh, "072", 60.0))
-    await zh.deliver()
-    (row,) = await zh.rows(sa.select(t.outbox))
+    row = await alert_by_zalo(zh, "u-stranger", "072")
     assert (row["status"], row["attempts"]) == ("dead", 1)
     assert row["last_error"].startswith("zalo -213")
     assert zalo.messages == []
@@ -99,10 +98,7 @@ async def test_a_user_who_does_not_follow_the_oa_makes_the_delivery_dead(
 
 async def test_a_quota_error_is_retried_later(zh: Harness, zalo: ZaloStandIn) -> None:
     zalo.quota_left = 0
-    await add_zalo(zh, "u-chairman", "073")
-    await zh.feed(dossiers(zh, "073", 60.0))
-    await zh.deliver()
-    (row,) = await zh.rows(sa.select(t.outbox))
+    row = await alert_by_zalo(zh, "u-chairman", "073")
     assert row["status"] == "pending"
     assert row["last_error"].startswith("zalo -32")
     assert (row["next_attempt_at"] - zh.clock()).total_seconds() >= 60  # quota: a minute at least

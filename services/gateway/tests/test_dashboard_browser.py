@@ -30,7 +30,7 @@ from ioc_common.infra.process import free_port, stop_process, tail
 from ioc_common.infra.pytest_plugin import new_database
 from ioc_common.testing import bts_event, eventually
 from ioc_common.timeutil import vietnam_today
-from ioc_gateway.testing import chromium
+from ioc_gateway.testing import chromium, create_user_command
 from ioc_ingest.keys import PgKeyStore
 
 pytestmark = [pytest.mark.connected, pytest.mark.slow]
@@ -125,22 +125,7 @@ def platform(private_kafka_bootstrap: str, postgres_base_url: str) -> Iterator[P
 def _create_operator(database_url: str, username: str, role: str, scope: str) -> None:
     """Through the CLI, as an admin would."""
     done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "ioc_common.cli",
-            "users",
-            "create",
-            "--username",
-            username,
-            "--role",
-            role,
-            "--scope",
-            scope,
-            "--password-stdin",
-            "--database-url",
-            database_url,
-        ],
+        create_user_command(username, role, scope, "--database-url", database_url),
         input=PASSWORD + "\n",
         capture_output=True,
         text=True,

@@ -77,48 +77,19 @@ def _ioc(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
 async def test_users_cli_creates_lists_and_disables(database_url: str) -> None:
     name = f"cli-{uuid.uuid4().hex[:8]}"
     db = ["--database-url", database_url]
-    created = _ioc(
-        "users",
-        "create",
-        "--username",
-        name,
-        "--role",
-        "operator",
-        "--scope",
-        "071",
-        "--password-stdin",
-        *db,
-        stdin="mat-khau-rat-dai-123\n",
-    )
+
+    def create(
+        username: str, role: str, scope: str, *password: str, stdin: str = ""
+    ) -> subprocess.CompletedProcess[str]:
+        user = ["--username", username, "--role", role, "--scope", scope]
+        return _ioc("users", "create", *user, *password, *db, stdin=stdin)
+
+    created = create(name, "operator", "071", "--password-stdin", stdin="mat-khau-rat-dai-123\n")
     assert created.returncode == 0, created.stderr
-    again = _ioc(
-        "users",
-        "create",
-        "--username",
-        name,
-        "--role",
-        "operator",
-        "--scope",
-        "071",
-        "--password",
-        "mat-khau-rat-dai-123",
-        *db,
-    )
+    again = create(name, "operator", "071", "--password", "mat-khau-rat-dai-123")
     assert again.returncode == 2
     assert "already exists" in again.stderr
-    bad = _ioc(
-        "users",
-        "create",
-        "--username",
-        f"{name}-x",
-        "--role",
-        "viewer",
-        "--scope",
-        "999",
-        "--password",
-        "ngan",
-        *db,
-    )
+    bad = create(f"{name}-x", "viewer", "999", "--password", "ngan")
     assert bad.returncode == 2
     assert "scope" in bad.stderr
     assert "password" in bad.stderr

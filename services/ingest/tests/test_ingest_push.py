@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -54,21 +55,30 @@ def server() -> Iterator[tuple[str, str, InMemoryBroker]]:
     thread.join(10)
 
 
+def json_file(folder: Path, name: str, content: object) -> Path:
+    path = folder / name
+    path.write_text(json.dumps(content))
+    return path
+
+
+def push(path: Path, **options: Any) -> tuple[int, str]:
+    """``push_file`` with its exit code and what it printed."""
+    out = io.StringIO()
+    code = push_file(path, out=out, **options)
+    return code, out.getvalue()
+
+
 def test_push_one_event_a_list_and_a_csv(
     server: tuple[str, str, InMemoryBroker], tmp_path: Path
 ) -> None:
     url, key, broker = server
-    one = tmp_path / "one.json"
-    one.write_text(json.dumps(bts("071")))
-    out = io.StringIO()
-    assert push_file(one, url=url, key=key, out=out) == 0
-    assert out.getvalue().startswith("accepted ")
+    code, text = push(json_file(tmp_path, "one.json", bts("071")), url=url, key=key)
+    assert code == 0
+    assert text.startswith("accepted ")
 
-    many = tmp_path / "many.json"
-    many.write_text(json.dumps([bts("072"), bts("001"), bts("073")]))
-    out = io.StringIO()
-    assert push_file(many, url=url, key=key, out=out, batch_size=2) == 1  # one rejected
-    text = out.getvalue()
+    many = json_file(tmp_path, "many.json", [bts("072"), bts("001"), bts("073")])
+    code, text = push(many, url=url, key=key, batch_size=2)
+    assert code == 1  # one rejected
     assert "index 0: accepted" in text
     assert "index 1: rejected" in text
     assert "index 2: accepted" in text  # numbered across the two requests
@@ -78,9 +88,9 @@ def test_push_one_event_a_list_and_a_csv(
     csv_file.write_text(
         "unit_code,observed_at,channel,transactions,value_vnd\n070,2025-06,qr,1,2\n"
     )
-    out = io.StringIO()
-    assert push_file(csv_file, url=url, key=key, family="cashless", out=out) == 0
-    assert "row 2: accepted" in out.getvalue()
+    code, text = push(csv_file, url=url, key=key, family="cashless")
+    assert code == 0
+    assert "row 2: accepted" in text
     assert len(broker.records("ioc.telemetry.bts.v1")) == 3
     assert len(broker.records("ioc.telemetry.cashless.v1")) == 1
 
@@ -89,8 +99,8 @@ def test_push_reports_an_http_error_with_its_reason(
     server: tuple[str, str, InMemoryBroker], tmp_path: Path
 ) -> None:
     url, _, _ = server
-    one = tmp_path / "one.json"
-    one.write_text(json.dumps(bts("071")))
-    out = io.StringIO()
-    assert push_file(one, url=url, key="ioc_aaaaaaaa_wrong", out=out) == 1
-    assert "HTTP 401 unauthenticated" in out.getvalue()
+    code, text = push(
+        json_file(tmp_path, "one.json", bts("071")), url=url, key="ioc_aaaaaaaa_wrong"
+    )
+    assert code == 1
+    assert "HTTP 401 unauthenticated" in text

@@ -10,6 +10,7 @@ from typing import Any
 from ioc_common.testing import bts_event
 from ioc_ingest.testing import memory_harness
 
+FULLY_SIGNED = "e_documents_fully_signed_rate"
 AFTER = lambda: datetime(2025, 9, 15, tzinfo=UTC)  # noqa: E731 - a clock
 
 

@@ -10,6 +10,7 @@ import uuid
 from datetime import date
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ioc_common.db import create_engine
 from ioc_common.events import DeadLetter, Family
@@ -26,6 +27,7 @@ from services.metrics.tests.streams import make_stream, records
 pytestmark = pytest.mark.connected
 
 PROVINCE, YEAR = "92", 2037
+Ends = dict[tuple[str, int], int]
 
 
 def settings(kafka: str, db: str, group: str) -> MetricsSettings:
@@ -34,18 +36,27 @@ def settings(kafka: str, db: str, group: str) -> MetricsSettings:
     )
 
 
+async def consume(
+    kafka: str, db: str, engine: AsyncEngine, label: str, ends: Ends, timeout_s: float
+) -> str:
+    """Run the metrics app on a new consumer group (``metrics-<label>-…``, returned) until it
+    has committed every offset in ``ends``, then stop it."""
+    group = f"metrics-{label}-{uuid.uuid4().hex[:8]}"
+    app = create_app(settings(kafka, db, group))
+    async with app.router.lifespan_context(app):
+        await wait_consumed(engine, group, ends, timeout_s=timeout_s)
+    return group
+
+
 async def test_20000_events_with_duplicates_equal_the_reference(
     kafka_bootstrap: str, fresh_database_url: str
 ) -> None:
     stream = make_stream(20_000, seed=2037, province=PROVINCE, year=YEAR)
     assert len({e["event_id"] for e in stream}) == 19_000  # 1,000 re-sent duplicates
     ends = await publish(kafka_bootstrap, records(stream, YEAR))
-    group = f"metrics-test-{uuid.uuid4().hex[:8]}"
-    app = create_app(settings(kafka_bootstrap, fresh_database_url, group))
     engine = create_engine(fresh_database_url)
     try:
-        async with app.router.lifespan_context(app):
-            await wait_consumed(engine, group, ends, timeout_s=240)
+        await consume(kafka_bootstrap, fresh_database_url, engine, "test", ends, 240)
         first, last = date(YEAR, 1, 1), date(YEAR, 12, 31)
         actual = await stored_values(engine, PROVINCE, first, last)
         async with pg_transaction(engine) as conn:
@@ -99,12 +110,11 @@ async def test_poison_goes_to_the_dlq_and_later_events_are_processed(
         kafka_bootstrap, [OutgoingRecord(topic, raw, key=key) for raw in messages]
     )
     ((partition, end),) = [(p, o) for (t, p), o in publisher_ends.items() if t == topic]
-    group = f"metrics-dlq-{uuid.uuid4().hex[:8]}"
-    app = create_app(settings(kafka_bootstrap, fresh_database_url, group))
     engine = create_engine(fresh_database_url)
     try:
-        async with app.router.lifespan_context(app):
-            await wait_consumed(engine, group, publisher_ends, timeout_s=120)
+        group = await consume(
+            kafka_bootstrap, fresh_database_url, engine, "dlq", publisher_ends, 120
+        )
         async with pg_transaction(engine) as conn:
             value = await conn.fetchval(
                 "SELECT num FROM metrics_aggregates WHERE indicator = 'open_datasets'"
@@ -189,12 +199,9 @@ async def test_the_same_id_from_two_providers_counts_twice_and_a_resend_once(
 
     messages = [cashless("huyen-071", 100), cashless("huyen-070", 20), cashless("huyen-071", 100)]
     ends = await publish(kafka_bootstrap, [OutgoingRecord(topic, m, key=unit) for m in messages])
-    group = f"metrics-identity-{uuid.uuid4().hex[:8]}"
-    app = create_app(settings(kafka_bootstrap, fresh_database_url, group))
     engine = create_engine(fresh_database_url)
     try:
-        async with app.router.lifespan_context(app):
-            await wait_consumed(engine, group, ends, timeout_s=120)
+        await consume(kafka_bootstrap, fresh_database_url, engine, "identity", ends, 120)
         async with pg_transaction(engine) as conn:
             value = await conn.fetchval(
                 "SELECT num FROM metrics_aggregates WHERE indicator = 'cashless_transactions'"

@@ -138,6 +138,8 @@ def _cmd_units_show(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ioc_common.cli_support import add_command_group
+
     parser = argparse.ArgumentParser(
         prog="ioc",
         description="Nền tảng IOC chuyển đổi số / IOC digital-transformation platform",
@@ -162,19 +164,17 @@ def build_parser() -> argparse.ArgumentParser:
     spec.add_argument("--output", default="docs/asyncapi.json")
     spec.set_defaults(func=_cmd_asyncapi)
 
-    secrets = sub.add_parser(
-        "secrets", help="bí mật mạnh cho .env / strong secrets for a deployment's .env"
+    secrets_sub = add_command_group(
+        sub, "secrets", "bí mật mạnh cho .env / strong secrets for a deployment's .env"
     )
-    secrets_sub = secrets.add_subparsers(dest="secrets_command", required=True)
     generate = secrets_sub.add_parser(
         "generate", help="in NAME=value cho mọi bí mật / print NAME=value for every secret"
     )
     generate.set_defaults(func=_cmd_secrets)
 
-    units = sub.add_parser(
-        "units", help="đơn vị hành chính qua cải cách 2025 / units across the 2025 reform"
+    units_sub = add_command_group(
+        sub, "units", "đơn vị hành chính qua cải cách 2025 / units across the 2025 reform"
     )
-    units_sub = units.add_subparsers(dest="units_command", required=True)
     show = units_sub.add_parser(
         "show", help="tên, hiệu lực, đơn vị kế thừa / name, validity, successors or predecessors"
     )

@@ -4,9 +4,9 @@ fresh ``CollectorRegistry`` and services never collide on the global one."""
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest as _generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,22 +23,42 @@ def metrics_response(registry: CollectorRegistry) -> Response:
     return Response(_generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
+class MetricFactory:
+    """Makes a service's instruments, each on the one registry the service was given.
+
+    ``new = MetricFactory(registry)``; ``self.events = new.counter("ioc_x_events", "…", ["kind"])``
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def counter(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Counter:
+        return Counter(name, documentation, labels, registry=self.registry)
+
+    def gauge(self, name: str, documentation: str, labels: Sequence[str] = ()) -> Gauge:
+        return Gauge(name, documentation, labels, registry=self.registry)
+
+    def histogram(
+        self,
+        name: str,
+        documentation: str,
+        labels: Sequence[str] = (),
+        *,
+        buckets: Sequence[float] = LATENCY_BUCKETS,
+    ) -> Histogram:
+        return Histogram(name, documentation, labels, buckets=buckets, registry=self.registry)
+
+
 class HttpMetrics:
     """Requests by route template, method and status, and their latency."""
 
     def __init__(self, registry: CollectorRegistry, service: str) -> None:
-        self.requests = Counter(
-            "ioc_http_requests",
-            "HTTP requests handled",
-            ["service", "method", "route", "status"],
-            registry=registry,
+        new = MetricFactory(registry)
+        self.requests = new.counter(
+            "ioc_http_requests", "HTTP requests handled", ["service", "method", "route", "status"]
         )
-        self.latency = Histogram(
-            "ioc_http_request_seconds",
-            "HTTP request latency",
-            ["service", "method", "route"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
+        self.latency = new.histogram(
+            "ioc_http_request_seconds", "HTTP request latency", ["service", "method", "route"]
         )
         self.service = service
 

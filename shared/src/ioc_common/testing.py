@@ -126,3 +126,21 @@ def bts_event(
         },
     }
     return event | fields
+
+
+class HandlerControls:
+    """What a test steers in its batch handler (``ioc_common.kafka.batch_worker``): ``entered``
+    is set when a batch starts; ``hold_or_fail`` waits on ``gate`` (when there is one), then
+    fails the next ``failures_left`` batches as if the database went away."""
+
+    def __init__(self) -> None:
+        self.failures_left = 0
+        self.gate: asyncio.Event | None = None
+        self.entered = asyncio.Event()
+
+    async def hold_or_fail(self) -> None:
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.failures_left:
+            self.failures_left -= 1
+            raise ConnectionError("database went away")

@@ -60,6 +60,14 @@ ERROR_RESPONSE_SCHEMA: dict[str, Any] = {
 }
 
 
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` for a router or route: each status documented with the error shape.
+
+    ``APIRouter(prefix=..., responses=error_responses(401, 404, 422))``
+    """
+    return {status: ERROR_RESPONSE_SCHEMA for status in statuses}
+
+
 def loc_to_field(loc: tuple[int | str, ...] | list[int | str]) -> str:
     """``("body", "payload", "sites")`` → ``payload.sites``; keeps indexes: ``events.3.unit``."""
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]

@@ -19,6 +19,7 @@ import random
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,22 +55,14 @@ def address_of(channel: Mapping[Any, Any]) -> str:
     return str(channel.get("user_id") or channel.get("phone"))
 
 
+@dataclass(eq=False)
 class Dispatcher:
-    def __init__(
-        self,
-        settings: AlertsSettings,
-        sessions: async_sessionmaker[AsyncSession],
-        channels: Mapping[str, Channel],
-        metrics: AlertsMetrics,
-        clock: Clock,
-        rng: random.Random | None = None,
-    ) -> None:
-        self.settings = settings
-        self.sessions = sessions
-        self.channels = channels
-        self.metrics = metrics
-        self.clock = clock
-        self.rng = rng or random.Random()
+    settings: AlertsSettings
+    sessions: async_sessionmaker[AsyncSession]
+    channels: Mapping[str, Channel]
+    metrics: AlertsMetrics
+    clock: Clock
+    rng: random.Random = field(default_factory=random.Random)
 
     # --- grouping
 

@@ -19,6 +19,7 @@ from enum import StrEnum
 
 from ioc_alerts.targets import TargetSpec
 from ioc_common.catalogue import Indicator
+from ioc_common.catalogue import display_value as shown_value
 from ioc_common.catalogue.targets import Verdict, judge, judging_day
 from ioc_common.catalogue.targets import applies as applies  # re-exported for the tests
 from ioc_common.events import AlertSeverity
@@ -105,7 +106,7 @@ def display_value(
 ) -> float | None:
     """The value in the units targets use: a ratio from its parts × its scale (percent)."""
     if indicator.is_ratio and numerator is not None and denominator is not None:
-        return numerator / denominator * indicator.scale if denominator > 0 else None
+        return shown_value(numerator, denominator, indicator.scale) if denominator > 0 else None
     return value
 
 

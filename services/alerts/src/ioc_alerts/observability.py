@@ -3,61 +3,52 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_alerts import tables as t
+from ioc_common.observability import MetricFactory
 
 
 class AlertsMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.alerts = Gauge(
+        new = MetricFactory(registry)
+        self.alerts = new.gauge(
             "ioc_alerts_alerts",
             "Alerts by state and severity (resolved: total ever resolved)",
             ["state", "severity"],
-            registry=registry,
         )
-        self.deliveries = Counter(
+        self.deliveries = new.counter(
             "ioc_alerts_deliveries",
             "Delivery attempts by channel and outcome (sent, retry, dead)",
             ["channel", "outcome"],
-            registry=registry,
         )
-        self.outbox_depth = Gauge(
-            "ioc_alerts_outbox_depth",
-            "Notification outbox rows by status",
-            ["status"],
-            registry=registry,
+        self.outbox_depth = new.gauge(
+            "ioc_alerts_outbox_depth", "Notification outbox rows by status", ["status"]
         )
-        self.events_published = Counter(
-            "ioc_alerts_events_published",
-            "AlertChanged events published on ioc.alerts.v1",
-            registry=registry,
+        self.events_published = new.counter(
+            "ioc_alerts_events_published", "AlertChanged events published on ioc.alerts.v1"
         )
-        self.metric_updates = Counter(
+        self.metric_updates = new.counter(
             "ioc_alerts_metric_updates",
             "MetricUpdated messages consumed, by result (ok, invalid, skipped: no target uses "
             "their indicator)",
             ["result"],
-            registry=registry,
         )
-        self.evaluations = Counter(
+        self.evaluations = new.counter(
             "ioc_alerts_evaluations",
             "(indicator, unit) evaluations, by trigger (event, sweep)",
             ["trigger"],
-            registry=registry,
         )
-        self.consumer_lag = Gauge(
+        self.consumer_lag = new.gauge(
             "ioc_alerts_consumer_lag",
             "Records on the broker the consumer group has not committed, per partition "
             "(measured on a timer: ioc_common.kafka.lag)",
             ["topic", "partition"],
-            registry=registry,
         )
-        self.batch_failures = Counter(
+        self.batch_failures = new.counter(
             "ioc_alerts_batch_failures",
             "Consumed batches whose transaction failed and was tried again",
-            registry=registry,
         )
         # Every label a platform rule reads exists from start-up, at zero: increase() then
         # sees the first event (deploy/prometheus/platform-alerts.yml).

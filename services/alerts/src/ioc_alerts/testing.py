@@ -221,6 +221,20 @@ def district_target(today: date, **overrides: Any) -> dict[str, Any]:
 # --- events ---------------------------------------------------------------------------------
 
 
+def email_and_webhook_recipient(
+    name: str, unit: str, address: str, hook: WebhookReceiver
+) -> dict[str, Any]:
+    """A recipient's body: ``name``, for ``unit``, told by email at ``address`` and by ``hook``."""
+    return {
+        "name": name,
+        "units": [unit],
+        "channels": [
+            {"channel": "email", "address": address},
+            {"channel": "webhook", "url": hook.url, "secret": hook.secret},
+        ],
+    }
+
+
 def metric_update(
     indicator: str,
     unit_code: str,
@@ -377,3 +391,13 @@ async def alerts_harness(database_url: str, **overrides: Any) -> AsyncIterator[H
             headers={"X-IOC-Actor": "operator@test"},
         ) as client:
             yield Harness(app, client, clock, settings)
+
+
+@asynccontextmanager
+async def targeted_harness(database_url: str, **overrides: Any) -> AsyncIterator[Harness]:
+    """``alerts_harness`` with no seeded targets but ``district_target`` (Tuyên Quang's
+    districts, from today): the setup most alerts tests start from."""
+    async with alerts_harness(database_url, seed_targets=False, **overrides) as h:
+        response = await h.client.post("/v1/targets", json=district_target(h.clock().date()))
+        assert response.status_code == 201, response.text
+        yield h

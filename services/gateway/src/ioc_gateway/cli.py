@@ -16,20 +16,25 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ioc_common.cli_support import add_database_url_arg, cli_actor, run_with_database
+from ioc_common.cli_support import (
+    add_command_group,
+    add_database_url_arg,
+    cli_actor,
+    print_listing,
+    run_with_database,
+    store_command,
+)
 
 if TYPE_CHECKING:
     from ioc_gateway.auth import UserStore
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    users = sub.add_parser("users", help="người dùng bảng điều khiển / dashboard users")
-    users_sub = users.add_subparsers(dest="users_command", required=True)
+    users_sub = add_command_group(sub, "users", "người dùng bảng điều khiển / dashboard users")
 
     create = users_sub.add_parser("create", help="tạo người dùng / create a user")
     create.add_argument("--username", required=True)
@@ -46,35 +51,31 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_database_url_arg(lst)
     lst.set_defaults(func=_cmd_list)
 
-    disable = users_sub.add_parser("disable", help="khóa tài khoản / disable a user")
-    disable.add_argument("username")
-    add_database_url_arg(disable)
-    disable.set_defaults(func=_cmd_disable)
+    def user_command(
+        name: str,
+        help_text: str,
+        func: Callable[[argparse.Namespace], int],
+        options: Callable[[argparse.ArgumentParser], None] = lambda _: None,
+    ) -> None:
+        """``ioc users NAME USERNAME [options] [--database-url URL]``."""
+        parser = users_sub.add_parser(name, help=help_text)
+        parser.add_argument("username")
+        options(parser)
+        add_database_url_arg(parser)
+        parser.set_defaults(func=func)
 
-    enable = users_sub.add_parser("enable", help="mở khóa / enable a user")
-    enable.add_argument("username")
-    add_database_url_arg(enable)
-    enable.set_defaults(func=_cmd_enable)
-
-    password = users_sub.add_parser("password", help="đặt mật khẩu / set a user's password")
-    password.add_argument("username")
-    _password_args(password)
-    add_database_url_arg(password)
-    password.set_defaults(func=_cmd_password)
-
-    access = users_sub.add_parser(
-        "access", help="đổi vai trò, phạm vi / change a user's role or scope"
+    user_command("disable", "khóa tài khoản / disable a user", _cmd_disable)
+    user_command("enable", "mở khóa / enable a user", _cmd_enable)
+    user_command("password", "đặt mật khẩu / set a user's password", _cmd_password, _password_args)
+    user_command(
+        "access", "đổi vai trò, phạm vi / change a user's role or scope", _cmd_access, _access_args
     )
-    access.add_argument("username")
-    access.add_argument("--role", choices=["viewer", "operator", "admin"])
-    access.add_argument("--scope", help="mã tỉnh hoặc huyện / province or district code")
-    add_database_url_arg(access)
-    access.set_defaults(func=_cmd_access)
+    user_command("logout", "kết thúc mọi phiên / end every session of a user", _cmd_logout)
 
-    logout = users_sub.add_parser("logout", help="kết thúc mọi phiên / end every session of a user")
-    logout.add_argument("username")
-    add_database_url_arg(logout)
-    logout.set_defaults(func=_cmd_logout)
+
+def _access_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--role", choices=["viewer", "operator", "admin"])
+    parser.add_argument("--scope", help="mã tỉnh hoặc huyện / province or district code")
 
 
 def _password_args(parser: argparse.ArgumentParser) -> None:
@@ -119,6 +120,13 @@ def _cmd_create(args: argparse.Namespace) -> int:
     return _run(args.database_url, action)
 
 
+def _user_line(r: dict[str, Any]) -> str:
+    state = "disabled" if r["disabled"] else "active"
+    return (
+        f"{r['username']:<24} {r['role']:<9} {r['scope']:<6} {state:<9} {r['last_login_at'] or '-'}"
+    )
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     async def action(store: UserStore) -> int:
         users = await store.list()
@@ -132,36 +140,23 @@ def _cmd_list(args: argparse.Namespace) -> int:
             }
             for u in users
         ]
-        if args.json:
-            print(json.dumps(rows, ensure_ascii=False))
-            return 0
-        for r in rows:
-            state = "disabled" if r["disabled"] else "active"
-            print(
-                f"{r['username']:<24} {r['role']:<9} {r['scope']:<6} {state:<9} "
-                f"{r['last_login_at'] or '-'}"
-            )
-        return 0
+        return print_listing(rows, args.json, _user_line)
 
     return _run(args.database_url, action)
 
 
-def _cmd_disable(args: argparse.Namespace) -> int:
-    async def action(store: UserStore) -> int:
-        user = await store.disable(args.username, actor=cli_actor())
-        print(f"đã khóa / disabled {user.username}")
-        return 0
-
-    return _run(args.database_url, action)
+async def _disable(store: UserStore, args: argparse.Namespace) -> str:
+    user = await store.disable(args.username, actor=cli_actor())
+    return f"đã khóa / disabled {user.username}"
 
 
-def _cmd_enable(args: argparse.Namespace) -> int:
-    async def action(store: UserStore) -> int:
-        user = await store.enable(args.username, actor=cli_actor())
-        print(f"đã mở khóa / enabled {user.username}")
-        return 0
+async def _enable(store: UserStore, args: argparse.Namespace) -> str:
+    user = await store.enable(args.username, actor=cli_actor())
+    return f"đã mở khóa / enabled {user.username}"
 
-    return _run(args.database_url, action)
+
+_cmd_disable = store_command(_run, _disable)
+_cmd_enable = store_command(_run, _enable)
 
 
 def _cmd_password(args: argparse.Namespace) -> int:
@@ -175,23 +170,19 @@ def _cmd_password(args: argparse.Namespace) -> int:
     return _run(args.database_url, action)
 
 
-def _cmd_access(args: argparse.Namespace) -> int:
-    async def action(store: UserStore) -> int:
-        user = await store.set_access(
-            args.username, role=args.role, scope=args.scope, actor=cli_actor()
-        )
-        print(f"đã đổi / changed {user.username} ({user.role.value}, {user.scope})")
-        return 0
-
-    return _run(args.database_url, action)
+async def _access(store: UserStore, args: argparse.Namespace) -> str:
+    user = await store.set_access(
+        args.username, role=args.role, scope=args.scope, actor=cli_actor()
+    )
+    return f"đã đổi / changed {user.username} ({user.role.value}, {user.scope})"
 
 
-def _cmd_logout(args: argparse.Namespace) -> int:
-    async def action(store: UserStore) -> int:
-        user = await store.revoke_sessions(
-            args.username, actor=cli_actor(), action="user.sessions_revoked"
-        )
-        print(f"đã kết thúc mọi phiên / ended every session of {user.username}")
-        return 0
+async def _logout(store: UserStore, args: argparse.Namespace) -> str:
+    user = await store.revoke_sessions(
+        args.username, actor=cli_actor(), action="user.sessions_revoked"
+    )
+    return f"đã kết thúc mọi phiên / ended every session of {user.username}"
 
-    return _run(args.database_url, action)
+
+_cmd_access = store_command(_run, _access)
+_cmd_logout = store_command(_run, _logout)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -51,6 +52,13 @@ from ioc_gateway.state import GatewayState
 
 if TYPE_CHECKING:
     from playwright.async_api import BrowserContext
+
+
+def create_user_command(username: str, role: str, scope: str, *options: str) -> list[str]:
+    """``ioc users create`` as an admin types it, the password read from stdin."""
+    user = ["--username", username, "--role", role, "--scope", scope]
+    return [sys.executable, "-m", "ioc_common.cli", "users", "create", *user, "--password-stdin",
+            *options]  # fmt: skip
 
 
 def alert(unit_code: str, **overrides: Any) -> dict[str, Any]:

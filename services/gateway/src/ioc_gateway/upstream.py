@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypedDict, TypeVar, Unpack
 
 import httpx
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -74,6 +74,17 @@ def unavailable(service: str, why: str) -> UpstreamUnavailable:
 _PASS_THROUGH: dict[int, type[IocError]] = {404: NotFound, 409: Conflict, 422: InvalidInput}
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class CallOptions(TypedDict, total=False):
+    """What a call carries besides its method and path (``Upstream.request``)."""
+
+    params: Any
+    json: Any
+    actor: Operator | None
+    origin: HTTPConnection | None
+
+
 #: The operator's own request, for the address and browser the service's audit log records.
 Origin = HTTPConnection | None
 
@@ -147,21 +158,11 @@ class Upstream:
         return sign_actor(claims, key)
 
     async def answer(
-        self,
-        model: type[M],
-        method: str,
-        path: str,
-        *,
-        params: Any = None,
-        json: Any = None,
-        actor: Operator | None = None,
-        origin: HTTPConnection | None = None,
+        self, model: type[M], method: str, path: str, **call: Unpack[CallOptions]
     ) -> M:
         """``request``, its answer validated into ``model``: one that does not fit breaks the
         link like an outage does (a 503 naming the service), not the gateway (a 500)."""
-        body = await self.request(
-            method, path, params=params, json=json, actor=actor, origin=origin
-        )
+        body = await self.request(method, path, **call)
         try:
             return model.model_validate(body)
         except ValidationError as exc:

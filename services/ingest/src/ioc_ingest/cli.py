@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
 
-from ioc_common.cli_support import add_database_url_arg, cli_actor, run_with_database
+from ioc_common.cli_support import (
+    add_command_group,
+    add_database_url_arg,
+    cli_actor,
+    print_listing,
+    run_with_database,
+    store_command,
+)
 from ioc_common.events import Family
 from ioc_common.reference.units import LAST_LEGACY_DAY, unit_tree
 from ioc_common.timeutil import vietnam_today
@@ -30,8 +37,7 @@ PUSH_BATCH = 5_000
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    keys = sub.add_parser("keys", help="quản lý khóa API / manage ingest API keys")
-    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    keys_sub = add_command_group(sub, "keys", "quản lý khóa API / manage ingest API keys")
 
     create = keys_sub.add_parser("create", help="tạo khóa (in ra MỘT lần) / create a key")
     create.add_argument("--provider", required=True, help="data provider id, e.g. so-tttt-tq")
@@ -117,15 +123,27 @@ def _cmd_create(args: argparse.Namespace) -> int:
             label=args.label,
             actor=cli_actor(),
         )
-        print(raw)
-        print(
+        return _shown_once(
+            raw,
             f"# khóa {key.prefix} cho {key.provider}; chỉ hiện MỘT lần, hãy lưu lại ngay / "
             f"key {key.prefix} for {key.provider}; shown ONCE, store it now",
-            file=sys.stderr,
         )
-        return 0
 
     return _run_with_store(args.database_url, action)
+
+
+def _shown_once(raw: str, note: str) -> int:
+    """A new key on stdout (the only time it is shown) and the note about it on stderr."""
+    print(raw)
+    print(note, file=sys.stderr)
+    return 0
+
+
+def _key_line(r: dict[str, Any]) -> str:
+    return (
+        f"{r['prefix']:<10} {r['provider']:<20} {','.join(r['families']):<30} "
+        f"{','.join(r['units']):<20} {r['revoked_at'] or '-'}"
+    )
 
 
 def _cmd_list(args: argparse.Namespace) -> int:
@@ -145,39 +163,28 @@ def _cmd_list(args: argparse.Namespace) -> int:
             }
             for k in keys
         ]
-        if args.json:
-            print(json.dumps(rows, ensure_ascii=False, indent=2))
-            return 0
-        print(f"{'prefix':<10} {'provider':<20} {'families':<30} {'units':<20} revoked")
-        for r in rows:
-            print(
-                f"{r['prefix']:<10} {r['provider']:<20} {','.join(r['families']):<30} "
-                f"{','.join(r['units']):<20} {r['revoked_at'] or '-'}"
-            )
-        return 0
+        header = f"{'prefix':<10} {'provider':<20} {'families':<30} {'units':<20} revoked"
+        return print_listing(rows, args.json, _key_line, header=header, indent=2)
 
     return _run_with_store(args.database_url, action)
 
 
-def _cmd_revoke(args: argparse.Namespace) -> int:
-    async def action(store: PgKeyStore) -> int:
-        key = await store.revoke(args.prefix, actor=cli_actor())
-        print(f"đã thu hồi / revoked {key.prefix} ({key.provider})")
-        return 0
+async def _revoke(store: PgKeyStore, args: argparse.Namespace) -> str:
+    key = await store.revoke(args.prefix, actor=cli_actor())
+    return f"đã thu hồi / revoked {key.prefix} ({key.provider})"
 
-    return _run_with_store(args.database_url, action)
+
+_cmd_revoke = store_command(_run_with_store, _revoke)
 
 
 def _cmd_rotate(args: argparse.Namespace) -> int:
     async def action(store: PgKeyStore) -> int:
         key, raw = await store.rotate(args.prefix, actor=cli_actor())
-        print(raw)
-        print(
+        return _shown_once(
+            raw,
             f"# khóa mới {key.prefix} thay {args.prefix} (đã thu hồi); chỉ hiện MỘT lần / "
             f"new key {key.prefix} replaces {args.prefix} (revoked); shown ONCE",
-            file=sys.stderr,
         )
-        return 0
 
     return _run_with_store(args.database_url, action)
 

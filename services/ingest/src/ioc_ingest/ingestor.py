@@ -49,21 +49,13 @@ class Outcome:
     offset: int | None = None
 
 
+@dataclass(kw_only=True, eq=False)
 class Ingestor:
-    def __init__(
-        self,
-        *,
-        validator: EventValidator,
-        publisher: Publisher,
-        seen: SeenStore,
-        metrics: IngestMetrics,
-        retry_after_s: float = 5.0,
-    ) -> None:
-        self.validator = validator
-        self.publisher = publisher
-        self.seen = seen
-        self.metrics = metrics
-        self.retry_after_s = retry_after_s
+    validator: EventValidator
+    publisher: Publisher
+    seen: SeenStore
+    metrics: IngestMetrics
+    retry_after_s: float = 5.0
 
     async def ingest(
         self,

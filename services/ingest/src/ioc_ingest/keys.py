@@ -57,6 +57,35 @@ def new_key() -> tuple[str, str, bytes]:
     return f"{KEY_PREFIX}_{prefix}_{secret}", prefix, hash_secret(secret)
 
 
+def mint_key(
+    provider: str,
+    families: Sequence[str],
+    indicators: Sequence[str],
+    units: Sequence[str],
+    all_units: bool,
+    *,
+    label: str = "",
+    created_by: str = "",
+) -> tuple[ApiKey, str, bytes]:
+    """A new key with that scope (checked first): ``(key, full key shown once, SHA-256 of the
+    secret)``; each store keeps the key and the hash its own way."""
+    check_scope_args(provider, families, units, all_units)
+    raw, prefix, digest = new_key()
+    key = ApiKey(
+        id=uuid.uuid4(),
+        prefix=prefix,
+        provider=provider,
+        families=tuple(families),
+        indicators=tuple(indicators),
+        units=tuple(units),
+        all_units=all_units,
+        label=label,
+        created_at=utc_now(),
+        created_by=created_by,
+    )
+    return key, raw, digest
+
+
 def split_key(raw: str) -> tuple[str, str] | None:
     """``(prefix, secret)`` of a well-formed key, else None."""
     parts = raw.strip().split("_", 2)
@@ -278,20 +307,10 @@ class PgKeyStore:
         label: str,
         actor: str,
     ) -> tuple[ApiKey, str]:
-        check_scope_args(provider, families, units, all_units)
-        raw, prefix, digest = new_key()
-        key = ApiKey(
-            id=uuid.uuid4(),
-            prefix=prefix,
-            provider=provider,
-            families=tuple(families),
-            indicators=tuple(indicators),
-            units=tuple(units),
-            all_units=all_units,
-            label=label,
-            created_at=utc_now(),
-            created_by=actor,
+        key, raw, digest = mint_key(
+            provider, families, indicators, units, all_units, label=label, created_by=actor
         )
+        prefix = key.prefix
         await session.execute(
             api_keys.insert().values(
                 id=key.id,
@@ -436,19 +455,8 @@ class InMemoryKeyStore:
         units: Sequence[str] = (),
         all_units: bool = False,
     ) -> tuple[ApiKey, str]:
-        check_scope_args(provider, families, units, all_units)
-        raw, prefix, digest = new_key()
-        key = ApiKey(
-            id=uuid.uuid4(),
-            prefix=prefix,
-            provider=provider,
-            families=tuple(families),
-            indicators=tuple(indicators),
-            units=tuple(units),
-            all_units=all_units,
-            created_at=utc_now(),
-        )
-        self.rows[prefix] = StoredKey(key, digest)
+        key, raw, digest = mint_key(provider, families, indicators, units, all_units)
+        self.rows[key.prefix] = StoredKey(key, digest)
         return key, raw
 
     def revoke(self, prefix: str) -> None:

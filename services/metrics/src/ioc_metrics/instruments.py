@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter
 
-from ioc_common.observability import LATENCY_BUCKETS
+from ioc_common.observability import MetricFactory
 
 #: Every reason a record goes to the DLQ for (``processor.decode``, ``facts.Poison``); each
 #: ``ioc_metrics_dead_letters_total{reason}`` series exists at zero from start-up, so the rule
@@ -21,53 +21,41 @@ OUTCOMES = ("aggregated", "duplicate", "dead_lettered")
 
 class Instruments:
     def __init__(self, registry: CollectorRegistry) -> None:
+        new = MetricFactory(registry)
         # rate(ioc_metrics_events_total[1m]) is the events/s figure.
-        self.events = Counter(
+        self.events = new.counter(
             "ioc_metrics_events",
             "Telemetry records consumed, by outcome (aggregated, duplicate, dead_lettered)",
             ["outcome"],
-            registry=registry,
         )
-        self.dead_letters = Counter(
-            "ioc_metrics_dead_letters",
-            "Records sent to the DLQ, by reason",
-            ["reason"],
-            registry=registry,
+        self.dead_letters = new.counter(
+            "ioc_metrics_dead_letters", "Records sent to the DLQ, by reason", ["reason"]
         )
-        self.batch_size = Histogram(
+        self.batch_size = new.histogram(
             "ioc_metrics_batch_size",
             "Records per committed batch",
             buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10000),
-            registry=registry,
         )
-        self.commit_seconds = Histogram(
+        self.commit_seconds = new.histogram(
             "ioc_metrics_commit_seconds",
             "Time of one batch's transaction (aggregates, event ids, offsets)",
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
         )
-        self.lag = Gauge(
+        self.lag = new.gauge(
             "ioc_metrics_consumer_lag",
             "Records on the broker not yet committed, per partition",
             ["topic", "partition"],
-            registry=registry,
         )
-        self.aggregates_changed = Counter(
-            "ioc_metrics_aggregates_changed",
-            "Aggregate rows whose value changed",
-            registry=registry,
+        self.aggregates_changed = new.counter(
+            "ioc_metrics_aggregates_changed", "Aggregate rows whose value changed"
         )
-        self.updates_published = Counter(
-            "ioc_metrics_updates_published",
-            "MetricUpdated events published from the outbox",
-            registry=registry,
+        self.updates_published = new.counter(
+            "ioc_metrics_updates_published", "MetricUpdated events published from the outbox"
         )
-        self.superseded = Counter(
+        self.superseded = new.counter(
             "ioc_metrics_superseded_facts",
             "Facts ignored because a higher revision of their figure holds (late lower"
             " revisions), by kind (flow, stock)",
             ["kind"],
-            registry=registry,
         )
         self.batch_failures = Counter(
             "ioc_metrics_batch_failures", "Batches that failed and were retried", registry=registry

@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from ioc_common.catalogue import display_value
 from ioc_common.events import EventKey
 from ioc_common.timeutil import Granularity
 from ioc_metrics.core import (
@@ -68,26 +69,28 @@ _FACT_ROWS = (
 )
 
 
+def _fact_row(f: Fact, num: Any, den: Any) -> dict[str, Any]:
+    """A fact as one ``json_to_recordset`` row of the fact columns, with that ``num``/``den``."""
+    return {
+        "indicator": f.indicator,
+        "unit_code": f.unit_code,
+        "fact_key": f.fact_key,
+        "part": f.part,
+        "scope": f.scope,
+        "series": f.series,
+        "observed_at": f.observed_at,
+        "granularity": f.granularity,
+        "gran_order": gran_order(f.granularity),
+        "num": num,
+        "den": den,
+        "revision": f.revision,
+        "received_at": aware(f.received_at),
+        "event_id": f.event_id,
+    }
+
+
 def _facts_json(facts: Sequence[Fact]) -> str:
-    return to_json(
-        {
-            "indicator": f.indicator,
-            "unit_code": f.unit_code,
-            "fact_key": f.fact_key,
-            "part": f.part,
-            "scope": f.scope,
-            "series": f.series,
-            "observed_at": f.observed_at,
-            "granularity": f.granularity,
-            "gran_order": gran_order(f.granularity),
-            "num": f.num,
-            "den": f.den,
-            "revision": f.revision,
-            "received_at": aware(f.received_at),
-            "event_id": f.event_id,
-        }
-        for f in facts
-    )
+    return to_json(_fact_row(f, f.num, f.den) for f in facts)
 
 
 class ConcurrentFactWrite(RuntimeError):
@@ -130,25 +133,8 @@ _SAVE_FIGURES = (
 
 def _figures_json(figures: Sequence[Figure]) -> str:
     return to_json(
-        {
-            "i": i,
-            "indicator": f.indicator,
-            "unit_code": f.unit_code,
-            "fact_key": f.fact_key,
-            "part": f.part,
-            "scope": f.scope,
-            "series": f.series,
-            "observed_at": f.observed_at,
-            "granularity": f.granularity,
-            "gran_order": gran_order(f.granularity),
-            "num": figure.num,
-            "den": figure.den,
-            "revision": f.revision,
-            "received_at": aware(f.received_at),
-            "event_id": f.event_id,
-        }
+        {"i": i} | _fact_row(figure.fact, figure.num, figure.den)
         for i, figure in enumerate(figures)
-        for f in (figure.fact,)
     )
 
 
@@ -410,14 +396,3 @@ class PostgresStore:
             " carried = EXCLUDED.carried, version = EXCLUDED.version, updated_at = now()",
             to_json(data),
         )
-
-
-def display_value(num: Decimal | None, den: Decimal | None, scale: int | None) -> float | None:
-    """The number people see: the value, or numerator ÷ denominator × scale (None if ÷ 0)."""
-    if num is None:
-        return None
-    if den is None:
-        return float(num)
-    if den == 0:
-        return None
-    return float(num / den * (scale or 1))

@@ -21,7 +21,7 @@ from typing import Any
 import pydantic
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ioc_common.catalogue import Catalogue
+from ioc_common.catalogue import Catalogue, display_value
 from ioc_common.db import pg_transaction
 from ioc_common.events import AggregationLevel, decode_telemetry, event_key
 from ioc_common.kafka.batch_worker import Batch, apply_batch
@@ -41,7 +41,6 @@ from ioc_metrics.pg import (
     Node,
     PostgresStore,
     aware,
-    display_value,
     scope_columns,
     to_json,
 )

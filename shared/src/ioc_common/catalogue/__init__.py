@@ -27,6 +27,7 @@ import functools
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from importlib import resources
 from types import MappingProxyType
@@ -444,6 +445,23 @@ def read_data_file(name: str) -> str:
 def parse_catalogue(text: str) -> Catalogue:
     """Validate a catalogue given as YAML text; raises ``pydantic.ValidationError``."""
     return Catalogue.model_validate(load_yaml(text))
+
+
+def display_value(
+    num: Decimal | float | None, den: Decimal | float | None, scale: int | None
+) -> float | None:
+    """The number people see: a value, or a ratio's numerator ÷ denominator × its scale (None
+    when the denominator is 0) — never an average of percentages. Metrics shows aggregates with
+    it, alerts judges with it, the gateway combines merged provinces' parts with it."""
+    if num is None:
+        return None
+    if den is None:
+        return float(num)
+    if den == 0:
+        return None
+    if isinstance(num, Decimal) and isinstance(den, Decimal):
+        return float(num / den * (scale or 1))  # exact, as metrics stores them
+    return float(num) / float(den) * (scale or 1)
 
 
 @functools.cache

@@ -17,14 +17,13 @@ import os
 import shutil
 import subprocess
 import tempfile
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.resources import as_file, files
 from pathlib import Path
 
-from ioc_common.infra.process import free_port, stop_process, tail, wait_for_port
+from ioc_common.infra.process import LocalDaemon, free_port, stop_process, tail, wait_for_port
 
 KAFKA_VERSION = "4.1.1"
 
@@ -98,7 +97,7 @@ def _jaas(module: str, user: str, password: str, extra: str = "") -> str:
     return f'{module} required username="{user}" password="{password}"{extra};'
 
 
-class LocalKafka:
+class LocalKafka(LocalDaemon):
     def __init__(
         self, work_dir: Path | None = None, heap: str = "512m", sasl: BrokerSasl | None = None
     ) -> None:
@@ -246,16 +245,6 @@ class LocalKafka:
     def stop(self) -> None:
         stop_process(self.proc)
         self.proc = None
-
-    def restart(self, down_for_s: float = 0.0) -> None:
-        """Stop and start again on the same ports with the same data."""
-        self.stop()
-        time.sleep(down_for_s)
-        self.start()
-
-    def destroy(self) -> None:
-        self.stop()
-        shutil.rmtree(self.work_dir, ignore_errors=True)
 
     def log_tail(self) -> str:
         return tail(self.log)

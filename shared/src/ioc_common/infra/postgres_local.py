@@ -10,14 +10,20 @@ from __future__ import annotations
 import importlib.util
 import os
 import pwd
-import shutil
 import signal
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from ioc_common.infra.process import free_port, kill_process, stop_process, tail, wait_for_port
+from ioc_common.infra.process import (
+    LocalDaemon,
+    free_port,
+    kill_process,
+    stop_process,
+    tail,
+    wait_for_port,
+)
 
 PG_SYSTEM_USER = "ioc_postgres"
 DB_USER = "ioc"
@@ -54,7 +60,7 @@ def _run_as() -> str | None:
     return PG_SYSTEM_USER
 
 
-class LocalPostgres:
+class LocalPostgres(LocalDaemon):
     def __init__(self, work_dir: Path | None = None, port: int | None = None) -> None:
         self.work_dir = work_dir or Path(tempfile.mkdtemp(prefix="ioc-pg-"))
         self.data = self.work_dir / "data"
@@ -133,12 +139,3 @@ class LocalPostgres:
     def kill(self) -> None:
         kill_process(self.proc)
         self.proc = None
-
-    def restart(self, down_for_s: float = 0.0) -> None:
-        self.stop()
-        time.sleep(down_for_s)
-        self.start()
-
-    def destroy(self) -> None:
-        self.stop()
-        shutil.rmtree(self.work_dir, ignore_errors=True)

@@ -1,9 +1,10 @@
-"""Small helpers shared by the local servers: free ports, waiting for a port, stopping."""
+"""What the local servers share: free ports, waiting for a port, stopping, restarting."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -70,3 +71,28 @@ def kill_process(proc: subprocess.Popen[bytes] | None) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGKILL)
         proc.wait(10)
+
+
+class LocalDaemon:
+    """A server this process runs out of its own work folder (``LocalKafka``,
+    ``LocalPostgres``): each starts and stops its own way; restarting and destroying are the
+    same for all."""
+
+    work_dir: Path
+
+    def start(self) -> LocalDaemon:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def restart(self, down_for_s: float = 0.0) -> None:
+        """Stop and start again on the same ports with the same data."""
+        self.stop()
+        time.sleep(down_for_s)
+        self.start()
+
+    def destroy(self) -> None:
+        """Stop, and delete the work folder with all its data."""
+        self.stop()
+        shutil.rmtree(self.work_dir, ignore_errors=True)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Protocol
 
 from prometheus_client import Gauge
@@ -41,26 +42,20 @@ class OffsetSource(Protocol):
         ...
 
 
+@dataclass(eq=False)
 class LagMonitor:
-    def __init__(
-        self,
-        consumer: OffsetSource,
-        gauge: Gauge,
-        position: PositionSource,
-        *,
-        interval_s: float = DEFAULT_INTERVAL_S,
-        timeout_s: float = 10.0,
-    ) -> None:
-        """``gauge``: labelled ``topic``, ``partition``; ``position``: committed next offsets."""
-        self.consumer = consumer
-        self.gauge = gauge
-        self.position = position
-        self.interval_s = interval_s
-        self.timeout_s = timeout_s
-        self._positions: dict[Partition, int] = {}
-        self._failures = 0
-        self._stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+    """``gauge``: labelled ``topic``, ``partition``; ``position``: committed next offsets."""
+
+    consumer: OffsetSource
+    gauge: Gauge
+    position: PositionSource
+    _: KW_ONLY
+    interval_s: float = DEFAULT_INTERVAL_S
+    timeout_s: float = 10.0
+    _positions: dict[Partition, int] = field(default_factory=dict, init=False)
+    _failures: int = field(default=0, init=False)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _task: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def measure(self) -> dict[Partition, int]:
         """One measurement: sets the gauge and returns the lag per partition."""

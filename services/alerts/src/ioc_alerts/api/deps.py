@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import sqlalchemy as sa
 from fastapi import Depends, Header, Path, Request
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -114,3 +115,16 @@ async def audited(
         source_address=actor.source_address,
         user_agent=actor.user_agent,
     )
+
+
+async def insert_audited(
+    session: AsyncSession,
+    actor: ActorClaims,
+    table: sa.Table,
+    row: dict[str, Any],
+    action: str,
+    detail: dict[str, Any],
+) -> None:
+    """Insert ``row`` into ``table`` and audit ``action`` on it (the target: its ``id``)."""
+    await session.execute(sa.insert(table).values(**row))
+    await audited(session, actor, action=action, target=str(row["id"]), detail=detail)

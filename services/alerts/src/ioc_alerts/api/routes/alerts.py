@@ -5,28 +5,23 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Query
 
 from ioc_alerts import lifecycle
 from ioc_alerts import tables as t
 from ioc_alerts.api.deps import CODE_PATTERN, MAX_OFFSET, Actor, Session, State, audited
+from ioc_alerts.api.queries import fetch_with_children, page_of
 from ioc_alerts.api.schemas import AcknowledgeIn, ResolveIn
 from ioc_common.catalogue import Pillar
 from ioc_common.contracts.alerts import AlertDetailOut, AlertOut, HistoryOut, Page
 from ioc_common.errors import NotFound
 from ioc_common.events import AlertSeverity, AlertState
-from ioc_common.web import ERROR_RESPONSE_SCHEMA
+from ioc_common.web import error_responses
 
 router = APIRouter(
     prefix="/v1/alerts",
     tags=["alerts"],
-    responses={
-        401: ERROR_RESPONSE_SCHEMA,
-        404: ERROR_RESPONSE_SCHEMA,
-        409: ERROR_RESPONSE_SCHEMA,
-        422: ERROR_RESPONSE_SCHEMA,
-    },
+    responses=error_responses(401, 404, 409, 422),
 )
 
 
@@ -56,45 +51,30 @@ async def list_alerts(
         where.append(a.c.pillar == pillar.value)
     if rule is not None:
         where.append(a.c.rule == rule)
-    total = (
-        await session.execute(sa.select(sa.func.count()).select_from(a).where(*where))
-    ).scalar_one()
-    rows = (
-        (
-            await session.execute(
-                sa.select(a)
-                .where(*where)
-                .order_by(a.c.updated_at.desc(), a.c.id)
-                .limit(limit)
-                .offset(offset)
-            )
-        )
-        .mappings()
-        .all()
+    return await page_of(
+        session,
+        a,
+        where=where,
+        order_by=[a.c.updated_at.desc(), a.c.id],
+        limit=limit,
+        offset=offset,
     )
-    return {"items": [dict(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
 
 async def _detail(session: Any, alert_id: uuid.UUID) -> dict[str, Any]:
-    row = (
-        (await session.execute(sa.select(t.alerts).where(t.alerts.c.id == alert_id)))
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise NotFound("Không tìm thấy cảnh báo", "No such alert")
-    history = (
-        (
-            await session.execute(
-                sa.select(t.history)
-                .where(t.history.c.alert_id == alert_id)
-                .order_by(t.history.c.id)
-            )
-        )
-        .mappings()
-        .all()
+    missing = NotFound("Không tìm thấy cảnh báo", "No such alert")
+    row, history = await fetch_with_children(
+        session, t.alerts, alert_id, missing, t.history.c.alert_id, t.history.c.id
     )
     return dict(row) | {"history": [HistoryOut.model_validate(dict(h)) for h in history]}
+
+
+async def _noted(
+    session: Any, actor: Actor, action: str, alert_id: uuid.UUID, note: str | None
+) -> dict[str, Any]:
+    """Audits an operator's ``action`` on an alert, with their note, and answers its detail."""
+    await audited(session, actor, action=action, target=str(alert_id), detail={"note": note})
+    return await _detail(session, alert_id)
 
 
 @router.get(
@@ -115,14 +95,7 @@ async def acknowledge(
     alert_id: uuid.UUID, body: AcknowledgeIn, session: Session, actor: Actor, state: State
 ) -> dict[str, Any]:
     await lifecycle.acknowledge(session, alert_id, actor.actor, body.note, state.clock())
-    await audited(
-        session,
-        actor,
-        action="alert.acknowledge",
-        target=str(alert_id),
-        detail={"note": body.note},
-    )
-    return await _detail(session, alert_id)
+    return await _noted(session, actor, "alert.acknowledge", alert_id, body.note)
 
 
 @router.post(
@@ -134,11 +107,4 @@ async def resolve(
     alert_id: uuid.UUID, body: ResolveIn, session: Session, actor: Actor, state: State
 ) -> dict[str, Any]:
     await lifecycle.resolve_by_hand(session, alert_id, actor.actor, body.note, state.clock())
-    await audited(
-        session,
-        actor,
-        action="alert.resolve",
-        target=str(alert_id),
-        detail={"note": body.note},
-    )
-    return await _detail(session, alert_id)
+    return await _noted(session, actor, "alert.resolve", alert_id, body.note)

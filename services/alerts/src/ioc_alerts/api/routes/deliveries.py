@@ -11,20 +11,16 @@ from fastapi import APIRouter, Query
 
 from ioc_alerts import tables as t
 from ioc_alerts.api.deps import MAX_OFFSET, Actor, Session, State, audited
+from ioc_alerts.api.queries import fetch_with_children, page_of
 from ioc_alerts.api.schemas import AttemptOut, DeliveryDetailOut, DeliveryOut
 from ioc_common.contracts.alerts import Page
 from ioc_common.errors import Conflict, NotFound
-from ioc_common.web import ERROR_RESPONSE_SCHEMA
+from ioc_common.web import error_responses
 
 router = APIRouter(
     prefix="/v1/deliveries",
     tags=["deliveries"],
-    responses={
-        401: ERROR_RESPONSE_SCHEMA,
-        404: ERROR_RESPONSE_SCHEMA,
-        409: ERROR_RESPONSE_SCHEMA,
-        422: ERROR_RESPONSE_SCHEMA,
-    },
+    responses=error_responses(401, 404, 409, 422),
 )
 
 
@@ -34,23 +30,15 @@ def _out(row: Any) -> dict[str, Any]:
 
 async def _page(session: Any, where: list[Any], limit: int, offset: int) -> dict[str, Any]:
     o = t.outbox
-    total = (
-        await session.execute(sa.select(sa.func.count()).select_from(o).where(*where))
-    ).scalar_one()
-    rows = (
-        (
-            await session.execute(
-                sa.select(o)
-                .where(*where)
-                .order_by(o.c.created_at.desc(), o.c.id)
-                .limit(limit)
-                .offset(offset)
-            )
-        )
-        .mappings()
-        .all()
+    return await page_of(
+        session,
+        o,
+        where=where,
+        order_by=[o.c.created_at.desc(), o.c.id],
+        limit=limit,
+        offset=offset,
+        out=_out,
     )
-    return {"items": [_out(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
 
 @router.get(
@@ -90,23 +78,10 @@ async def list_dead(
 
 
 async def _detail(session: Any, delivery_id: uuid.UUID) -> dict[str, Any]:
-    row = (
-        (await session.execute(sa.select(t.outbox).where(t.outbox.c.id == delivery_id)))
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise NotFound("Không tìm thấy lần gửi", "No such delivery")
-    attempts = (
-        (
-            await session.execute(
-                sa.select(t.delivery_attempts)
-                .where(t.delivery_attempts.c.outbox_id == delivery_id)
-                .order_by(t.delivery_attempts.c.attempt)
-            )
-        )
-        .mappings()
-        .all()
+    a = t.delivery_attempts
+    missing = NotFound("Không tìm thấy lần gửi", "No such delivery")
+    row, attempts = await fetch_with_children(
+        session, t.outbox, delivery_id, missing, a.c.outbox_id, a.c.attempt
     )
     return _out(row) | {"attempts_log": [AttemptOut.model_validate(dict(a)) for a in attempts]}
 
@@ -144,10 +119,5 @@ async def retry_delivery(
     if row is None:
         await _detail(session, delivery_id)  # 404 when absent
         raise Conflict("Chỉ gửi lại được thông báo thất bại", "Only a dead delivery can be retried")
-    await audited(
-        session,
-        actor,
-        action="delivery.retry",
-        target=str(delivery_id),
-    )
+    await audited(session, actor, action="delivery.retry", target=str(delivery_id))
     return await _detail(session, delivery_id)

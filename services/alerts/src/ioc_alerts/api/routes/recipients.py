@@ -11,22 +11,19 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query
 
 from ioc_alerts import tables as t
-from ioc_alerts.api.deps import MAX_OFFSET, Actor, Session, State, audited
+from ioc_alerts.api.deps import MAX_OFFSET, Actor, Session, State, audited, insert_audited
+from ioc_alerts.api.queries import fetch_by_id, page_of
 from ioc_alerts.api.schemas import RecipientIn, RecipientOut
 from ioc_alerts.channels.webhook import new_secret
 from ioc_alerts.ssrf import UnsafeTarget, check_webhook_url
 from ioc_common.contracts.alerts import Page
 from ioc_common.errors import FieldError, InvalidInput, NotFound
-from ioc_common.web import ERROR_RESPONSE_SCHEMA
+from ioc_common.web import error_responses
 
 router = APIRouter(
     prefix="/v1/recipients",
     tags=["recipients"],
-    responses={
-        401: ERROR_RESPONSE_SCHEMA,
-        404: ERROR_RESPONSE_SCHEMA,
-        422: ERROR_RESPONSE_SCHEMA,
-    },
+    responses=error_responses(401, 404, 422),
 )
 
 
@@ -66,22 +63,14 @@ async def list_recipients(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> dict[str, Any]:
-    total = (
-        await session.execute(sa.select(sa.func.count()).select_from(t.recipients))
-    ).scalar_one()
-    rows = (
-        (
-            await session.execute(
-                sa.select(t.recipients)
-                .order_by(t.recipients.c.name, t.recipients.c.id)
-                .limit(limit)
-                .offset(offset)
-            )
-        )
-        .mappings()
-        .all()
+    return await page_of(
+        session,
+        t.recipients,
+        order_by=[t.recipients.c.name, t.recipients.c.id],
+        limit=limit,
+        offset=offset,
+        out=_masked,
     )
-    return {"items": [_masked(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
 
 @router.post(
@@ -105,27 +94,18 @@ async def create_recipient(
         "created_at": now,
         "updated_at": now,
     }
-    await session.execute(sa.insert(t.recipients).values(**row))
-    await audited(
-        session,
-        actor,
-        action="recipient.create",
-        target=str(row["id"]),
-        detail=_masked(row)
-        | {"id": str(row["id"]), "created_at": now.isoformat(), "updated_at": now.isoformat()},
-    )
+    detail = _masked(row) | {
+        "id": str(row["id"]),
+        "created_at": now.isoformat(),
+        "updated_at": now.isoformat(),
+    }
+    await insert_audited(session, actor, t.recipients, row, "recipient.create", detail)
     return row
 
 
 async def _get(session: Any, recipient_id: uuid.UUID) -> dict[str, Any]:
-    row = (
-        (await session.execute(sa.select(t.recipients).where(t.recipients.c.id == recipient_id)))
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise NotFound("Không tìm thấy người nhận", "No such recipient")
-    return dict(row)
+    missing = NotFound("Không tìm thấy người nhận", "No such recipient")
+    return dict(await fetch_by_id(session, t.recipients, recipient_id, missing))
 
 
 @router.get(
@@ -154,12 +134,7 @@ async def replace_recipient(
     await session.execute(
         sa.update(t.recipients).where(t.recipients.c.id == recipient_id).values(**values)
     )
-    await audited(
-        session,
-        actor,
-        action="recipient.update",
-        target=str(recipient_id),
-    )
+    await audited(session, actor, action="recipient.update", target=str(recipient_id))
     return _masked(await _get(session, recipient_id))
 
 
@@ -168,9 +143,4 @@ async def delete_recipient(recipient_id: uuid.UUID, session: Session, actor: Act
     result = await session.execute(sa.delete(t.recipients).where(t.recipients.c.id == recipient_id))
     if not result.rowcount:  # type: ignore[attr-defined]
         raise NotFound("Không tìm thấy người nhận", "No such recipient")
-    await audited(
-        session,
-        actor,
-        action="recipient.delete",
-        target=str(recipient_id),
-    )
+    await audited(session, actor, action="recipient.delete", target=str(recipient_id))

@@ -11,21 +11,22 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query
 
 from ioc_alerts import tables as t
-from ioc_alerts.api.deps import MAX_OFFSET, Actor, Session, State, audited
+from ioc_alerts.api.deps import MAX_OFFSET, Actor, Session, State, audited, insert_audited
+from ioc_alerts.api.queries import fetch_by_id, page_of
 from ioc_alerts.api.schemas import SilenceIn
 from ioc_common.contracts.alerts import Page, SilenceOut
 from ioc_common.errors import NotFound
-from ioc_common.web import ERROR_RESPONSE_SCHEMA
+from ioc_common.web import error_responses
 
 router = APIRouter(
     prefix="/v1/silences",
     tags=["silences"],
-    responses={
-        401: ERROR_RESPONSE_SCHEMA,
-        404: ERROR_RESPONSE_SCHEMA,
-        422: ERROR_RESPONSE_SCHEMA,
-    },
+    responses=error_responses(401, 404, 422),
 )
+
+
+def _no_such_silence() -> NotFound:
+    return NotFound("Không tìm thấy im lặng", "No such silence")
 
 
 def _out(row: Any, now: datetime) -> dict[str, Any]:
@@ -47,23 +48,15 @@ async def list_silences(
         where += [s.c.starts_at <= now, s.c.ends_at > now]
     elif active is False:
         where.append(sa.or_(s.c.starts_at > now, s.c.ends_at <= now))
-    total = (
-        await session.execute(sa.select(sa.func.count()).select_from(s).where(*where))
-    ).scalar_one()
-    rows = (
-        (
-            await session.execute(
-                sa.select(s)
-                .where(*where)
-                .order_by(s.c.created_at.desc())
-                .limit(limit)
-                .offset(offset)
-            )
-        )
-        .mappings()
-        .all()
+    return await page_of(
+        session,
+        s,
+        where=where,
+        order_by=[s.c.created_at.desc()],
+        limit=limit,
+        offset=offset,
+        out=lambda r: _out(r, now),
     )
-    return {"items": [_out(r, now) for r in rows], "total": total, "limit": limit, "offset": offset}
 
 
 @router.post(
@@ -85,26 +78,14 @@ async def create_silence(
         "reason": body.reason,
         "created_at": now,
     }
-    await session.execute(sa.insert(t.silences).values(**row))
-    await audited(
-        session,
-        actor,
-        action="silence.create",
-        target=str(row["id"]),
-        detail={k: str(v) for k, v in row.items() if k != "id"},
-    )
+    detail = {k: str(v) for k, v in row.items() if k != "id"}
+    await insert_audited(session, actor, t.silences, row, "silence.create", detail)
     return _out(row, now)
 
 
 @router.get("/{silence_id}", summary="Một im lặng / One silence", response_model=SilenceOut)
 async def get_silence(silence_id: uuid.UUID, session: Session, state: State) -> dict[str, Any]:
-    row = (
-        (await session.execute(sa.select(t.silences).where(t.silences.c.id == silence_id)))
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise NotFound("Không tìm thấy im lặng", "No such silence")
+    row = await fetch_by_id(session, t.silences, silence_id, _no_such_silence())
     return _out(row, state.clock())
 
 
@@ -130,11 +111,6 @@ async def expire_silence(
         .first()
     )
     if row is None:
-        raise NotFound("Không tìm thấy im lặng", "No such silence")
-    await audited(
-        session,
-        actor,
-        action="silence.expire",
-        target=str(silence_id),
-    )
+        raise _no_such_silence()
+    await audited(session, actor, action="silence.expire", target=str(silence_id))
     return _out(row, now)

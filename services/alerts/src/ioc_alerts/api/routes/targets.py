@@ -11,20 +11,16 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from ioc_alerts import tables as t
 from ioc_alerts.api.deps import CODE_PATTERN, MAX_OFFSET, Actor, Session, State, TargetId, audited
+from ioc_alerts.api.queries import fetch_by_id, page_of
 from ioc_alerts.targets import TargetSpec
 from ioc_common.contracts.alerts import Page, TargetOut
 from ioc_common.errors import Conflict, FieldError, InvalidInput, NotFound
-from ioc_common.web import ERROR_RESPONSE_SCHEMA
+from ioc_common.web import error_responses
 
 router = APIRouter(
     prefix="/v1/targets",
     tags=["targets"],
-    responses={
-        401: ERROR_RESPONSE_SCHEMA,
-        404: ERROR_RESPONSE_SCHEMA,
-        409: ERROR_RESPONSE_SCHEMA,
-        422: ERROR_RESPONSE_SCHEMA,
-    },
+    responses=error_responses(401, 404, 409, 422),
 )
 
 
@@ -41,34 +37,14 @@ async def list_targets(
         where.append(t.targets.c.indicator == indicator)
     if enabled is not None:
         where.append(t.targets.c.enabled == enabled)
-    total = (
-        await session.execute(sa.select(sa.func.count()).select_from(t.targets).where(*where))
-    ).scalar_one()
-    rows = (
-        (
-            await session.execute(
-                sa.select(t.targets)
-                .where(*where)
-                .order_by(t.targets.c.id)
-                .limit(limit)
-                .offset(offset)
-            )
-        )
-        .mappings()
-        .all()
+    return await page_of(
+        session, t.targets, where=where, order_by=[t.targets.c.id], limit=limit, offset=offset
     )
-    return {"items": [dict(r) for r in rows], "total": total, "limit": limit, "offset": offset}
 
 
 async def _get(session: Any, target_id: str) -> dict[str, Any]:
-    row = (
-        (await session.execute(sa.select(t.targets).where(t.targets.c.id == target_id)))
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise NotFound("Không tìm thấy chỉ tiêu", "No such target")
-    return dict(row)
+    missing = NotFound("Không tìm thấy chỉ tiêu", "No such target")
+    return dict(await fetch_by_id(session, t.targets, target_id, missing))
 
 
 @router.get("/{target_id}", summary="Một chỉ tiêu / One target", response_model=TargetOut)
@@ -149,10 +125,5 @@ async def disable_target(
         .where(t.targets.c.id == target_id)
         .values(enabled=False, updated_at=state.clock(), version=current["version"] + 1)
     )
-    await audited(
-        session,
-        actor,
-        action="target.disable",
-        target=target_id,
-    )
+    await audited(session, actor, action="target.disable", target=target_id)
     return await _get(session, target_id)

@@ -4,6 +4,7 @@ routed to the alerts service with the operator's identity (``X-IOC-Actor``) and 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
@@ -16,7 +17,7 @@ from ioc_common.db import transaction
 from ioc_common.events import AlertSeverity, AlertState
 from ioc_common.reference.units import unit_name, within
 from ioc_common.timeutil import utc_now
-from ioc_common.web import ERROR_RESPONSE_SCHEMA
+from ioc_common.web import error_responses
 from ioc_gateway.api.deps import ActingUser, CurrentUser, State, check_unit, out_of_scope
 from ioc_gateway.api.schemas import AcknowledgeIn, AlertSilenceIn, ResolveIn
 from ioc_gateway.auth import SERVICE, Operator
@@ -25,14 +26,7 @@ from ioc_gateway.state import GatewayState
 router = APIRouter(
     prefix="/v1/alerts",
     tags=["alerts"],
-    responses={
-        401: ERROR_RESPONSE_SCHEMA,
-        403: ERROR_RESPONSE_SCHEMA,
-        404: ERROR_RESPONSE_SCHEMA,
-        409: ERROR_RESPONSE_SCHEMA,
-        422: ERROR_RESPONSE_SCHEMA,
-        503: ERROR_RESPONSE_SCHEMA,
-    },
+    responses=error_responses(401, 403, 404, 409, 422, 503),
 )
 
 #: Alerts fetched from the alerts service per list request, before the scope filter.
@@ -100,6 +94,23 @@ async def _audit(
         )
 
 
+async def _noted(
+    state: GatewayState,
+    user: Operator,
+    request: Request,
+    alert_id: uuid.UUID,
+    action: str,
+    act: Callable[..., Awaitable[AlertDetailOut]],
+    note: str | None,
+) -> dict[str, Any]:
+    """An operator's action with a note on an alert in their scope: done by the alerts service
+    (``act``) in their name, audited here."""
+    await _visible(state, user, alert_id)
+    result = await act(alert_id, note, actor=user, origin=request)
+    await _audit(state, user, action, str(alert_id), {"note": note})
+    return _named(result)
+
+
 @router.get("/{alert_id}", summary="Một cảnh báo và lịch sử / One alert with its history")
 async def get_alert(alert_id: uuid.UUID, state: State, user: CurrentUser) -> dict[str, Any]:
     return _named(await _visible(state, user, alert_id))
@@ -112,20 +123,16 @@ async def get_alert(alert_id: uuid.UUID, state: State, user: CurrentUser) -> dic
 async def acknowledge(
     alert_id: uuid.UUID, body: AcknowledgeIn, state: State, user: ActingUser, request: Request
 ) -> dict[str, Any]:
-    await _visible(state, user, alert_id)
-    result = await state.alerts_api.acknowledge(alert_id, body.note, actor=user, origin=request)
-    await _audit(state, user, "alert.acknowledge", str(alert_id), {"note": body.note})
-    return _named(result)
+    act = state.alerts_api.acknowledge
+    return await _noted(state, user, request, alert_id, "alert.acknowledge", act, body.note)
 
 
 @router.post("/{alert_id}/resolve", summary="Đóng cảnh báo / Resolve by hand")
 async def resolve(
     alert_id: uuid.UUID, body: ResolveIn, state: State, user: ActingUser, request: Request
 ) -> dict[str, Any]:
-    await _visible(state, user, alert_id)
-    result = await state.alerts_api.resolve(alert_id, body.note, actor=user, origin=request)
-    await _audit(state, user, "alert.resolve", str(alert_id), {"note": body.note})
-    return _named(result)
+    act = state.alerts_api.resolve
+    return await _noted(state, user, request, alert_id, "alert.resolve", act, body.note)
 
 
 @router.post(

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from ioc_common.reference.units import province_of, unit_name, within
 from ioc_common.timeutil import Granularity
-from ioc_common.web import ERROR_RESPONSE_SCHEMA
+from ioc_common.web import error_responses
 from ioc_gateway.api.deps import CurrentUser, State
 from ioc_gateway.api.views import (
     current_period,
@@ -20,7 +20,7 @@ from ioc_gateway.api.views import (
 )
 from ioc_gateway.status import as_of, find_target, status_of
 
-router = APIRouter(tags=["districts"])
+router = APIRouter(tags=["districts"], responses=error_responses(403, 422, 503))
 
 
 @router.get(
@@ -28,7 +28,6 @@ router = APIRouter(tags=["districts"])
     summary="Bảng huyện theo một chỉ tiêu / District table for an indicator",
     description="Kỳ mặc định: kỳ gần nhất có dữ liệu của tỉnh. / Default period: the "
     "province's latest period with data.",
-    responses={403: ERROR_RESPONSE_SCHEMA, 422: ERROR_RESPONSE_SCHEMA, 503: ERROR_RESPONSE_SCHEMA},
 )
 async def districts(
     state: State,

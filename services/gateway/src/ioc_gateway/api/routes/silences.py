@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 
 from ioc_common.contracts.alerts import SilenceOut
 from ioc_common.reference.units import Level, level_of, within
-from ioc_common.web import ERROR_RESPONSE_SCHEMA
+from ioc_common.web import error_responses
 from ioc_gateway.api.deps import ActingUser, CurrentUser, State, check_unit, out_of_scope
 from ioc_gateway.api.routes.alerts import _audit
 from ioc_gateway.api.schemas import SilenceIn
@@ -18,13 +18,7 @@ from ioc_gateway.auth import Operator
 router = APIRouter(
     prefix="/v1/silences",
     tags=["silences"],
-    responses={
-        401: ERROR_RESPONSE_SCHEMA,
-        403: ERROR_RESPONSE_SCHEMA,
-        404: ERROR_RESPONSE_SCHEMA,
-        422: ERROR_RESPONSE_SCHEMA,
-        503: ERROR_RESPONSE_SCHEMA,
-    },
+    responses=error_responses(401, 403, 404, 422, 503),
 )
 
 

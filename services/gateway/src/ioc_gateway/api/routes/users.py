@@ -5,13 +5,13 @@ password and a new role or scope end the user's sessions. Every change is audite
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path
 
 from ioc_common.errors import Conflict, FieldError, InvalidInput, NotFound
 from ioc_common.reference.units import unit_name, within
-from ioc_common.web import ERROR_RESPONSE_SCHEMA
+from ioc_common.web import error_responses
 from ioc_gateway.api.deps import CurrentUser, State, out_of_scope
 from ioc_gateway.api.schemas import (
     AccessIn,
@@ -25,12 +25,7 @@ from ioc_gateway.scope import scope_exists
 
 router = APIRouter(prefix="/v1/users", tags=["users"])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: ERROR_RESPONSE_SCHEMA,
-    403: ERROR_RESPONSE_SCHEMA,
-    404: ERROR_RESPONSE_SCHEMA,
-    422: ERROR_RESPONSE_SCHEMA,
-}
+_ERRORS = error_responses(401, 403, 404, 422)
 Username = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._@-]+$")]
 
 
@@ -75,7 +70,7 @@ async def list_users(state: State, admin: Admin) -> ManagedUserList:
     "",
     summary="Tạo người dùng / Create a user",
     status_code=201,
-    responses={**_ERRORS, 409: ERROR_RESPONSE_SCHEMA},
+    responses=error_responses(401, 403, 404, 409, 422),
 )
 async def create_user(body: UserIn, state: State, admin: Admin) -> ManagedUserOut:
     if not scope_exists(body.scope):  # an unknown code is bad input, not someone else's unit
@@ -126,7 +121,7 @@ async def set_password(
     "/{username}",
     summary="Đổi vai trò, phạm vi / Change a user's role or scope",
     description="Các phiên của người dùng kết thúc. / The user's sessions end.",
-    responses={**_ERRORS, 409: ERROR_RESPONSE_SCHEMA},
+    responses=error_responses(401, 403, 404, 409, 422),
 )
 async def change_access(
     username: Username, body: AccessIn, state: State, admin: Admin

@@ -6,11 +6,11 @@ from fastapi import APIRouter, Query
 
 from ioc_common.contracts.metrics import FreshnessOut, FreshnessPage
 from ioc_common.timeutil import utc_now
-from ioc_common.web import ERROR_RESPONSE_SCHEMA
+from ioc_common.web import error_responses
 from ioc_metrics.api.deps import CatalogueDep, Conn, Limit, Offset, require_indicator
 from ioc_metrics.queries import freshness as load_freshness
 
-router = APIRouter(tags=["freshness"])
+router = APIRouter(tags=["freshness"], responses=error_responses(422))
 
 
 @router.get(
@@ -18,7 +18,6 @@ router = APIRouter(tags=["freshness"])
     summary="Độ mới của dữ liệu / Data freshness per unit and indicator",
     description="`stale`: không nhận báo cáo lâu hơn chu kỳ báo cáo của chỉ tiêu. / `stale`: "
     "nothing received for longer than the indicator's reporting interval. Oldest first.",
-    responses={422: ERROR_RESPONSE_SCHEMA},
 )
 async def freshness(
     conn: Conn,

@@ -8,16 +8,15 @@ from fastapi import APIRouter, Query
 
 from ioc_common.catalogue import Pillar
 from ioc_common.contracts.metrics import IndicatorOut, IndicatorPage
-from ioc_common.web import ERROR_RESPONSE_SCHEMA
+from ioc_common.web import error_responses
 from ioc_metrics.api.deps import CatalogueDep, Limit, Offset
 
-router = APIRouter(tags=["catalogue"])
+router = APIRouter(tags=["catalogue"], responses=error_responses(422))
 
 
 @router.get(
     "/v1/indicators",
     summary="Danh mục chỉ tiêu / Indicator catalogue",
-    responses={422: ERROR_RESPONSE_SCHEMA},
 )
 async def list_indicators(
     catalogue: CatalogueDep,

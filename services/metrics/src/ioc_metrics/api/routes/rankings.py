@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query
 
-from ioc_common.catalogue import Direction
+from ioc_common.catalogue import Direction, display_value
 from ioc_common.contracts.metrics import RankedOut, RankingOut
 from ioc_common.reference.units import Level, UnknownUnitError, unit_tree
 from ioc_common.timeutil import period_end, period_label
-from ioc_common.web import ERROR_RESPONSE_SCHEMA
+from ioc_common.web import error_responses
 from ioc_metrics.api.deps import (
     CatalogueDep,
     Conn,
@@ -20,10 +20,9 @@ from ioc_metrics.api.deps import (
     require_indicator,
 )
 from ioc_metrics.facts import part_of
-from ioc_metrics.pg import display_value
 from ioc_metrics.queries import level_values
 
-router = APIRouter(tags=["rankings"])
+router = APIRouter(tags=["rankings"], responses=error_responses(422))
 
 
 @router.get(
@@ -31,7 +30,6 @@ router = APIRouter(tags=["rankings"])
     summary="Xếp hạng huyện trong tỉnh / Districts of a province ranked",
     description="Hạng 1 là tốt nhất theo chiều của chỉ tiêu; kèm giá trị cấp tỉnh. / "
     "Rank 1 is the best by the indicator's direction; with the province's own value.",
-    responses={422: ERROR_RESPONSE_SCHEMA},
 )
 async def rankings(
     conn: Conn,

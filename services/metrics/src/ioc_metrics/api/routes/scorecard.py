@@ -6,16 +6,15 @@ from typing import Literal
 
 from fastapi import APIRouter, Path
 
-from ioc_common.catalogue import Direction
+from ioc_common.catalogue import Direction, display_value
 from ioc_common.contracts.metrics import ScorecardOut, ScoreOut
 from ioc_common.timeutil import Granularity, period_label
-from ioc_common.web import ERROR_RESPONSE_SCHEMA
+from ioc_common.web import error_responses
 from ioc_metrics.api.deps import CatalogueDep, Conn, unit_level
 from ioc_metrics.facts import part_of
-from ioc_metrics.pg import display_value
 from ioc_metrics.queries import latest_periods, node_values, previous_period
 
-router = APIRouter(tags=["scorecard"])
+router = APIRouter(tags=["scorecard"], responses=error_responses(422))
 
 
 @router.get(
@@ -23,7 +22,6 @@ router = APIRouter(tags=["scorecard"])
     summary="Bảng điểm của một đơn vị / A unit's scorecard",
     description="Mọi chỉ tiêu: kỳ gần nhất có dữ liệu, kỳ trước đó và xu hướng. / Every "
     "indicator: its latest period with data, the period before and the trend.",
-    responses={422: ERROR_RESPONSE_SCHEMA},
 )
 async def scorecard(
     conn: Conn,

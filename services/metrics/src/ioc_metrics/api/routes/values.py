@@ -6,10 +6,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from ioc_common.catalogue import display_value
 from ioc_common.contracts.metrics import PointOut, SeriesOut
 from ioc_common.events import AggregationLevel
 from ioc_common.timeutil import check_query_range, period_label
-from ioc_common.web import ERROR_RESPONSE_SCHEMA
+from ioc_common.web import error_responses
 from ioc_metrics.api.deps import (
     CatalogueDep,
     Conn,
@@ -22,10 +23,9 @@ from ioc_metrics.api.deps import (
     unit_level,
 )
 from ioc_metrics.facts import part_of
-from ioc_metrics.pg import display_value
 from ioc_metrics.queries import as_float, node_values, periods_between
 
-router = APIRouter(tags=["values"])
+router = APIRouter(tags=["values"], responses=error_responses(422))
 
 
 @router.get(
@@ -36,7 +36,6 @@ router = APIRouter(tags=["values"])
         "trước (`carried`). / One item per period from `from` to `to`; a stock not reported in "
         "a period carries its latest earlier value (`carried`)."
     ),
-    responses={422: ERROR_RESPONSE_SCHEMA},
 )
 async def values(
     conn: Conn,
