@@ -150,17 +150,29 @@ def service_headers(
     key: SecretStr | str | None = None,
     method: str = "GET",
     path: str = "",
+    role: str = "admin",
+    unit_scope: str = "",
+    source_address: str | None = None,
     user_agent: str | None = None,
 ) -> dict[str, str]:
-    """What a trusted caller sends to an internal service: its bearer token and, to act in
-    someone's name, an assertion for this ``method`` and ``path`` (``ioc dev``'s simulator,
-    tests and benchmarks; the gateway builds its own from the operator's session). Without a
-    key (only ``ioc dev`` allows that) the plain ``X-IOC-Actor`` name is sent instead."""
+    """What a caller sends to an internal service: its bearer token (None: the client sends it
+    already) and, to act in someone's name, an assertion for this ``method`` and ``path`` — the
+    gateway for an operator (their role, scope, address and browser), ``ioc dev``'s simulator,
+    tests and benchmarks as trusted tools. Without a key (only ``ioc dev`` allows that) the
+    plain ``X-IOC-Actor`` name is sent instead, which alerts believes only there."""
     headers: dict[str, str] = {}
     if token:
         headers["Authorization"] = f"Bearer {_secret(token).decode()}"
     if actor is not None and key:
-        claims = ActorClaims(actor, "admin", "", method.upper(), path, None, user_agent)
+        claims = ActorClaims(
+            actor,
+            role,
+            unit_scope,
+            method.upper(),
+            path.partition("?")[0],
+            source_address,
+            user_agent,
+        )
         headers[ACTOR_HEADER] = sign_actor(claims, key)
     elif actor is not None:
         headers["X-IOC-Actor"] = actor

@@ -44,7 +44,7 @@ from ioc_common.errors import (
 )
 from ioc_common.events import AlertSeverity, AlertState
 from ioc_common.logs import get_logger
-from ioc_common.service_auth import ACTOR_HEADER, ActorClaims, sign_actor
+from ioc_common.service_auth import service_headers
 from ioc_common.timeutil import Granularity
 from ioc_gateway.auth import Operator
 from ioc_gateway.observability import GatewayMetrics
@@ -116,13 +116,21 @@ class Upstream:
         """``actor``: the operator this call acts for, stated to the service in a signed,
         short-lived assertion bound to this method and path (``origin``: the operator's own
         request, for the address and browser the service's audit log records)."""
-        headers: dict[str, str] = {}
-        if actor is not None and self.actor_key is not None:
-            headers[ACTOR_HEADER] = self._assert(actor, self.actor_key, origin, method, path)
-        elif actor is not None:
-            # Only reachable under ``ioc dev`` (start-up refuses a missing key elsewhere),
-            # where the alerts service also believes the plain name.
-            headers["X-IOC-Actor"] = actor.username
+        headers = (
+            service_headers(
+                None,  # the client sends the service token on every request
+                actor=actor.username,
+                key=self.actor_key,
+                method=method,
+                path=path,
+                role=actor.role.value,
+                unit_scope=actor.scope,
+                source_address=origin.client.host if origin and origin.client else None,
+                user_agent=origin.headers.get("user-agent") if origin else None,
+            )
+            if actor is not None
+            else {}
+        )
         try:
             response = await self.client.request(
                 method, path, params=params, json=json, headers=headers
@@ -141,21 +149,6 @@ class Upstream:
         if response.status_code >= 400:
             raise self._passed_on(response)
         return response.json()
-
-    @staticmethod
-    def _assert(
-        actor: Operator, key: SecretStr, origin: HTTPConnection | None, method: str, path: str
-    ) -> str:
-        claims = ActorClaims(
-            actor=actor.username,
-            role=actor.role.value,
-            unit_scope=actor.scope,
-            method=method.upper(),
-            path=path.partition("?")[0],
-            source_address=origin.client.host if origin and origin.client else None,
-            user_agent=origin.headers.get("user-agent") if origin else None,
-        )
-        return sign_actor(claims, key)
 
     async def answer(
         self, model: type[M], method: str, path: str, **call: Unpack[CallOptions]
