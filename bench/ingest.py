@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import statistics
 import time
 from typing import Any
 
 import httpx
 import orjson
+import psutil
 from aiokafka import AIOKafkaProducer
 
 from bench.figures import ratio_figure
@@ -37,6 +39,69 @@ def batch_bodies(count: int, size: int, seed: int) -> list[bytes]:
     return [orjson.dumps({"events": submissions(size, seed + i)}) for i in range(count)]
 
 
+async def interleaved_batches(
+    url: str,
+    key: str,
+    bodies: list[bytes],
+    bootstrap: str,
+    batches: list[list[dict[str, Any]]],
+    pid: int,
+) -> tuple[list[float], list[float], list[float]]:
+    """Ingest's batch endpoint and the raw producer, run by turns (ABAB…: the machine's
+    drift hits both alike). Returns ingest's events/s, the producer's events/s and ingest's
+    CPU µs per event (its process's user + system time) per run; the first of each is a
+    warm-up and is not returned. The producer sends the same bytes and keys to the same topics,
+    acks=all and idempotent as ingest's publisher, one awaited batch at a time as ingest does."""
+    ingest_rates: list[float] = []
+    producer_rates: list[float] = []
+    cpu_us: list[float] = []
+    headers = {**JSON, "Authorization": f"Bearer {key}"}
+    service = psutil.Process(pid)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=2,
+        max_batch_size=1_048_576,
+    )
+    await producer.start()
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+            for n, (body, batch) in enumerate(zip(bodies, batches, strict=True)):
+                size = body.count(b'"event_id"')
+                cpu = service.cpu_times()
+                started = time.perf_counter()
+                r = await client.post("/v1/events:batch", content=body, headers=headers)
+                elapsed = time.perf_counter() - started
+                after = service.cpu_times()
+                if r.status_code != 202 or r.json()["accepted"] != size:
+                    raise RuntimeError(f"ingest batch answered {r.status_code}: {r.text[:300]}")
+                used = (after.user + after.system) - (cpu.user + cpu.system)
+
+                records = [wire(s) for s in batch]
+                p_started = time.perf_counter()
+                futures = [await producer.send(t, v, key=k) for t, v, k in records]
+                await asyncio.gather(*futures)
+                p_elapsed = time.perf_counter() - p_started
+                if n == 0:
+                    say(
+                        f"    warm-up: ingest {size / elapsed:,.0f} events/s,"
+                        f" raw producer {len(batch) / p_elapsed:,.0f} events/s"
+                    )
+                    continue
+                ingest_rates.append(size / elapsed)
+                producer_rates.append(len(batch) / p_elapsed)
+                cpu_us.append(used / size * 1e6)
+                say(
+                    f"    run {n}: ingest {ingest_rates[-1]:,.0f} events/s"
+                    f" ({cpu_us[-1]:,.0f} CPU µs/event), raw producer"
+                    f" {producer_rates[-1]:,.0f} events/s"
+                )
+    finally:
+        await producer.stop()
+    return ingest_rates, producer_rates, cpu_us
+
+
 async def post_batches(url: str, key: str, bodies: list[bytes], label: str) -> list[float]:
     """Events/s of each batch (the first is a warm-up and is not returned)."""
     rates: list[float] = []
@@ -54,35 +119,6 @@ async def post_batches(url: str, key: str, bodies: list[bytes], label: str) -> l
                 continue
             rates.append(size / elapsed)
             say(f"    {label} run {n}: {rates[-1]:,.0f} events/s")
-    return rates
-
-
-async def raw_producer(bootstrap: str, batches: list[list[dict[str, Any]]]) -> list[float]:
-    """The same bytes and keys to the same topics, acks=all and idempotent as ingest's
-    publisher, one awaited batch at a time as ingest does."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=2,
-        max_batch_size=1_048_576,
-    )
-    await producer.start()
-    rates: list[float] = []
-    try:
-        for n, batch in enumerate(batches):
-            records = [wire(s) for s in batch]
-            started = time.perf_counter()
-            futures = [await producer.send(t, v, key=k) for t, v, k in records]
-            await asyncio.gather(*futures)
-            elapsed = time.perf_counter() - started
-            if n == 0:
-                say(f"    raw producer warm-up: {len(batch) / elapsed:,.0f} events/s")
-                continue
-            rates.append(len(batch) / elapsed)
-            say(f"    raw producer run {n}: {rates[-1]:,.0f} events/s")
-    finally:
-        await producer.stop()
     return rates
 
 
@@ -131,12 +167,19 @@ def run(
     minimal = stack.start_service("minimal", "bench.apps:create_minimal_app", {})
     passthrough = stack.start_service("passthrough", "bench.apps:create_passthrough_app", {})
     try:
-        say(f"[1/7] ingest batch endpoint vs raw aiokafka producer ({runs} × {size} events)")
-        ingest_rates = asyncio.run(
-            post_batches(ingest.url, key, batch_bodies(runs + 1, size, 1000), "ingest batch")
+        say(
+            f"[1/7] ingest batch endpoint vs raw aiokafka producer, by turns"
+            f" ({runs} × {size} events each)"
         )
-        producer_rates = asyncio.run(
-            raw_producer(stack.bootstrap, [submissions(size, 2000 + i) for i in range(runs + 1)])
+        ingest_rates, producer_rates, cpu_us = asyncio.run(
+            interleaved_batches(
+                ingest.url,
+                key,
+                batch_bodies(runs + 1, size, 1000),
+                stack.bootstrap,
+                [submissions(size, 2000 + i) for i in range(runs + 1)],
+                ingest.proc.pid,
+            )
         )
         say(f"[2/7] single-event endpoint vs minimal Starlette ({runs} × {singles} requests)")
         single_rates, minimal_rates = [], []
@@ -170,6 +213,13 @@ def run(
             "raw aiokafka producer, same bytes/keys/topics, acks=all, idempotent",
             0.5,
             batch_events=size,
+            order="interleaved: ingest, producer, ingest, producer, …",
+            spread={
+                "ingest": _spread(ingest_rates),
+                "producer": _spread(producer_rates),
+            },
+            ingest_cpu_us_per_event=round(statistics.median(cpu_us), 1),
+            ingest_cpu_us_per_event_runs=[round(c, 1) for c in cpu_us],
         ),
         "single_event_vs_minimal_starlette": ratio_figure(
             "Single-event endpoint vs minimal Starlette JSON endpoint",
@@ -192,3 +242,8 @@ def run(
         ),
     }
     return figures, {"capacity": max(ingest_rates), "rss_mb": rss}
+
+
+def _spread(rates: list[float]) -> float | None:
+    """max ÷ min of the runs (1.0: every run alike)."""
+    return round(max(rates) / min(rates), 2) if rates and min(rates) > 0 else None

@@ -16,6 +16,7 @@ RATIOS = (
     "single_event_vs_minimal_starlette",
     "validation_cost",
     "metrics_vs_raw_consume",
+    "metrics_vs_minimal_exactly_once",
     "metrics_scaling_1_to_2",
 )
 LATENCIES = ("latency_to_live_feed", "latency_to_webhook")
@@ -51,6 +52,11 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(
             f"| {n} | {x['title']} | {_n(x['value'])} {x['unit']} | {_n(x['baseline'])} "
             f"({x['baseline_label']}) | **{_n(x['ratio'], 3)}** | {goal} |"
+        )
+    if (x := f.get("metrics_vs_minimal_exactly_once")) is not None:
+        lines.append(
+            f"| 4b | {x['title']} | {_n(x['value'])} {x['unit']} | {_n(x['baseline'])} "
+            f"({x['baseline_label']}) | **{_n(x['ratio'], 3)}** | – |"
         )
     for name in LATENCIES:
         x = f[name]

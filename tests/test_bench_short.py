@@ -19,6 +19,7 @@ RATIO_FIGURES = (
     "single_event_vs_minimal_starlette",
     "validation_cost",
     "metrics_vs_raw_consume",
+    "metrics_vs_minimal_exactly_once",
     "metrics_scaling_1_to_2",
 )
 
@@ -49,6 +50,9 @@ def test_short_benchmark_writes_every_figure_with_its_baseline(tmp_path: Path) -
         assert figure["baseline"] > 0, name
         assert figure["ratio"] == pytest.approx(figure["value"] / figure["baseline"], rel=1e-2)
         assert figure["baseline_label"], name
+    ingest = figures["ingest_batch_vs_raw_producer"]
+    assert ingest["order"].startswith("interleaved")
+    assert ingest["ingest_cpu_us_per_event"] > 0
     for name in ("latency_to_live_feed", "latency_to_webhook"):
         figure = figures[name]
         assert {"p50_ms", "p95_ms", "p99_ms", "missed", "probes"} <= set(figure), name

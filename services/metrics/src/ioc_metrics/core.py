@@ -192,6 +192,12 @@ class Store(Protocol):
 
     async def write_rows(self, rows: Sequence[Row]) -> None: ...
 
+    async def lock_provinces(self, provinces: Sequence[str]) -> None:
+        """Hold each province (sorted: no deadlock) until the transaction ends, before anything
+        a province's cells are made of is read: replicas share those cells, and one that read
+        the children before another committed would overwrite the other's change."""
+        ...
+
 
 def resolve_stock(facts: Sequence[Fact]) -> list[Fact]:
     """One fact per identity: the highest revision, then latest received_at, then event_id."""
@@ -293,6 +299,9 @@ async def apply_facts(store: Store, facts: Sequence[Fact]) -> list[Change]:
     if flows:
         store.superseded[_FLOW] = store.superseded.get(_FLOW, 0) + superseded
 
+    touched = {f.scopes[0] for f in winners} | {fig.fact.scopes[0] for fig in figures}
+    if touched:
+        await store.lock_provinces(sorted(touched))
     ranges: list[tuple[str, Granularity, str, date, date | None]] = []
     later = await store.later_stock_dates(winners) if winners else []
     for f, nexts in zip(winners, later, strict=True):

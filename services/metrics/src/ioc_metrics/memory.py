@@ -159,3 +159,6 @@ class MemoryStore:
             parent = parent_scope(row.key.scope)
             if parent:
                 self._children[(row.key.indicator, row.key.granularity, parent)].add(row.key.scope)
+
+    async def lock_provinces(self, provinces: Sequence[str]) -> None:
+        return None  # one store, one writer

@@ -9,6 +9,7 @@ exact decimal text (numeric input), dates and time stamps their ISO form."""
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -91,6 +92,15 @@ def _fact_row(f: Fact, num: Any, den: Any) -> dict[str, Any]:
 
 def _facts_json(facts: Sequence[Fact]) -> str:
     return to_json(_fact_row(f, f.num, f.den) for f in facts)
+
+
+#: The advisory-lock namespace of the metrics service's province locks (high 32 bits).
+_PROVINCE_LOCKS = 0x10C0_0001
+
+
+def province_lock(province: str) -> int:
+    """The advisory-lock key of a province: one per code, none shared with other users."""
+    return (_PROVINCE_LOCKS << 32) | zlib.crc32(province.encode())
 
 
 class ConcurrentFactWrite(RuntimeError):
@@ -338,6 +348,11 @@ class PostgresStore:
         for r in await self.conn.fetch(sql, _keys_json(keys, floors)):
             out[keys[r["i"]]] = [ChildValue(r["num"], r["den"], r["fresh"])]
         return out
+
+    async def lock_provinces(self, provinces: Sequence[str]) -> None:
+        # Transaction-scoped advisory locks, one per province, taken in the order given.
+        for province in provinces:
+            await self.conn.execute("SELECT pg_advisory_xact_lock($1)", province_lock(province))
 
     async def write_rows(self, rows: Sequence[Row]) -> None:
         known, new = self.known_nodes, self.new_nodes

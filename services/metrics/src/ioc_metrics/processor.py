@@ -12,18 +12,18 @@ full and publishes it on the next drain (downstream sees at-least-once).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 import pydantic
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ioc_common.catalogue import Catalogue, display_value
+from ioc_common.catalogue import Catalogue
 from ioc_common.db import pg_transaction
-from ioc_common.events import AggregationLevel, decode_telemetry, event_key
+from ioc_common.events import decode_telemetry, event_key
 from ioc_common.kafka.batch_worker import Batch, apply_batch
 from ioc_common.kafka.consumer import Partition
 from ioc_common.kafka.outbox import Outbox, drain_outbox
@@ -32,19 +32,17 @@ from ioc_common.kafka.records import ConsumedRecord
 from ioc_common.kafka.stored_offsets import PgOffsets
 from ioc_common.logs import get_logger
 from ioc_common.reference.units import UnitTree
-from ioc_common.timeutil import period_label, utc_now
 from ioc_common.topics import METRICS_UPDATED
-from ioc_metrics.core import Change, apply_events
+from ioc_metrics.core import apply_events
 from ioc_metrics.facts import Fact, Poison, facts_of
 from ioc_metrics.instruments import Instruments
 from ioc_metrics.pg import (
     Node,
     PostgresStore,
     aware,
-    scope_columns,
     to_json,
 )
-from ioc_metrics.updates import encode_update
+from ioc_metrics.updates import write_updates
 
 log = get_logger("ioc.metrics.processor")
 
@@ -53,8 +51,6 @@ _FIRST_ANALYZE = 50
 _GROWING_TABLES = ("metrics_aggregates", "metrics_nodes", "metrics_facts")
 #: Bound of the in-process set of known tree nodes (national scale holds ~300,000).
 _KNOWN_NODES_MAX = 500_000
-_LEVELS = {level.value: level for level in AggregationLevel}
-_period_label = lru_cache(maxsize=65_536)(period_label)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +67,18 @@ OFFSETS_TABLE = "metrics_offsets"
 #: The consumer's name in dead letters.
 CONSUMER = "ioc-metrics"
 OUTBOX = Outbox("metrics_outbox", METRICS_UPDATED)
+
+
+@dataclass(slots=True)
+class _Decoded:
+    """A batch decoded: its events with their facts, and its poison (record, reason, detail)."""
+
+    good: list[tuple[Any, list[Fact]]]
+    poison: list[tuple[ConsumedRecord, str, str]]
+
+
+#: Records decoded between two yields to the event loop while a transaction runs (≈ 10 ms).
+_PREPARE_SLICE = 250
 
 
 @dataclass(slots=True)
@@ -104,6 +112,7 @@ class BatchProcessor:
         #: Aggregated events after which the planner statistics are refreshed next.
         self._analyze_at = _FIRST_ANALYZE
         self._aggregated = 0
+        self._analyzing: asyncio.Task[None] | None = None
         #: Nodes known to be in ``metrics_nodes`` (rows there are never deleted).
         self._known_nodes: set[Node] = set()
         self.offsets = PgOffsets(engine, OFFSETS_TABLE, group_id)
@@ -112,29 +121,46 @@ class BatchProcessor:
         """The next offset to read per partition, as last committed with the aggregates."""
         return await self.offsets.load(partitions)
 
-    def decode(self, batch: Batch) -> list[tuple[Any, list[Fact]]]:
-        """The batch's events and their facts; what can never be aggregated is rejected."""
-        good: list[tuple[Any, list[Fact]]] = []
-        for record in batch.records:
+    def decode(self, records: Sequence[ConsumedRecord]) -> _Decoded:
+        """The records' events and their facts, and what can never be aggregated."""
+        decoded = _Decoded([], [])
+        for record in records:
             try:
                 event = decode_telemetry(record.value)
-                good.append((event, facts_of(event, self.catalogue, self.tree)))
+                decoded.good.append((event, facts_of(event, self.catalogue, self.tree)))
             except pydantic.ValidationError as exc:
                 undecodable = any(e["type"] == "json_invalid" for e in exc.errors())
                 reason = "undecodable" if undecodable else "schema_invalid"
-                batch.reject(record, reason, str(exc))
+                decoded.poison.append((record, reason, str(exc)))
             except Poison as exc:
-                batch.reject(record, exc.reason, exc.detail)
-        return good
+                decoded.poison.append((record, exc.reason, exc.detail))
+        return decoded
+
+    async def prepare(self, batch: Batch) -> None:
+        """Decode a batch ahead of its transaction (the worker runs it while the previous
+        batch commits), in slices so the running transaction's replies are not kept waiting."""
+        decoded = _Decoded([], [])
+        records = batch.records
+        for start in range(0, len(records), _PREPARE_SLICE):
+            part = self.decode(records[start : start + _PREPARE_SLICE])
+            decoded.good.extend(part.good)
+            decoded.poison.extend(part.poison)
+            await asyncio.sleep(0)
+        batch.prepared = decoded
 
     async def handle(self, tx: Any, batch: Batch) -> _Applied:
         """In the batch's transaction: aggregate, outbox, freshness (the worker adds offsets)."""
-        good = self.decode(batch)
+        decoded = batch.prepared
+        if not isinstance(decoded, _Decoded):
+            decoded = self.decode(batch.records)
+        for record, reason, detail in decoded.poison:
+            batch.reject(record, reason, detail)
+        good = decoded.good
         store = PostgresStore(tx, self.scales, self._known_nodes)
         changes, aggregated = await apply_events(
             store, [(event_key(e), facts) for e, facts in good]
         )
-        await self._write_outbox(tx, changes)
+        await write_updates(tx, changes, self.scales)
         await self._touch_freshness(tx, good)
         return _Applied(store, aggregated, len(good) - aggregated, len(changes))
 
@@ -155,7 +181,7 @@ class BatchProcessor:
         inst.aggregates_changed.inc(applied.changes)
         for part, n in applied.store.superseded.items():
             inst.superseded.labels(part.value).inc(n)
-        await self._maybe_analyze(applied.aggregated)
+        self._maybe_analyze(applied.aggregated)
         log.info(
             "metrics.batch_committed",
             records=len(batch.records),
@@ -179,15 +205,21 @@ class BatchProcessor:
             applied.changes,
         )
 
-    async def _maybe_analyze(self, aggregated: int) -> None:
+    def _maybe_analyze(self, aggregated: int) -> None:
         """Refresh the planner's statistics of the tables this service grows, each time the
         events it aggregated doubled. Autovacuum does it only once a minute at best: on young
         tables the planner, believing them empty, probes the wrong index and a batch's
-        children lookups cost seconds instead of milliseconds."""
+        children lookups cost seconds instead of milliseconds. In the background: the next
+        batches need not wait for it (one at a time)."""
         self._aggregated += aggregated
         if self._aggregated < self._analyze_at:
             return
+        if self._analyzing is not None and not self._analyzing.done():
+            return
         self._analyze_at = max(self._analyze_at * 2, self._aggregated)
+        self._analyzing = asyncio.create_task(self._analyze())
+
+    async def _analyze(self) -> None:
         started = time.perf_counter()
         try:
             async with pg_transaction(self.engine) as conn:
@@ -199,41 +231,6 @@ class BatchProcessor:
             "metrics.tables_analyzed",
             aggregated=self._aggregated,
             ms=round((time.perf_counter() - started) * 1000, 1),
-        )
-
-    async def _write_outbox(self, conn: Any, changes: Sequence[Change]) -> None:
-        if not changes:
-            return
-        now = utc_now()
-        scales = self.scales
-        rows = []
-        for change in changes:
-            row, prev = change.row, change.previous
-            key = row.key
-            scale = scales.get(key.indicator)
-            ratio = row.den is not None
-            _, level, code = scope_columns(key.scope)
-            value = encode_update(
-                {
-                    "indicator": key.indicator,
-                    "unit_code": code,
-                    "level": _LEVELS[level],
-                    "granularity": key.granularity,
-                    "period": _period_label(key.period_start, key.granularity),
-                    "period_start": key.period_start,
-                    "value": display_value(row.num, row.den, scale),
-                    "previous_value": display_value(prev.num, prev.den, scale) if prev else None,
-                    "numerator": float(row.num) if ratio and row.num is not None else None,
-                    "denominator": float(row.den) if ratio and row.den is not None else None,
-                    "version": row.version,
-                    "updated_at": now,
-                }
-            )
-            rows.append({"key": code, "value": value.decode()})
-        await conn.execute(
-            "INSERT INTO metrics_outbox (key, value) SELECT key, convert_to(value, 'UTF8')"
-            " FROM json_to_recordset($1::json) AS x(key text, value text)",
-            to_json(rows),
         )
 
     async def _touch_freshness(self, conn: Any, good: Sequence[tuple[Any, list[Fact]]]) -> None:

@@ -35,6 +35,7 @@ class ConsumerLoop:
             backoff=Backoff(cap_s=settings.retry_backoff_max_s),
             owns_clients=True,
             on_failure=lambda _: instruments.batch_failures.inc(),
+            prepare=processor.prepare,
         )
 
     @property

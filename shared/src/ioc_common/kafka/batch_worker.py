@@ -23,6 +23,12 @@ Per batch::
 - ``stop()`` lets the in-flight batch finish (or fail) whole; past the timeout it is cancelled,
   which rolls its transaction back — never half a batch committed.
 
+Overlap (throughput without giving up the order): while a batch's transaction waits on the
+database, the next batch is already fetched and, with ``prepare``, decoded (CPU work that needs
+no transaction) in slices that keep the loop responsive; the outbox is drained by its own task
+right after each commit, beside the next batch. A prefetched batch from before a rebalance is
+dropped (the new assignment re-reads from the stored offsets).
+
 Nothing per record happens here: the batch is a list, the offsets a dict per partition.
 """
 
@@ -33,7 +39,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from ioc_common.kafka.backoff import Backoff
 from ioc_common.kafka.consumer import Consumer, Partition
@@ -59,6 +65,11 @@ class Batch:
     rejected: list[Rejected] = field(default_factory=list)
     #: Seconds the last attempt's transaction took (handler, dead letters, offsets, commit).
     transaction_s: float = 0.0
+    #: What the worker's ``prepare`` made of the records before the transaction (decoded
+    #: events, say); None when there is no ``prepare`` or it has not run.
+    prepared: Any = None
+    #: The consumer's assignment generation when the records were fetched.
+    generation: int = 0
     _dead_lettered: set[tuple[str, int, int]] = field(default_factory=set)
 
     def reject(self, record: ConsumedRecord, reason: str, detail: str) -> None:
@@ -132,12 +143,17 @@ class BatchWorker(Generic[Tx, R]):
         backoff: Backoff | None = None,
         owns_clients: bool = False,
         on_failure: Callable[[BaseException], object] | None = None,
+        prepare: Callable[[Batch], Awaitable[None]] | None = None,
     ) -> None:
         """``name``: the consumer's name in dead letters and logs (``ioc-metrics``).
         ``owns_clients``: ``run()`` starts the publisher and consumer (retrying until the
         broker answers) and stops them at the end. ``drain``: publishes the service's outbox
         (``outbox.drain_outbox``) after each commit and on idle polls. ``on_failure``: told of
-        each failed attempt (a counter)."""
+        each failed attempt (a counter). ``prepare``: the handler's work that needs no
+        transaction (decoding), run on the next batch while the current one commits; it sets
+        ``batch.prepared`` and must yield now and then (``await asyncio.sleep(0)``). Only an
+        optimisation: the handler must cope with ``prepared`` None (do the work itself), and
+        must not ``reject`` in it (rejections belong to an attempt)."""
         self.name = name
         self.consumer = consumer
         self.publisher = publisher
@@ -150,11 +166,20 @@ class BatchWorker(Generic[Tx, R]):
         self.owns_clients = owns_clients
         self.on_failure = on_failure
         self.running = False
+        self._prepare = prepare
         # Seek to the stored offsets whenever partitions are assigned.
-        consumer.on_assign = offsets.load
+        consumer.on_assign = self._assigned
+        self._generation = 0
         self._pending: Batch | None = None
+        self._next: asyncio.Task[Batch | None] | None = None
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._drainer: asyncio.Task[None] | None = None
+        self._drain_wanted = asyncio.Event()
+
+    async def _assigned(self, partitions: set[Partition]) -> dict[Partition, int]:
+        self._generation += 1
+        return await self.offsets.load(partitions)
 
     # --- one batch
 
@@ -163,16 +188,43 @@ class BatchWorker(Generic[Tx, R]):
         Raises if the attempt failed: the batch stays pending and nothing moved."""
         batch = self._pending
         if batch is None:
-            records = await self.consumer.getmany(
-                timeout_ms=self.poll_timeout_ms, max_records=self.batch_size
-            )
-            if not records:
+            batch = await self._take_next()
+            if batch is None:
                 return 0
-            batch = self._pending = Batch(records)
+            self._pending = batch
+        # Fetch (and prepare) the following batch while this one's transaction runs.
+        if self._next is None:
+            self._next = asyncio.create_task(self._fetch(), name=f"{self.name}-prefetch")
         result = await self._attempt(batch)
         self._pending = None
         await self._after_commit(batch, result)
         return len(batch.records)
+
+    async def _fetch(self) -> Batch | None:
+        records = await self.consumer.getmany(
+            timeout_ms=self.poll_timeout_ms, max_records=self.batch_size
+        )
+        if not records:
+            return None
+        # The generation the records were handed out in: an assignment (and its seek) during
+        # the poll came before them, one after it makes them stale.
+        batch = Batch(records, generation=self._generation)
+        if self._prepare is not None:
+            try:
+                await self._prepare(batch)
+            except Exception as exc:  # the handler does the work itself, in the transaction
+                batch.prepared = None
+                log.warning("kafka.prepare_failed", consumer=self.name, error=repr(exc)[:300])
+        return batch
+
+    async def _take_next(self) -> Batch | None:
+        task, self._next = self._next, None
+        batch = await task if task is not None else await self._fetch()
+        if batch is not None and batch.generation != self._generation:
+            # Fetched before a rebalance: the assignment re-reads from the stored offsets.
+            log.info("kafka.prefetch_dropped", consumer=self.name, records=len(batch.records))
+            return None
+        return batch
 
     async def _attempt(self, batch: Batch) -> R:
         return await apply_batch(
@@ -225,6 +277,8 @@ class BatchWorker(Generic[Tx, R]):
             return
         self.running = True
         log.info("kafka.batch_worker_started", consumer=self.name)
+        if self._drain is not None:
+            self._drainer = asyncio.create_task(self._drain_loop(), name=f"{self.name}-outbox")
         try:
             while not self._stopping.is_set():
                 try:
@@ -236,16 +290,37 @@ class BatchWorker(Generic[Tx, R]):
                     await self.backoff.wait(self._stopping)
                     continue
                 self.backoff.reset()
-                await self.drain()
+                self._drain_wanted.set()
         finally:
             self.running = False
             self._pending = None  # abandoned uncommitted: re-read from the stored offsets
+            if self._next is not None:
+                self._next.cancel()
+                with contextlib.suppress(BaseException):
+                    await self._next
+            if self._drainer is not None:  # let it finish its drain (it holds rows locked)
+                self._drain_wanted.set()
+                with contextlib.suppress(BaseException):
+                    await self._drainer
+            self._next = self._drainer = None
+            await self.drain()  # what the last commits left, while the publisher still runs
             if self.owns_clients:
                 with contextlib.suppress(Exception):
                     await self.consumer.stop()
                 with contextlib.suppress(Exception):
                     await self.publisher.stop()
             log.info("kafka.batch_worker_stopped", consumer=self.name)
+
+    async def _drain_loop(self) -> None:
+        """Publish the outbox right after each commit (and on idle polls), beside the next
+        batch's transaction: one drainer, so records leave in the outbox's order."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drain_wanted.wait(), self.poll_timeout_ms / 1000)
+            self._drain_wanted.clear()
+            await self.drain()
+            if self._stopping.is_set():
+                return
 
     def _failed(self, exc: BaseException) -> None:
         pending = self._pending
