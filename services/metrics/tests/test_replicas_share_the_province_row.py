@@ -18,6 +18,7 @@ from ioc_common.catalogue import load_catalogue
 from ioc_common.db import create_engine
 from ioc_common.events import decode_telemetry, event_key
 from ioc_common.reference.units import unit_tree
+from ioc_common.testing import eventually
 from ioc_metrics.core import apply_events
 from ioc_metrics.db import pg_transaction
 from ioc_metrics.pg import PostgresStore
@@ -47,11 +48,12 @@ def _batch(commune: str, transactions: int) -> list[tuple[Any, Any]]:
     return [(event_key(event), facts_of(event, load_catalogue(), unit_tree()))]
 
 
-async def _waiting_on_a_lock(conn: Any, pid: int) -> None:
-    while not await conn.fetchval(
-        "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid
-    ):
-        await asyncio.sleep(0.02)
+async def _waiting_on_a_lock(conn: Any, pid: int) -> bool:
+    return bool(
+        await conn.fetchval(
+            "SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = $1", pid
+        )
+    )
 
 
 async def test_two_replicas_writing_one_province_lose_nothing(fresh_database_url: str) -> None:
@@ -69,7 +71,8 @@ async def test_two_replicas_writing_one_province_lose_nothing(fresh_database_url
             # The second replica runs until it must wait for the first one's transaction ...
             second = asyncio.create_task(second_replica())
             async with pg_transaction(engine) as watcher:
-                await asyncio.wait_for(_waiting_on_a_lock(watcher, await second_pid), 60)
+                pid = await second_pid
+                await eventually(lambda: _waiting_on_a_lock(watcher, pid), timeout_s=60)
         # ... which commits here.
         await asyncio.wait_for(second, 60)
         async with pg_transaction(engine) as conn:
@@ -88,4 +91,5 @@ async def test_two_replicas_writing_one_province_lose_nothing(fresh_database_url
     wrong = [dict(r) for r in rows if r["province"] != r["districts"]]
     assert wrong == []
     transactions = [r for r in rows if r["indicator"] == "cashless_transactions"]
-    assert transactions and all(r["province"] == 107 for r in transactions)
+    assert transactions
+    assert all(r["province"] == 107 for r in transactions)
