@@ -2,7 +2,8 @@
 
 Starts ``ioc dev`` (embedded broker and database, the simulator on), waits until the simulated
 Tuyên Quang has district values and an open alert, logs in to the dashboard in headless
-Chromium and writes ``docs/images/dashboard.png``. Takes about two minutes."""
+Chromium and writes ``docs/images/dashboard.png`` and, at 1920×1080 in wall mode
+(``/dashboard?wall=1``), ``docs/images/dashboard-wall.png``. Takes about two minutes."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from ioc_gateway.testing import chromium
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "images" / "dashboard.png"
+OUT_WALL = ROOT / "docs" / "images" / "dashboard-wall.png"
 
 
 def start_dev(password: str) -> DevProcess:
@@ -67,16 +69,21 @@ async def wait_for_data(dev: DevProcess, timeout_s: float = 180) -> None:
 
 
 async def screenshot(gateway: str, password: str) -> None:
-    async with chromium() as context:
-        page = await context.new_page()
-        await page.goto(f"{gateway}/dashboard")
-        await page.fill("#username", "admin")
-        await page.fill("#password", password)
-        await page.click("#login-button")
-        await page.locator("#app").wait_for(state="visible")
-        await page.wait_for_timeout(8_000)  # tiles, chart and the live ticker fill in
-        OUT.parent.mkdir(parents=True, exist_ok=True)
-        await page.screenshot(path=str(OUT), full_page=True)
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    for out, path, size, full_page in (
+        (OUT, "/dashboard", (1600, 1000), True),
+        # The wall screen as it hangs: one 1080p screen, the indicator held still.
+        (OUT_WALL, "/dashboard?wall=1&rotate=0", (1920, 1080), False),
+    ):
+        async with chromium(*size) as context:
+            page = await context.new_page()
+            await page.goto(gateway + path)
+            await page.fill("#username", "admin")
+            await page.fill("#password", password)
+            await page.click("#login-button")
+            await page.locator("#app").wait_for(state="visible")
+            await page.wait_for_timeout(8_000)  # tiles, map, chart and the live ticker fill in
+            await page.screenshot(path=str(out), full_page=full_page)
 
 
 def main() -> int:
@@ -87,7 +94,7 @@ def main() -> int:
     try:
         asyncio.run(wait_for_data(dev))
         asyncio.run(screenshot(dev.urls["gateway"], password))
-        print(f"written {OUT.relative_to(ROOT)}")
+        print(f"written {OUT.relative_to(ROOT)}, {OUT_WALL.relative_to(ROOT)}")
         return 0
     finally:
         proc.send_signal(signal.SIGINT)

@@ -462,3 +462,55 @@ def test_doc_example(block: Block, stack: Stack) -> None:
             timeout=180,
         )
         assert done.returncode == 0, _show(done, block)
+
+
+#: Blocks that act on "the first alert" of a list: without one they must stop with a message.
+PICKS_AN_ALERT = [b for b in EXECUTED if ".items[0].id" in b.body]
+
+
+@pytest.mark.parametrize("block", PICKS_AN_ALERT, ids=[b.id for b in PICKS_AN_ALERT])
+def test_an_example_that_needs_an_alert_fails_loudly_without_one(
+    block: Block, tmp_path: Path
+) -> None:
+    """Run as a reader would (``bash file.sh``, no flags) against a gateway with no alert:
+    a non-zero exit and the reason on stderr, never a silent 0 on ``/v1/alerts/null``."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    class NoAlerts(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            listing = self.path.startswith("/v1/alerts?")
+            body = b'{"items": [], "total": 0}' if listing else b'{"error": {"code": "x"}}'
+            self.send_response(200 if listing else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def do_GET(self) -> None:  # the name http.server calls
+            self._answer()
+
+        def do_POST(self) -> None:
+            self._answer()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NoAlerts)
+    Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        script = tmp_path / "example.sh"
+        script.write_text(block.body, encoding="utf-8")
+        done = subprocess.run(
+            ["bash", str(script)],
+            cwd=tmp_path,
+            env={**os.environ, "IOC_GATEWAY_URL": f"http://127.0.0.1:{server.server_port}"},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert done.returncode != 0, _show(done, block)
+    assert "alert" in done.stderr, _show(done, block)

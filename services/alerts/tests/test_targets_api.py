@@ -158,3 +158,26 @@ async def test_nul_characters_anywhere_are_a_422_not_a_database_error(h: Harness
     good = {"ends_at": ends, "reason": "bảo trì", "unit_code": "071"}
     r = await h.client.post("/v1/silences", json=good)
     assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize(
+    ("moment", "reason"),
+    [
+        ("9999-12-31", "timezone"),
+        ("0001-01-01", "timezone"),
+        ("2030-01-01T00:00:00", "timezone"),
+        ("0001-01-01T01:01:01+07:00", "1900"),
+        ("9999-12-31T23:59:59-12:00", "2200"),
+    ],
+)
+async def test_a_silence_time_without_a_timezone_or_out_of_range_is_a_422_not_a_500(
+    h: Harness, moment: str, reason: str
+) -> None:
+    # Found by the body injection sweep and schemathesis (tests/reliability): a bare date was
+    # compared with an aware time before its missing timezone was noticed; year 1 at +07:00 is
+    # before year 1 in UTC, and PostgreSQL's write overflowed.
+    aware = "2030-01-01T00:00:00+07:00"
+    for times in ({"starts_at": moment, "ends_at": aware}, {"starts_at": aware, "ends_at": moment}):
+        r = await h.client.post("/v1/silences", json={**times, "reason": "x", "unit_code": "071"})
+        assert r.status_code == 422, (times, r.text)
+        assert reason in r.text

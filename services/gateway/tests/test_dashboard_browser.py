@@ -9,14 +9,9 @@ reports no violation. The screenshot is saved to ``test-artifacts/dashboard.png`
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
-import tempfile
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -26,10 +21,9 @@ import pytest
 from playwright.async_api import Page, expect
 
 from ioc_common.db import create_engine, session_factory
-from ioc_common.infra.process import free_port, stop_process, tail
-from ioc_common.infra.pytest_plugin import new_database
 from ioc_common.testing import bts_event, eventually
 from ioc_common.timeutil import vietnam_today
+from ioc_gateway.platform_testing import Platform, running_platform
 from ioc_gateway.testing import chromium, create_user_command
 from ioc_ingest.keys import PgKeyStore
 
@@ -42,84 +36,12 @@ PASSWORD = "van-hanh-ioc-2026"
 #: 070–076, and one in former Hà Giang's Quản Bạ (029), the district that will lag.
 COMMUNES = ["02212", "02266", "02221", "02287", "02374", "02434", "02536"]
 LAGGING_COMMUNE, LAGGING_DISTRICT = "00874", "029"
-SERVICES = ("ingest", "metrics", "alerts", "gateway")
-
-
-@dataclass
-class Platform:
-    urls: dict[str, str]
-    database_url: str
-
-
-def _wait(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url} exited with {proc.returncode}:\n{tail(log, 40)}")
-        try:
-            if httpx.get(url, timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} not ready within {timeout_s}s:\n{tail(log, 40)}")
 
 
 @pytest.fixture
 def platform(private_kafka_bootstrap: str, postgres_base_url: str) -> Iterator[Platform]:
-    database_url = new_database(postgres_base_url)
-    run = uuid.uuid4().hex[:8]
-    logs = Path(tempfile.mkdtemp(prefix="ioc-browser-"))
-    ports = {name: free_port() for name in SERVICES}
-    urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    env = {
-        **os.environ,
-        # A broker of its own: new consumer groups start from the topics' beginning, and the
-        # session's topics carry every earlier test's messages.
-        "KAFKA_BOOTSTRAP_SERVERS": private_kafka_bootstrap,
-        "DATABASE_URL": database_url,
-        "IOC_LOG_LEVEL": "WARNING",
-        **{f"IOC_{name.upper()}_URL": url for name, url in urls.items()},
-        "IOC_METRICS_GROUP_ID": f"metrics-browser-{run}",
-        "IOC_ALERTS_GROUP_ID": f"alerts-browser-{run}",
-        "IOC_ALERTS_GROUP_WAIT_S": "1",
-        "IOC_ALERTS_DISPATCH_INTERVAL_S": "0.5",
-        "IOC_ALERTS_SWEEP_INTERVAL_S": "5",
-        "IOC_ALERTS_DASHBOARD_URL": urls["gateway"],
-        "IOC_GATEWAY_SESSION_SECRET": uuid.uuid4().hex,
-        "IOC_GATEWAY_GROUP_PREFIX": f"gateway-browser-{run}",
-    }
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        for name in SERVICES:
-            log = logs / f"{name}.log"
-            with log.open("wb") as out:
-                proc = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "uvicorn",
-                        "--factory",
-                        f"ioc_{name}.app:create_app",
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(ports[name]),
-                        "--no-access-log",
-                    ],
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
-            procs.append(proc)
-            # /readyz: the gateway's consumer has its partitions, so nothing later is missed.
-            _wait(f"{urls[name]}/readyz", proc, log)
-        yield Platform(urls, database_url)
-    finally:
-        for proc in reversed(procs):
-            stop_process(proc, timeout_s=10)
-        for name in SERVICES:
-            print(f"--- {name} log (tail) ---\n{tail(logs / f'{name}.log', 15)}")
+    with running_platform(private_kafka_bootstrap, postgres_base_url) as started:
+        yield started
 
 
 def _create_operator(database_url: str, username: str, role: str, scope: str) -> None:

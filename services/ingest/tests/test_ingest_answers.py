@@ -72,8 +72,8 @@ async def test_an_idempotency_key_header_out_of_bounds_is_a_field_error(
     body = make_bts()  # type: ignore[operator]
     del body["event_id"]
     for value, reason in (
-        ("", "String should have at least 1 character"),
-        ("k" * 256, "String should have at most 255 characters"),
+        ("", "không được để trống / must not be empty"),
+        ("k" * 256, "không được dài quá 255 ký tự / must have at most 255 characters"),
     ):
         r = await harness.client.post(
             "/v1/events", json=body, headers={**harness.headers(), "Idempotency-Key": value}

@@ -27,12 +27,18 @@ def _cmd_dev(args: argparse.Namespace) -> int:
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:
+    from ioc_common.cli_support import database_address, database_failure
     from ioc_common.db.migrate import upgrade
     from ioc_common.settings import ServiceSettings
 
-    url = args.database_url or ServiceSettings().database_url
+    address = database_address(args.database_url, lambda: ServiceSettings().database_url)
     print(f"Áp dụng migration tới {args.revision} / migrating to {args.revision} ...")
-    upgrade(url, args.revision)
+    try:
+        upgrade(address.url, args.revision)
+    except Exception as exc:
+        if (unreachable := database_failure(exc, address)) is not None:
+            raise unreachable from None
+        raise
     print("Xong / done")
     return 0
 
@@ -147,13 +153,24 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     dev = sub.add_parser("dev", help="chạy toàn bộ hệ thống cục bộ / run everything locally")
-    dev.add_argument("--data-dir", help="keep PostgreSQL data here between runs")
+    dev.add_argument(
+        "--data-dir",
+        help="keep PostgreSQL data, the logs, the ports and the admin login here between runs "
+        "(default: a temporary directory, removed on exit)",
+    )
     dev.add_argument("--no-simulate", action="store_true", help="do not start the simulator")
-    dev.add_argument("--base-port", type=int, default=8000, help="first service port (8000)")
+    dev.add_argument(
+        "--base-port",
+        type=int,
+        default=None,
+        help="first service port (default: the previous run's ports, else 8000)",
+    )
     dev.set_defaults(func=_cmd_dev)
 
     mig = sub.add_parser("migrate", help="áp dụng migration / apply database migrations")
-    mig.add_argument("--database-url", help="default: $DATABASE_URL")
+    mig.add_argument(
+        "--database-url", help="default: $DATABASE_URL, else the running `ioc dev`'s database"
+    )
     mig.add_argument("--revision", default="head")
     mig.set_defaults(func=_cmd_migrate)
 
@@ -188,9 +205,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The exit code of a command that could not reach the database, the broker or a service.
+EXIT_UNREACHABLE = 3
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from ioc_common.cli_support import failure_line
+
     args = build_parser().parse_args(argv)
-    code: int = args.func(args)
+    try:
+        code: int = args.func(args)
+    except Exception as exc:
+        # Every command: a missing database, broker or service is one line with the fix,
+        # not a traceback; any other error keeps its traceback (it is a bug).
+        line = failure_line(exc)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
+        return EXIT_UNREACHABLE
     return code
 
 

@@ -8,13 +8,15 @@ one of four families. ``observed_at`` is the first day of the period the figure 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, Final, Literal, Self
+from typing import Annotated, Any, ClassVar, Final, Literal, Self
 from uuid import UUID
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     NonNegativeInt,
@@ -42,6 +44,56 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _any_case(choices: type[StrEnum]) -> BeforeValidator:
+    """Accept a choice in any case and with stray spaces ("Mobifone", "QR "), stored in its
+    canonical spelling: departments type these by hand."""
+    canonical = {c.value.casefold(): c.value for c in choices}
+
+    def fix(value: Any) -> Any:
+        return canonical.get(value.strip().casefold(), value) if isinstance(value, str) else value
+
+    return BeforeValidator(fix)
+
+
+def exceeds(part: str, whole: str) -> str:
+    """The reason a payload is refused when a part is larger than its whole."""
+    return f"{part} không được lớn hơn {whole} / {part} must not exceed {whole}"
+
+
+class Parts(_Strict):
+    """A payload whose counts are parts of a total: ``PARTS`` lists (part, whole) pairs."""
+
+    PARTS: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    @model_validator(mode="after")
+    def _parts_within_whole(self) -> Self:
+        for part, whole in self.PARTS:
+            if getattr(self, part) > getattr(self, whole):
+                raise ValueError(exceeds(part, whole))
+        return self
+
+    @classmethod
+    def exceeding_parts(cls, raw: Mapping[str, Any]) -> list[tuple[str, str]]:
+        """The pairs that break the rule in an unvalidated payload (whole numbers only), so a
+        refused payload can report this too, not only its first problem."""
+        found = []
+        for part, whole in cls.PARTS:
+            a, b = _whole_number(raw.get(part)), _whole_number(raw.get(whole))
+            if a is not None and b is not None and a > b:
+                found.append((part, whole))
+        return found
+
+
+def _whole_number(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
 # --- payloads ---------------------------------------------------------------------------------
 
 
@@ -60,22 +112,18 @@ class Technology(StrEnum):
     G5 = "5G"
 
 
-class BtsPayload(_Strict):
+class BtsPayload(Parts):
     """Mobile base stations of one operator and technology in a unit, as of ``observed_at``."""
 
-    operator: MobileOperator
-    technology: Technology
+    PARTS: ClassVar[tuple[tuple[str, str], ...]] = (("villages_covered", "villages_total"),)
+
+    operator: Annotated[MobileOperator, _any_case(MobileOperator)]
+    technology: Annotated[Technology, _any_case(Technology)]
     sites: NonNegativeInt = Field(le=100_000, description="BTS sites on air / số trạm BTS")
     villages_total: NonNegativeInt = Field(le=100_000, description="villages in the unit / số thôn")
     villages_covered: NonNegativeInt = Field(
         le=100_000, description="villages with mobile signal / số thôn có sóng di động"
     )
-
-    @model_validator(mode="after")
-    def _covered_within_total(self) -> Self:
-        if self.villages_covered > self.villages_total:
-            raise ValueError("villages_covered must not exceed villages_total")
-        return self
 
 
 class ServiceLevel(StrEnum):
@@ -83,26 +131,22 @@ class ServiceLevel(StrEnum):
     FULL_ONLINE = "full_online"  # formerly "level 4"
 
 
-class PublicServicePayload(_Strict):
+class PublicServicePayload(Parts):
     """Online public-service dossiers of one service level handled in the period."""
 
-    service_level: ServiceLevel
+    PARTS: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("dossiers_online", "dossiers_total"),
+        ("dossiers_processed_online", "dossiers_total"),
+        ("paid_online", "dossiers_total"),
+    )
+
+    service_level: Annotated[ServiceLevel, _any_case(ServiceLevel)]
     dossiers_total: NonNegativeInt = Field(le=10**9, description="hồ sơ tiếp nhận")
     dossiers_online: NonNegativeInt = Field(le=10**9, description="hồ sơ nộp trực tuyến")
     dossiers_processed_online: NonNegativeInt = Field(
         le=10**9, description="hồ sơ xử lý trực tuyến"
     )
     paid_online: NonNegativeInt = Field(le=10**9, description="hồ sơ thanh toán trực tuyến")
-
-    @model_validator(mode="after")
-    def _parts_within_total(self) -> Self:
-        if self.dossiers_online > self.dossiers_total:
-            raise ValueError("dossiers_online must not exceed dossiers_total")
-        if self.dossiers_processed_online > self.dossiers_total:
-            raise ValueError("dossiers_processed_online must not exceed dossiers_total")
-        if self.paid_online > self.dossiers_total:
-            raise ValueError("paid_online must not exceed dossiers_total")
-        return self
 
 
 class PaymentChannel(StrEnum):
@@ -116,7 +160,7 @@ class PaymentChannel(StrEnum):
 class CashlessPayload(_Strict):
     """Cashless payments through one channel in the period."""
 
-    channel: PaymentChannel
+    channel: Annotated[PaymentChannel, _any_case(PaymentChannel)]
     transactions: NonNegativeInt = Field(le=10**12, description="số giao dịch")
     value_vnd: NonNegativeInt = Field(le=10**16, description="giá trị (đồng)")
 
@@ -134,10 +178,30 @@ class ObservationPayload(_Strict):
         has_value = self.value is not None
         has_ratio = self.numerator is not None or self.denominator is not None
         if has_value == has_ratio:
-            raise ValueError("give either value, or numerator and denominator")
+            raise ValueError(
+                "gửi value, hoặc numerator và denominator / "
+                "give either value, or numerator and denominator"
+            )
         if has_ratio and (self.numerator is None or self.denominator is None):
-            raise ValueError("a ratio needs both numerator and denominator")
+            raise ValueError(
+                "tỷ lệ cần cả numerator và denominator / "
+                "a ratio needs both numerator and denominator"
+            )
         return self
+
+
+#: Every payload choice by its case-folded spelling.
+_CHOICES: Final = {
+    c.value.casefold(): c.value
+    for choices in (MobileOperator, Technology, ServiceLevel, PaymentChannel)
+    for c in choices
+}
+
+
+def canonical_choice(text: str) -> str:
+    """A payload choice as the platform spells it ("mobifone" → "MobiFone"); other text as
+    given, stripped."""
+    return _CHOICES.get(text.strip().casefold(), text.strip())
 
 
 # --- the envelope ------------------------------------------------------------------------------

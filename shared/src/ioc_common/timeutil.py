@@ -37,6 +37,34 @@ GRANULARITY_ORDER: Final = (
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _QUARTER = re.compile(r"^(\d{4})-Q([1-4])$")
 _YEAR = re.compile(r"^(\d{4})$")
+#: 31/05/2024, 31-05-2024, 31.05.2024: how Excel shows a date in Vietnam.
+_DAY_FIRST = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{4})$")
+#: 45443: a date cell exported as Excel's serial day number.
+_EXCEL_SERIAL = re.compile(r"^\d{5}(\.\d+)?$")
+_FORMS_VI: Final = "2024-05-31 (ngày), 2024-05 (tháng), 2024-Q2 (quý) hoặc 2024 (năm)"
+_FORMS_EN: Final = "2024-05-31 (day), 2024-05 (month), 2024-Q2 (quarter) or 2024 (year)"
+
+
+def _not_a_period(text: str) -> str:
+    """Why ``text`` is no period, in Vietnamese and English, with the fix for what spreadsheets
+    write instead."""
+    if m := _DAY_FIRST.match(text):
+        iso = f"{m[3]}-{int(m[2]):02d}-{int(m[1]):02d}"
+        return (
+            f"{text!r} là ngày kiểu Excel: hãy viết {iso} (năm-tháng-ngày) hoặc {iso[:7]} cho cả "
+            f"tháng / {text!r} is a spreadsheet-style date: write {iso} (year-month-day), or "
+            f"{iso[:7]} for the whole month"
+        )
+    if _EXCEL_SERIAL.match(text):
+        return (
+            f"{text!r} là số ngày của Excel: định dạng ô là Văn bản rồi viết {_FORMS_VI} / "
+            f"{text!r} is an Excel serial day number: format the cell as Text and write "
+            f"{_FORMS_EN}"
+        )
+    return (
+        f"{text!r} không phải kỳ báo cáo: dùng {_FORMS_VI} / "
+        f"{text!r} is not a period: use {_FORMS_EN}"
+    )
 
 
 def utc_now() -> datetime:
@@ -59,11 +87,15 @@ def parse_observed(value: object) -> tuple[date, Granularity]:
         try:
             return moment.astimezone(VIETNAM_TZ).date(), Granularity.DAY
         except OverflowError:  # e.g. 9999-12-31T23:59-12:00 is past year 9999 in Vietnam
-            raise ValueError(f"{value.isoformat()} is out of range") from None
+            raise ValueError(
+                f"{value.isoformat()} ngoài phạm vi lịch / {value.isoformat()} is out of range"
+            ) from None
     if isinstance(value, date):
         return value, Granularity.DAY
     if not isinstance(value, str):
-        raise ValueError("must be a date string such as 2024-05-31, 2024-05, 2024-Q2 or 2024")
+        raise ValueError(
+            f"phải là chuỗi ngày tháng: {_FORMS_VI} / must be a date string: {_FORMS_EN}"
+        )
     text = value.strip()
     if m := _YEAR.match(text):
         return date(int(m[1]), 1, 1), Granularity.YEAR
@@ -72,16 +104,17 @@ def parse_observed(value: object) -> tuple[date, Granularity]:
     if m := _MONTH.match(text):
         month = int(m[2])
         if not 1 <= month <= 12:
-            raise ValueError(f"{text!r}: month {month} is not between 01 and 12")
+            raise ValueError(
+                f"{text!r}: tháng {month} không nằm trong 01-12 / "
+                f"{text!r}: month {month} is not between 01 and 12"
+            )
         return date(int(m[1]), month, 1), Granularity.MONTH
     try:
         if len(text) == 10:
             return date.fromisoformat(text), Granularity.DAY
         return parse_observed(datetime.fromisoformat(text.replace("Z", "+00:00")))
     except ValueError:
-        raise ValueError(
-            f"{text!r} is not a date: use 2024-05-31, 2024-05, 2024-Q2, 2024 or an ISO date-time"
-        ) from None
+        raise ValueError(_not_a_period(text)) from None
 
 
 def period_start(day: date, granularity: Granularity) -> date:

@@ -73,7 +73,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url)
         sessions = session_factory(engine)
-        evaluator = Evaluator(hysteresis_ratio=settings.hysteresis_ratio, clock=clock)
+        evaluator = Evaluator(
+            hysteresis_ratio=settings.hysteresis_ratio, clock=clock, demo_day_s=settings.demo_day_s
+        )
         allowed = parse_networks(settings.webhook_allow_networks)
         http = httpx.AsyncClient(follow_redirects=False)
         channels: dict[str, Channel] = {

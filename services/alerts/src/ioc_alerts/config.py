@@ -30,6 +30,11 @@ class AlertsSettings(ServiceSettings):
     #: this share of the critical tolerance, so a value hovering at a threshold does not flap.
     hysteresis_ratio: float = Field(default=0.1, ge=0, le=1)
     sweep_interval_s: float = Field(default=60.0, gt=0)
+    #: ``ioc dev`` only — the demo reporting interval: for the missing-data rule one day of an
+    #: indicator's reporting interval lasts this many seconds, so the demo's silent district
+    #: raises its alert within minutes (its summary says so). Unset: real days; refused
+    #: outside ``ioc dev``.
+    demo_day_s: float | None = Field(default=None, gt=0)
     #: Metric updates read, recorded and judged per transaction (each key once per batch).
     consume_batch: int = Field(default=2000, ge=1, le=20_000)
 
@@ -83,6 +88,11 @@ class AlertsSettings(ServiceSettings):
         on the submission port must be encrypted."""
         if self.environment == "dev":
             return self
+        if self.demo_day_s is not None:
+            raise ValueError(
+                "IOC_ALERTS_DEMO_DAY_S chỉ dùng cho bản chạy thử ioc dev (khoảng báo cáo minh "
+                "hoạ); bỏ biến này / is the demo reporting interval of ioc dev only; unset it"
+            )
         if _is_loopback(urlsplit(self.dashboard_url).hostname or ""):
             raise ValueError(
                 f"IOC_ALERTS_DASHBOARD_URL={self.dashboard_url!r} trỏ về máy cục bộ: liên kết "

@@ -79,6 +79,8 @@ class MissingOutcome:
     last_report_at: datetime | None
     silent_for_days: float
     interval_days: int
+    #: Set under ``ioc dev``'s demo reporting interval: how many seconds a day lasted.
+    demo_day_s: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,16 +212,20 @@ def evaluate_missing(
     expected_since: datetime,
     interval_days: int,
     now: datetime,
+    demo_day_s: float | None = None,
 ) -> MissingOutcome:
     """Missing when nothing arrived for longer than the reporting interval (counted from
-    ``expected_since`` — when the target began to apply — if nothing ever arrived)."""
+    ``expected_since`` — when the target began to apply — if nothing ever arrived). Under
+    ``ioc dev``'s demo reporting interval a day lasts ``demo_day_s`` seconds."""
     since = last_report_at if last_report_at is not None else expected_since
     silent = now - since
+    day_s = demo_day_s if demo_day_s is not None else 86400.0
     return MissingOutcome(
-        missing=silent > timedelta(days=interval_days),
+        missing=silent > timedelta(seconds=interval_days * day_s),
         last_report_at=last_report_at,
-        silent_for_days=silent.total_seconds() / 86400,
+        silent_for_days=silent.total_seconds() / day_s,
         interval_days=interval_days,
+        demo_day_s=demo_day_s,
     )
 
 
@@ -234,6 +240,7 @@ def decide(
     now: datetime,
     previous_lagging: AlertSeverity | None,
     hysteresis_ratio: float,
+    demo_day_s: float | None = None,
 ) -> Decision:
     """Both rules for one (indicator, unit) under every target that applies to it; the worst
     lagging outcome wins."""
@@ -242,6 +249,7 @@ def decide(
         expected_since=expected_since,
         interval_days=indicator.reporting_interval_days,
         now=now,
+        demo_day_s=demo_day_s,
     )
     ids = tuple(t.id for t in targets)
     if missing.missing:

@@ -38,9 +38,13 @@ Clock = Callable[[], datetime]
 
 
 class Evaluator:
-    def __init__(self, *, hysteresis_ratio: float, clock: Clock) -> None:
+    def __init__(
+        self, *, hysteresis_ratio: float, clock: Clock, demo_day_s: float | None = None
+    ) -> None:
         self.hysteresis_ratio = hysteresis_ratio
         self.clock = clock
+        #: ``ioc dev``'s demo reporting interval (``AlertsSettings.demo_day_s``).
+        self.demo_day_s = demo_day_s
         self.targets = TargetCache()
 
     async def evaluate(self, session: AsyncSession, keys: Iterable[Key]) -> list[str]:
@@ -90,6 +94,7 @@ class Evaluator:
                 now=now,
                 previous_lagging=previous,
                 hysteresis_ratio=self.hysteresis_ratio,
+                demo_day_s=self.demo_day_s,
             )
             await self._apply(session, run, decision, applicable, key)
         await write_refreshes(session, list(run.refreshes.values()))

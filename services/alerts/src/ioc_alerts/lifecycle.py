@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_alerts import tables as t
 from ioc_alerts.evaluation import SEVERITY_RANK
-from ioc_alerts.matching import recipient_matches, silenced
+from ioc_alerts.matching import recipient_matches, silence_matches, silenced
 from ioc_common.errors import Conflict, NotFound
 from ioc_common.events import AlertChanged, AlertSeverity, AlertState
 
@@ -395,6 +395,36 @@ async def _changed(
         await queue_notifications(session, alert, notify, now, batch=writes)
     if own:
         await writes.flush(session)
+
+
+async def record_silence(
+    session: AsyncSession, silence: Mapping[str, Any], actor: str, now: datetime
+) -> int:
+    """A ``silenced`` row in the history of every open alert ``silence`` matches, with who
+    silenced it, why and until when — an operator reading an alert's history sees why nobody
+    was told of it. Returns how many alerts it names."""
+    query = sa.select(t.alerts).where(t.alerts.c.state != AlertState.RESOLVED.value)
+    if silence["indicator"] is not None:
+        query = query.where(t.alerts.c.indicator == silence["indicator"])
+    # A silence that starts later is recorded as what it will do.
+    on = max(now, silence["starts_at"])
+    found = [dict(a) for a in (await session.execute(query.order_by(t.alerts.c.id))).mappings()]
+    rows = [
+        _history_row(alert, "silenced", now, actor=actor, note=silence["reason"])
+        | {
+            "detail": dict(alert.get("detail") or {})
+            | {
+                "silence_id": str(silence["id"]),
+                "silence_starts_at": silence["starts_at"].isoformat(),
+                "silence_ends_at": silence["ends_at"].isoformat(),
+            }
+        }
+        for alert in found
+        if silence_matches(silence, alert, on)
+    ]
+    if rows:
+        await session.execute(sa.insert(t.history), rows)
+    return len(rows)
 
 
 def _history_row(

@@ -99,6 +99,18 @@ def missing_summary(
 ) -> tuple[str, str]:
     where = unit_name(unit_code, today, with_code=True)
     days = int(outcome.silent_for_days)
+    if outcome.demo_day_s is not None:
+        # The demo reporting interval of ioc dev: say so, in seconds, never as real days.
+        seconds = outcome.interval_days * outcome.demo_day_s
+        vi = (
+            f"{where}: không nhận được số liệu {indicator.name_vi} "
+            f"(chu kỳ báo cáo minh hoạ của ioc dev: {seconds:g} giây)."
+        )
+        en = (
+            f"{where}: no {indicator.name_en} figures "
+            f"(ioc dev demo reporting interval: {seconds:g} seconds)."
+        )
+        return vi, en
     if outcome.last_report_at is None:
         vi = (
             f"{where}: chưa nhận được số liệu {indicator.name_vi} "

@@ -22,6 +22,7 @@ from ioc_common.db import create_engine, database_ready, session_factory
 from ioc_common.kafka import client_security
 from ioc_common.kafka.consumer import Consumer, KafkaConsumer, Partition
 from ioc_common.logs import get_logger
+from ioc_common.nul_guard import RejectNulMiddleware
 from ioc_common.observability import new_registry
 from ioc_common.web import install_service_basics, prepare_service
 from ioc_gateway.api.routes import (
@@ -32,8 +33,10 @@ from ioc_gateway.api.routes import (
     dashboard,
     districts,
     freshness,
+    geo,
     live,
     overview,
+    reports,
     scorecard,
     series,
     silences,
@@ -75,6 +78,7 @@ async def _dev_admin(user_store: UserStore, settings: GatewaySettings) -> None:
         return
     if await user_store.count() > 0:
         return
+    chosen = password is not None
     password = password or secrets.token_urlsafe(12)
     await user_store.create(
         username="admin",
@@ -83,6 +87,8 @@ async def _dev_admin(user_store: UserStore, settings: GatewaySettings) -> None:
         password=password,
         actor="ioc-dev",
     )
+    if chosen:
+        return  # whoever chose it shows it (``ioc dev`` prints it at every start)
     # Shown once on the developer's terminal, never logged.
     # ``ioc dev`` tells each service its own address.
     base = os.environ.get("IOC_GATEWAY_URL", f"http://{settings.host}:{settings.port}")
@@ -226,6 +232,8 @@ def create_app(
 
     install_service_basics(app, service="gateway", registry=registry, readiness=readiness)
     app.add_middleware(AuditOriginMiddleware)  # audit rows say where an action came from
+    # NUL in a body reached the audit log's JSONB as a 500 (the body injection sweep).
+    app.add_middleware(RejectNulMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, hsts_seconds=settings.hsts_seconds)
     for module in (
         auth,
@@ -235,11 +243,13 @@ def create_app(
         series,
         scorecard,
         freshness,
+        geo,
         alerts,
         assessments,
         silences,
         units,
         users,
+        reports,
         live,
         dashboard,
     ):

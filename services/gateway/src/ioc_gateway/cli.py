@@ -24,6 +24,7 @@ from ioc_common.cli_support import (
     add_command_group,
     add_database_url_arg,
     cli_actor,
+    database_address,
     print_listing,
     run_with_database,
     store_command,
@@ -72,6 +73,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     user_command("logout", "kết thúc mọi phiên / end every session of a user", _cmd_logout)
 
+    from ioc_gateway import geo_cli  # ``ioc geo …``: the map's boundaries, also the gateway's
+
+    geo_cli.register(sub)
+
 
 def _access_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--role", choices=["viewer", "operator", "admin"])
@@ -97,7 +102,7 @@ def _run(url: str | None, action: Callable[[UserStore], Awaitable[int]]) -> int:
     from ioc_gateway.config import GatewaySettings
 
     return run_with_database(
-        url or GatewaySettings().database_url,
+        database_address(url, lambda: GatewaySettings().database_url),
         lambda sessions: UserStore(sessions, cache_ttl_s=0),
         action,
     )

@@ -128,6 +128,8 @@ def status_of(
         "deadline": target.deadline.isoformat(),
         "warning": target.tolerance.warning,
         "critical": target.tolerance.critical,
+        # A demo target of ioc dev, not the province's own: the dashboard labels it so.
+        "demo": target.demo,
     }
     if found.gap is not None:
         info["gap"] = round(found.gap, 4)

@@ -157,6 +157,8 @@ class FakeServices:
         #: What ``GET /v1/assessments`` answers (``AssessmentOut`` as JSON), for any date.
         self.assessments: list[dict[str, Any]] = []
         self.values: dict[tuple[str, str], float] = {}  # (indicator, unit) -> latest value
+        #: Names the metrics service gives units in its rankings, instead of the reference's.
+        self.unit_names: dict[str, str] = {}
         self.period = "2026-11"
         self.down: set[str] = set()
         self.calls: list[tuple[str, str, str | None]] = []
@@ -223,7 +225,7 @@ class FakeServices:
                 RankedOut(
                     rank=None,
                     unit_code=d.code,
-                    name=d.name,
+                    name=self.unit_names.get(d.code, d.name),
                     value=self.values.get((indicator, d.code)),
                     carried=None,
                 )

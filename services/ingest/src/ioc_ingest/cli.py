@@ -18,10 +18,14 @@ from typing import TYPE_CHECKING, Any, TextIO
 import httpx
 
 from ioc_common.cli_support import (
+    Address,
     add_command_group,
     add_database_url_arg,
     cli_actor,
+    database_address,
+    http_failure,
     print_listing,
+    resolve_address,
     run_with_database,
     store_command,
 )
@@ -82,8 +86,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     push.add_argument("file", help="a .json file (one event or a list) or a .csv file")
     push.add_argument(
         "--url",
-        default=os.environ.get("IOC_INGEST_URL", "http://127.0.0.1:8000"),
-        help="ingest base URL (default: $IOC_INGEST_URL or http://127.0.0.1:8000)",
+        help="ingest base URL (default: $IOC_INGEST_URL, else the running `ioc dev`'s ingest, "
+        "else http://127.0.0.1:8000)",
     )
     push.add_argument(
         "--key", default=os.environ.get("IOC_API_KEY"), help="API key (default: $IOC_API_KEY)"
@@ -97,7 +101,9 @@ def _run_with_store(url: str | None, action: Callable[[PgKeyStore], Awaitable[in
     from ioc_ingest.config import IngestSettings
     from ioc_ingest.keys import PgKeyStore
 
-    return run_with_database(url or IngestSettings().database_url, PgKeyStore, action)
+    return run_with_database(
+        database_address(url, lambda: IngestSettings().database_url), PgKeyStore, action
+    )
 
 
 def _check_units(units: Sequence[str]) -> list[str]:
@@ -201,8 +207,10 @@ def push_file(
     batch_size: int = PUSH_BATCH,
     client: httpx.Client | None = None,
     out: TextIO = sys.stdout,
+    address: Address | None = None,
 ) -> int:
-    """Send a file; print one line per item; 0 when nothing was rejected."""
+    """Send a file; print one line per item; 0 when nothing was rejected, 3 when ingest
+    did not answer (one line saying where it was looked for and the fix)."""
     own = client is None
     http = client or httpx.Client(base_url=url, timeout=120)
     headers = {"Authorization": f"Bearer {key}"}
@@ -233,8 +241,11 @@ def push_file(
             response = http.post("/v1/events:batch", json={"events": chunk}, headers=headers)
             worst = max(worst, _report_batch(response, out, label="index", offset=start))
         return worst
-    except httpx.HTTPError as exc:
-        print(f"lỗi kết nối / connection error: {exc}", file=sys.stderr)
+    except httpx.TransportError as exc:
+        print(
+            http_failure(exc, address or Address(url, "option"), "--url", "IOC_INGEST_URL"),
+            file=sys.stderr,
+        )
         return 3
     finally:
         if own:
@@ -287,9 +298,11 @@ def _cmd_push(args: argparse.Namespace) -> int:
     if not args.key:
         print("lỗi / error: give --key or set IOC_API_KEY", file=sys.stderr)
         return 2
+    address = resolve_address(args.url, "IOC_INGEST_URL", "ingest", lambda: "http://127.0.0.1:8000")
     return push_file(
         Path(args.file),
-        url=args.url,
+        url=address.url,
+        address=address,
         key=args.key,
         family=args.family,
         batch_size=args.batch_size,

@@ -20,10 +20,11 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import date, timedelta
 from typing import Final, Literal
 
 from ioc_common.errors import FieldError, InvalidInput
-from ioc_common.events import Family
+from ioc_common.events import Family, canonical_choice
 from ioc_ingest.validation import Rejection
 
 Kind = Literal["text", "int", "number", "bool"]
@@ -43,7 +44,7 @@ class Column:
 
 
 _UNIT = Column(
-    "unit_code", "Mã đơn vị", "unit_code", "text", True, "071",
+    "unit_code", "Mã đơn vị", "unit_code", "text", True, "08",
     "official unit code: province 2 digits, district 3 (before 1 July 2025), commune 5",
     ("ma_dvhc", "ma_dia_ban", "don_vi"),
 )  # fmt: skip
@@ -189,7 +190,11 @@ def decode(data: bytes) -> str:
         raise _invalid(
             f"không phải mã UTF-8 (dòng {line}); trong Excel chọn Lưu thành → 'CSV UTF-8'",
             f"not UTF-8 (line {line}); in Excel use Save As → 'CSV UTF-8 (Comma delimited)'",
-            [FieldError(f"line {line}", "invalid UTF-8 byte sequence")],
+            [
+                FieldError(
+                    f"line {line}", "byte không hợp lệ trong UTF-8 / invalid UTF-8 byte sequence"
+                )
+            ],
         ) from None
     if not text.strip():
         raise _invalid("tệp rỗng", "the file is empty")
@@ -233,7 +238,7 @@ def parse_csv(
         raise InvalidInput(
             f"Tệp có {len(data_rows)} dòng, vượt quá {max_rows}; hãy chia nhỏ",
             f"The file has {len(data_rows)} rows, more than {max_rows}; split it",
-            [FieldError("file", f"at most {max_rows} data rows")],
+            [FieldError("file", f"tối đa {max_rows} dòng số liệu / at most {max_rows} data rows")],
         )
     return [ParsedRow(n, _row_item(family, columns, r)) for n, r in data_rows]
 
@@ -307,7 +312,8 @@ def _row_item(
         else:
             item[col.target] = value
         if col.dimension:
-            dims.append(raw.strip())
+            # "Mobifone" and "MobiFone" are one figure: the derived id uses the canonical name.
+            dims.append(canonical_choice(raw))
     item["payload"] = payload
     if "event_id" not in item:
         # What identifies the figure: re-uploading the same file answers "duplicate".
@@ -324,11 +330,15 @@ def _row_item(
     return item
 
 
-def template(family: Family, *, vietnamese: bool = False) -> str:
-    """The downloadable template: the header and one example row, with a BOM for Excel."""
+def template(family: Family, *, today: date, vietnamese: bool = False) -> str:
+    """The downloadable template: the header and one example row, with a BOM for Excel. The
+    example uploads as it is: last month (no backfill needed) for the province code, which
+    exists on both sides of the 2025 reform."""
     layout = LAYOUTS[family]
+    last_month = today.replace(day=1) - timedelta(days=1)
+    example = {_OBSERVED.name: f"{last_month:%Y-%m}"}
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([c.vi if vietnamese else c.name for c in layout])
-    writer.writerow([c.example for c in layout])
+    writer.writerow([example.get(c.name, c.example) for c in layout])
     return "\ufeff" + out.getvalue()

@@ -90,5 +90,5 @@ async def read_json(request: Request) -> object:
         raise InvalidInput(
             "Nội dung không phải JSON hợp lệ",
             "The body is not valid JSON",
-            [FieldError("body", str(exc))],
+            [FieldError("body", f"JSON sai cú pháp / malformed JSON: {exc}")],
         ) from None

@@ -18,10 +18,24 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from ioc_common.catalogue import AggregationKind, Catalogue, UnknownIndicatorError, load_catalogue
+from ioc_common.catalogue import (
+    AggregationKind,
+    Catalogue,
+    Indicator,
+    UnknownIndicatorError,
+    load_catalogue,
+)
 from ioc_common.catalogue import Unit as MeasureUnit
 from ioc_common.errors import FieldError
-from ioc_common.events import TELEMETRY_ADAPTER, Family, ObservationEvent, TelemetryEvent
+from ioc_common.events import (
+    PAYLOAD_MODELS,
+    TELEMETRY_ADAPTER,
+    Family,
+    ObservationEvent,
+    Parts,
+    TelemetryEvent,
+    exceeds,
+)
 from ioc_common.reference.units import (
     REFORM_DATE,
     Level,
@@ -33,6 +47,7 @@ from ioc_common.reference.units import (
 )
 from ioc_common.timeutil import VIETNAM_TZ, parse_observed, utc_now
 from ioc_common.topics import telemetry_topic
+from ioc_ingest.reasons import reason
 
 #: Fixed forever: derived event ids must stay the same across releases.
 EVENT_ID_NAMESPACE: Final = uuid.UUID("dbfcd4e1-4cd6-41af-b5c0-f9f346b09884")
@@ -40,8 +55,10 @@ EVENT_ID_NAMESPACE: Final = uuid.UUID("dbfcd4e1-4cd6-41af-b5c0-f9f346b09884")
 PLATFORM_FIELDS: Final = ("received_at", "source", "granularity", "schema_version")
 FAMILIES: Final = tuple(f.value for f in Family)
 MAX_IDEMPOTENCY_KEY: Final = 255
+#: Stands in for a missing id while the rest of the submission is checked.
+NO_ID: Final = uuid.UUID(int=0)
 
-_EXCEEDS = re.compile(r"^(\w+) must not exceed")
+_EXCEEDS = re.compile(r"^Value error, \w+ không được lớn hơn \w+ / ")
 _TOPICS: Final = {f: telemetry_topic(f) for f in Family}
 #: (unit, day) answers kept by a validator before it starts afresh.
 _UNIT_CACHE: Final = 65_536
@@ -84,26 +101,37 @@ class _Problems:
         self.reason = self.reason or reason
 
 
-def _pydantic_errors(exc: ValidationError, problems: _Problems) -> None:
+def _pydantic_errors(exc: ValidationError, problems: _Problems) -> set[str]:
+    """The model's errors in both languages; returns the fields at fault."""
     bad_fields = set()
-    for err in exc.errors(include_url=False, include_context=False, include_input=False):
+    for err in exc.errors(include_url=False, include_input=False):
         loc = tuple(err["loc"])
         kind = err["type"]
         if kind in ("union_tag_not_found", "union_tag_invalid"):
-            problems.add("schema", "family", f"must be one of: {', '.join(FAMILIES)}")
+            problems.add("schema", "family", reason(err, "family"))
+            bad_fields.add("family")
             continue
         if loc and loc[0] in FAMILIES:
             loc = loc[1:]  # the union tag is not a field the sender wrote
         name = ".".join(str(p) for p in loc) or "body"
-        msg = str(err["msg"]).removeprefix("Value error, ")
-        if name == "payload" and (m := _EXCEEDS.match(msg)):
-            name = f"payload.{m[1]}"
+        if name == "payload" and kind == "value_error" and _EXCEEDS.match(str(err["msg"])):
+            continue  # reported below with every other part larger than its whole
         bad_fields.add(name)
-        problems.add("schema", name, msg)
+        problems.add("schema", name, reason(err, name))
     # granularity is derived from observed_at; its own error would only repeat that one.
     problems.errors = [e for e in problems.errors if e.field != "granularity"]
-    if not problems.errors:  # pragma: no cover - pydantic always names at least one
-        problems.add("schema", "body", "invalid event")
+    return bad_fields
+
+
+def _parts_problems(data: Mapping[str, Any], family: str | None, problems: _Problems) -> None:
+    """Every part larger than its whole (``villages_covered`` > ``villages_total``…), also
+    when other fields of the payload were refused (the model then never compares them)."""
+    payload = data.get("payload")
+    model = PAYLOAD_MODELS.get(Family(family)) if family else None
+    if not isinstance(payload, Mapping) or model is None or not issubclass(model, Parts):
+        return
+    for part, whole in model.exceeding_parts(payload):
+        problems.add("schema", f"payload.{part}", exceeds(part, whole))
 
 
 def _links(links: tuple[UnitLink, ...]) -> tuple[str, str]:
@@ -184,20 +212,24 @@ class EventValidator:
             return raw  # refused before validation (a malformed CSV row)
         problems = _Problems()
         if not isinstance(raw, Mapping):
-            problems.add("schema", "body", "must be a JSON object (một đối tượng JSON)")
+            problems.add("schema", "body", "phải là một đối tượng JSON / must be a JSON object")
             return Rejection(problems.errors, "schema")
         data: dict[str, Any] = dict(raw)
         family = data.get("family") if data.get("family") in FAMILIES else None
 
         backfill = data.pop("backfill", False)
         if not isinstance(backfill, bool):
-            problems.add("schema", "backfill", "must be true or false")
+            problems.add("schema", "backfill", "phải là true hoặc false / must be true or false")
             backfill = False
         item_key = data.pop("idempotency_key", None) if item_keys else None
         if item_key is not None and (
             not isinstance(item_key, str) or not 1 <= len(item_key) <= MAX_IDEMPOTENCY_KEY
         ):
-            problems.add("event_id", "idempotency_key", "must be a string of 1-255 characters")
+            problems.add(
+                "event_id",
+                "idempotency_key",
+                "phải là chuỗi 1-255 ký tự / must be a string of 1-255 characters",
+            )
             item_key = None
         for name in PLATFORM_FIELDS:
             if name in data:
@@ -210,22 +242,29 @@ class EventValidator:
             key = item_key or idempotency_key
             if key is None:
                 hint = (
-                    "give event_id or idempotency_key"
+                    ("event_id hoặc idempotency_key", "event_id or idempotency_key")
                     if item_keys
-                    else "give event_id or an Idempotency-Key header"
+                    else (
+                        "event_id hoặc tiêu đề Idempotency-Key",
+                        "event_id or an Idempotency-Key header",
+                    )
                 )
-                problems.add("event_id", "event_id", f"bắt buộc / required: {hint}")
-                data["event_id"] = uuid.UUID(int=0)  # keep validating the rest
+                problems.add(
+                    "event_id", "event_id", f"bắt buộc: gửi {hint[0]} / required: give {hint[1]}"
+                )
+                data["event_id"] = NO_ID  # keep validating the rest
             else:
                 data["event_id"] = derive_event_id(provider, key)
 
-        if "observed_at" in data:
+        period_known = "observed_at" in data
+        if period_known:
             try:
                 start, granularity = parse_observed(data["observed_at"])
             except (OverflowError, TypeError):
                 # Dates at the edge of the calendar: report here, as the parser would crash.
-                problems.add("schema", "observed_at", "date out of range")
-                data["observed_at"] = "2000-01-01"
+                problems.add("schema", "observed_at", "ngày ngoài phạm vi lịch / date out of range")
+                data["observed_at"] = "2000-01-01"  # keep validating the rest
+                period_known = False
             except ValueError:
                 pass  # the model reports it with its own reason
             else:
@@ -235,23 +274,40 @@ class EventValidator:
 
         data["received_at"] = received_at
         data["source"] = provider
+        clock = now or self.now()
         try:
             event = TELEMETRY_ADAPTER.validate_python(data)
         except ValidationError as exc:
-            _pydantic_errors(exc, problems)
-            return Rejection(problems.errors, problems.reason or "schema", family=family)
-        if problems.errors:
+            # Every problem at once: the model's, then the rules that need reference data on
+            # whichever of their fields were valid by themselves.
+            bad = _pydantic_errors(exc, problems)
+            _parts_problems(data, family, problems)
+            code, first_day = data.get("unit_code"), data.get("observed_at")
+            if period_known and isinstance(first_day, date) and "observed_at" not in bad:
+                if isinstance(code, str) and "unit_code" not in bad:
+                    self._check_unit(code, first_day, problems)
+                self._check_period(first_day, backfill, problems, clock)
+            indicator = data.get("indicator")
+            if (
+                family == Family.OBSERVATION
+                and isinstance(indicator, str)
+                and "indicator" not in bad
+            ):
+                self._catalogue_indicator(indicator, problems)
+            if not problems.errors:  # pragma: no cover - pydantic always names at least one
+                problems.add("schema", "body", "sự kiện không hợp lệ / invalid event")
             return Rejection(problems.errors, problems.reason or "schema", family=family)
 
-        self._check_unit(event, problems)
-        self._check_period(event, backfill, problems, now or self.now())
+        if period_known:
+            self._check_unit(event.unit_code, event.observed_at, problems)
+            self._check_period(event.observed_at, backfill, problems, clock)
         if isinstance(event, ObservationEvent):
             self._check_indicator(event, problems)
         if problems.errors:
             return Rejection(
                 problems.errors,
                 problems.reason or "schema",
-                event_id=event.event_id,
+                event_id=None if event.event_id == NO_ID else event.event_id,
                 family=event.family.value,
             )
         district = self._unit(event.unit_code, event.observed_at)[1]
@@ -274,8 +330,7 @@ class EventValidator:
             self._units[key] = found
         return found
 
-    def _check_unit(self, event: TelemetryEvent, problems: _Problems) -> None:
-        code, on = event.unit_code, event.observed_at
+    def _check_unit(self, code: str, on: date, problems: _Problems) -> None:
         if self._unit(code, on)[0]:
             return
         moved = _across_the_reform(code, on, self.tree)
@@ -290,20 +345,20 @@ class EventValidator:
         )
 
     def _check_period(
-        self, event: TelemetryEvent, backfill: bool, problems: _Problems, clock: datetime
+        self, observed_at: date, backfill: bool, problems: _Problems, clock: datetime
     ) -> None:
         now = clock.astimezone(VIETNAM_TZ)
-        start = datetime.combine(event.observed_at, time.min, VIETNAM_TZ)
+        start = datetime.combine(observed_at, time.min, VIETNAM_TZ)
         if start > now + self.future_skew:
             problems.add(
                 "future",
                 "observed_at",
-                f"kỳ báo cáo bắt đầu {event.observed_at} ở tương lai / "
-                f"the period starts {event.observed_at}, in the future",
+                f"kỳ báo cáo bắt đầu {observed_at} ở tương lai / "
+                f"the period starts {observed_at}, in the future",
             )
             return
         oldest: date = (now - self.backfill_after).date()
-        if event.observed_at < oldest and not backfill:
+        if observed_at < oldest and not backfill:
             problems.add(
                 "backfill",
                 "observed_at",
@@ -312,11 +367,20 @@ class EventValidator:
                 "purpose",
             )
 
-    def _check_indicator(self, event: ObservationEvent, problems: _Problems) -> None:
+    def _catalogue_indicator(self, code: str, problems: _Problems) -> Indicator | None:
         try:
-            indicator = self.catalogue.require(event.indicator)
+            return self.catalogue.require(code)
         except UnknownIndicatorError as exc:
-            problems.add("catalogue", "indicator", f"chỉ tiêu không có trong danh mục / {exc}")
+            problems.add(
+                "catalogue",
+                "indicator",
+                f"chỉ tiêu {code!r} không có trong danh mục (GET /v1/families) / {exc.message}",
+            )
+            return None
+
+    def _check_indicator(self, event: ObservationEvent, problems: _Problems) -> None:
+        indicator = self._catalogue_indicator(event.indicator, problems)
+        if indicator is None:
             return
         payload = event.payload
         if indicator.kind is AggregationKind.RATIO:

@@ -52,6 +52,7 @@ from ioc_common.timeutil import Granularity, period_end
 
 __all__ = [
     "Baseline",
+    "DemoTarget",
     "Judgement",
     "ScopeLevel",
     "Target",
@@ -66,6 +67,7 @@ __all__ = [
     "expected_value",
     "judge",
     "judging_day",
+    "load_demo_targets",
     "load_targets",
     "parse_targets",
     "shortfall",
@@ -197,6 +199,11 @@ class TargetRule(_Frozen):
     trajectory: Trajectory = Trajectory.LINEAR
     tolerance: Tolerance
     assumed: tuple[Assumption, ...] = ()
+    demo: bool = Field(
+        default=False,
+        description="chỉ tiêu minh hoạ của bản chạy thử (ioc dev), không phải chỉ tiêu thật / "
+        "a demo target of `ioc dev`, not a province's real one (labelled so wherever shown)",
+    )
 
     @field_validator("indicator")
     @classmethod
@@ -283,6 +290,27 @@ class Target(TargetRule):
     note_vi: Text
 
 
+class DemoTarget(TargetRule):
+    """A target the demo province gets under ``ioc dev`` where the seed articles give none
+    (``demo_targets.yaml``): always ``demo``, never seeded into a real deployment; it may cite
+    the article whose level it borrows."""
+
+    province_code: ProvinceCode
+    source: TargetSource | None = None
+    note_vi: Text
+
+    @model_validator(mode="after")
+    def _labelled(self) -> Self:
+        if not self.demo:
+            raise ValueError("a demo target must say demo: true")
+        return self
+
+
+class DemoTargetSet(_Frozen):
+    version: Text
+    targets: tuple[DemoTarget, ...]
+
+
 class TargetSet(_Frozen):
     """The targets file: a version and the targets, with unique ids."""
 
@@ -314,6 +342,14 @@ def _shipped_targets() -> tuple[Target, ...]:
 def load_targets() -> list[Target]:
     """The targets shipped with the package (parsed once per process; a fresh list each call)."""
     return list(_shipped_targets())
+
+
+def load_demo_targets() -> list[DemoTarget]:
+    """The demo province's labelled demo targets (``ioc dev`` gives them to the alerts
+    service; a real deployment never loads them)."""
+    text = read_data_file("demo_targets.yaml")
+    context = {"catalogue": load_catalogue()}
+    return list(DemoTargetSet.model_validate(load_yaml(text), context=context).targets)
 
 
 # --- judging a value against a target: the one statement of the rule

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ioc_common.catalogue import Pillar
 from ioc_common.events import AlertSeverity, UnitCode
+from ioc_common.timeutil import QUERY_MAX_YEAR, QUERY_MIN_YEAR
 
 
 class _In(BaseModel):
@@ -38,11 +39,15 @@ class SilenceIn(_In):
     def _sensible(self) -> Self:
         if not any((self.indicator, self.unit_code, self.pillar, self.severity)):
             raise ValueError("give at least one matcher: indicator, unit_code, pillar, severity")
-        if self.starts_at is not None and self.ends_at <= self.starts_at:
-            raise ValueError("ends_at must be after starts_at")
+        # The timezone first: a naive time (a bare date, "9999-12-31") cannot be compared.
         for moment in (self.starts_at, self.ends_at):
             if moment is not None and moment.tzinfo is None:
                 raise ValueError("times need a timezone (e.g. +07:00)")
+            # 0001-01-01T01:00+07:00 is before year 1 in UTC: PostgreSQL's write overflowed.
+            if moment is not None and not QUERY_MIN_YEAR <= moment.year <= QUERY_MAX_YEAR:
+                raise ValueError(f"times must be within {QUERY_MIN_YEAR}–{QUERY_MAX_YEAR}")
+        if self.starts_at is not None and self.ends_at <= self.starts_at:
+            raise ValueError("ends_at must be after starts_at")
         return self
 
 

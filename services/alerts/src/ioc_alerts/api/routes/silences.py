@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
 
+from ioc_alerts import lifecycle
 from ioc_alerts import tables as t
 from ioc_alerts.api.deps import MAX_OFFSET, Actor, Session, State, audited, insert_audited
 from ioc_alerts.api.queries import fetch_by_id, page_of
@@ -80,6 +81,7 @@ async def create_silence(
     }
     detail = {k: str(v) for k, v in row.items() if k != "id"}
     await insert_audited(session, actor, t.silences, row, "silence.create", detail)
+    await lifecycle.record_silence(session, row, actor.actor, now)
     return _out(row, now)
 
 

@@ -17,8 +17,9 @@ from ioc_gateway.status import find_target
 router = APIRouter(tags=["catalogue"])
 
 
-def _targeted(targets: list[TargetRule], scope: str) -> set[str]:
-    """Indicators with a target for the scope's province or one of its districts in scope."""
+def _targeted(targets: list[TargetRule], scope: str) -> tuple[set[str], set[str]]:
+    """Indicators with a target for the scope's province or one of its districts in scope,
+    and those with one for a district (their district rows are coloured by status)."""
     today = vietnam_today()
     province = province_of(scope)
     districts = [
@@ -26,26 +27,30 @@ def _targeted(targets: list[TargetRule], scope: str) -> set[str]:
     ]
     units = [(province, "province")] if level_of(scope) is Level.PROVINCE else []
     units += [(d, "district") for d in districts]
-    found = set()
+    found, by_district = set(), set()
     for target in targets:
-        if any(find_target([target], target.indicator, u, level, today) for u, level in units):
+        applied = [lv for u, lv in units if find_target([target], target.indicator, u, lv, today)]
+        if applied:
             found.add(target.indicator)
-    return found
+        if "district" in applied:
+            by_district.add(target.indicator)
+    return found, by_district
 
 
 @router.get(
     "/v1/indicators",
     summary="Danh mục chỉ tiêu theo trụ cột / Indicators by pillar",
     description="`has_target`: có chỉ tiêu kế hoạch cho tỉnh hoặc một huyện trong phạm vi của "
-    "bạn (null khi dịch vụ cảnh báo không phản hồi). / `has_target`: a target applies to your "
-    "province or a district in your scope (null while the alerts service is unavailable).",
+    "bạn (null khi dịch vụ cảnh báo không phản hồi); `has_district_target`: có chỉ tiêu cho "
+    "một huyện. / `has_target`: a target applies to your province or a district in your scope "
+    "(null while the alerts service is unavailable); `has_district_target`: to a district.",
 )
 async def indicators(state: State, user: CurrentUser) -> dict[str, Any]:
     pillars = [
         {"pillar": p.value, "name_vi": vi, "name_en": en} for p, (vi, en) in PILLAR_NAMES.items()
     ]
     targets, unavailable = await targets_or_none(state)
-    targeted = _targeted(targets, user.scope)
+    targeted, district_targeted = _targeted(targets, user.scope)
     items = [
         describe(i)
         | {
@@ -53,6 +58,7 @@ async def indicators(state: State, user: CurrentUser) -> dict[str, Any]:
             "description_vi": i.description_vi,
             "description_en": i.description_en,
             "has_target": None if unavailable else i.code in targeted,
+            "has_district_target": None if unavailable else i.code in district_targeted,
         }
         for i in state.catalogue.indicators
     ]

@@ -8,7 +8,7 @@ import { LiveFeed } from "./live.js";
 const $ = (sel) => document.querySelector(sel);
 const state = {
   user: null, indicators: [], selected: null, overview: null, alerts: new Map(),
-  feed: null, refreshTimer: null,
+  feed: null, refreshTimer: null, histories: new Map(), noticeTimer: null,
 };
 
 async function api(path, options = {}) {
@@ -53,11 +53,13 @@ function banner(unavailable) {
 // --- login ---------------------------------------------------------------------------------
 
 function showLogin() {
+  state.user = null; // the feed's last "offline" then shows nothing on the login page
   state.feed?.stop();
   $("#app").classList.add("hidden");
   $("#logout").classList.add("hidden");
   $("#login").classList.remove("hidden");
   $("#user-info").textContent = "";
+  $("#live-status").classList.add("hidden");
 }
 
 async function onLogin(event) {
@@ -107,7 +109,9 @@ function renderTiles() {
       const value = document.createElement("div"); value.className = "tile-value";
       value.textContent = valueWithUnit(tile.value, tile.unit);
       const meta = document.createElement("div"); meta.className = "meta";
-      const target = tile.target ? ` · ${t("target")} ${valueWithUnit(tile.target.expected, tile.unit)}` : "";
+      const demo = tile.target?.demo ? ` (${t("demo")})` : "";
+      const target = tile.target ? ` · ${t("target")}${demo} ${valueWithUnit(tile.target.expected, tile.unit)}` : "";
+      if (tile.target?.demo) div.dataset.demoTarget = "true";
       meta.textContent = `${tile.period ?? "–"}${target} · ${t(tile.status)}`;
       div.append(name, value, meta);
       div.addEventListener("click", () => select(tile.indicator));
@@ -148,7 +152,7 @@ async function loadDistricts() {
     tr.dataset.unit = data.province;
     tr.className = `row-${data.province_status?.status ?? "no_target"}`;
     tr.append(cell(""), cell(t("province_row")), cell(valueWithUnit(data.province_value, data.unit), "num"),
-      cell(valueWithUnit(data.province_status?.target?.expected, data.unit), "num"),
+      cell(targetText(data.province_status?.target, data.unit), "num"),
       cell(badge(data.province_status?.status ?? "no_target")));
     body.append(tr);
   }
@@ -158,10 +162,18 @@ async function loadDistricts() {
     tr.dataset.status = row.status;
     tr.className = `row-${row.status}`;
     tr.append(cell(row.rank ?? "–"), cell(row.name), cell(valueWithUnit(row.value, data.unit), "num"),
-      cell(valueWithUnit(row.target?.expected, data.unit), "num"), cell(badge(row.status)));
+      cell(targetText(row.target, data.unit), "num"), cell(badge(row.status)));
     tr.addEventListener("click", () => loadChart(row.unit_code));
     body.append(tr);
   }
+  // The map (map.js) colours its units with these rows' statuses.
+  document.dispatchEvent(new CustomEvent("ioc:districts", { detail: data }));
+}
+
+/** The expected value, marked "minh hoạ" / "demo" when the target is a demo one. */
+function targetText(target, unit) {
+  const text = valueWithUnit(target?.expected, unit);
+  return target?.demo ? `${text} (${t("demo")})` : text;
 }
 
 async function loadChart(unit) {
@@ -169,7 +181,7 @@ async function loadChart(unit) {
   if (unit) q.set("unit", unit);
   const data = await api(`/v1/series?${q}`);
   $("#chart-title").textContent = `${pick(data, "name")} – ${data.unit_name}`;
-  drawChart($("#chart"), data.points);
+  drawChart($("#chart"), data.points, data.unit);
 }
 
 async function select(indicator) {
@@ -211,21 +223,74 @@ function renderAlerts() {
       silence.addEventListener("click", () => act(a, "silence", { minutes: 240 }));
       actions.append(silence);
     }
+    const history = document.createElement("button");
+    history.className = "history-btn btn-plain"; history.type = "button"; history.textContent = t("history");
+    history.setAttribute("aria-expanded", String(state.histories.has(a.id)));
+    history.addEventListener("click", () => toggleHistory(a));
+    actions.append(" ", history);
     tr.append(cell(badge(a.severity)), cell(`${a.unit_name} (${a.unit_code})`), cell(pick(a, "summary")),
       stateCell, actions);
     body.append(tr);
+    if (state.histories.has(a.id)) body.append(historyRow(a.id, state.histories.get(a.id)));
   }
   $("#alerts-empty").classList.toggle("hidden", rows.length > 0);
+}
+
+/** One alert's history, newest last: when, what changed, who, their note. */
+function historyRow(id, items) {
+  const tr = document.createElement("tr");
+  tr.className = "alert-history";
+  tr.dataset.historyFor = id;
+  const td = document.createElement("td");
+  td.colSpan = 5;
+  const list = document.createElement("ol");
+  for (const h of items) {
+    const li = document.createElement("li");
+    li.dataset.change = h.change;
+    const who = !h.actor || h.actor === "system" ? t("system") : h.actor;
+    const until = h.change === "silenced" && h.detail?.silence_ends_at ? ` → ${dateTime(h.detail.silence_ends_at)}` : "";
+    li.textContent = `${dateTime(h.at)} · ${t("change_" + h.change)}${until} · ${who}${h.note ? ` · ${h.note}` : ""}`;
+    list.append(li);
+  }
+  td.append(list);
+  tr.append(td);
+  return tr;
+}
+
+async function loadHistory(id) {
+  const detail = await api(`/v1/alerts/${id}`);
+  state.histories.set(id, detail.history);
+  renderAlerts();
+}
+
+async function toggleHistory(alert) {
+  if (state.histories.has(alert.id)) { state.histories.delete(alert.id); renderAlerts(); return; }
+  try { await loadHistory(alert.id); } catch (err) { notice(String(err.message || err), true); }
+}
+
+/** A short message about what the operator just did, kept apart from the banner (which each
+ * refresh hides or rewrites) for a few seconds. */
+function notice(text, isError = false) {
+  let el = $("#notice");
+  if (!el) {
+    el = document.createElement("p");
+    el.id = "notice"; el.setAttribute("role", "status");
+    $("#app").prepend(el);
+  }
+  el.className = isError ? "notice error" : "notice";
+  el.textContent = text;
+  clearTimeout(state.noticeTimer);
+  state.noticeTimer = setTimeout(() => el.classList.add("hidden"), 8000);
 }
 
 async function act(alert, action, body) {
   try {
     const result = await api(`/v1/alerts/${alert.id}/${action}`, { method: "POST", body: JSON.stringify(body) });
-    if (action === "silence") { banner([]); $("#banner").textContent = t("silenced"); }
-    else upsertAlert({ ...result, changed_at: result.updated_at });
+    if (action === "silence") notice(`${t("silenced_until")} ${dateTime(result.ends_at)}`);
+    else { upsertAlert({ ...result, changed_at: result.updated_at }); notice(t(`change_${result.state}`)); }
+    await loadHistory(alert.id); // the action is now in the alert's history: show it
   } catch (err) {
-    $("#banner").textContent = String(err.message || err);
-    $("#banner").classList.remove("hidden");
+    notice(String(err.message || err), true);
   }
 }
 
@@ -248,7 +313,8 @@ async function loadAlerts() {
 function tick(data) {
   const li = document.createElement("li");
   li.className = "new";
-  const what = data.indicator ?? data.family;
+  const indicator = data.indicator && state.indicators.find((i) => i.indicator === data.indicator);
+  const what = indicator ? pick(indicator, "name") : t(`family_${data.family}`);
   li.textContent = `${dateTime(new Date().toISOString())} · ${data.unit_name} (${data.unit_code}) · ${what} · ${data.observed_at}`;
   const list = $("#ticker");
   list.prepend(li);
@@ -294,7 +360,8 @@ function onLive(msg) {
 
 function setLiveStatus(status) {
   const el = $("#live-status");
-  el.className = `live-status ${status}`;
+  // Nobody logged in: no feed, so no connection status (not a red "disconnected").
+  el.className = `live-status ${status}` + (state.user ? "" : " hidden");
   el.dataset.state = status;
   el.dataset.i18n = `live_${status}`;
   el.textContent = t(`live_${status}`);
@@ -302,17 +369,23 @@ function setLiveStatus(status) {
 
 // --- start ---------------------------------------------------------------------------------
 
+/** "admin (Quản trị viên) · Tuyên Quang": the user's name, their role in words, their area. */
+function userLabel(user) {
+  return `${user.username} (${t("role_" + user.role)}) · ${user.scope_name}`;
+}
+
 async function start() {
   state.user = await api("/v1/auth/me");
   $("#login").classList.add("hidden");
   $("#app").classList.remove("hidden");
   $("#logout").classList.remove("hidden");
-  $("#user-info").textContent = `${state.user.username} · ${t("role_" + state.user.role)} · ${state.user.scope_name}`;
+  $("#user-info").textContent = userLabel(state.user);
   document.body.dataset.role = state.user.role;
   const catalogue = await api("/v1/indicators");
   state.indicators = catalogue.items;
-  // Open the district table on an indicator with a target: its rows are coloured by status.
-  const targeted = state.indicators.find((i) => i.has_target);
+  // Open the district table on an indicator with a district target: its rows are coloured
+  // by status (failing that, one with any target).
+  const targeted = state.indicators.find((i) => i.has_district_target) ?? state.indicators.find((i) => i.has_target);
   state.selected = state.selected ?? (targeted ?? state.indicators[0])?.indicator;
   fillIndicatorSelect();
   await Promise.allSettled([loadOverview(), loadAlerts(), loadFreshness(), select(state.selected)]);
@@ -325,7 +398,7 @@ function rerender() {
   applyI18n();
   $("#lang-switch").textContent = getLang() === "vi" ? "EN" : "VI";
   if (!state.user) return;
-  $("#user-info").textContent = `${state.user.username} · ${t("role_" + state.user.role)} · ${state.user.scope_name}`;
+  $("#user-info").textContent = userLabel(state.user);
   fillIndicatorSelect();
   if (state.overview) renderTiles();
   renderAlerts();
@@ -341,6 +414,7 @@ $("#logout").addEventListener("click", async () => {
 });
 $("#district-indicator").addEventListener("change", (e) => select(e.target.value));
 $("#show-resolved").addEventListener("change", renderAlerts);
+document.addEventListener("ioc:open-unit", (e) => loadChart(e.detail.unit)); // a click on the map
 setLang(getLang());
 $("#lang-switch").textContent = getLang() === "vi" ? "EN" : "VI";
 start().catch(() => showLogin());

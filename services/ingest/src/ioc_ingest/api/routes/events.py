@@ -61,9 +61,10 @@ def _idempotency_key(request: Request) -> str | None:
     if value is None or 1 <= len(value) <= _MAX_IDEMPOTENCY_KEY:
         return value
     reason = (
-        "String should have at least 1 character"
+        "không được để trống / must not be empty"
         if not value
-        else f"String should have at most {_MAX_IDEMPOTENCY_KEY} characters"
+        else f"không được dài quá {_MAX_IDEMPOTENCY_KEY} ký tự / "
+        f"must have at most {_MAX_IDEMPOTENCY_KEY} characters"
     )
     raise InvalidInput(
         "Dữ liệu không hợp lệ", "Invalid input", [FieldError(_IDEMPOTENCY_KEY, reason)]
@@ -157,7 +158,12 @@ async def post_batch(request: Request) -> JsonBytes:
         raise InvalidInput(
             "Cần trường 'events' là một danh sách không rỗng",
             "The body must be an object with a non-empty list 'events'",
-            [FieldError("events", "a non-empty list of events is required")],
+            [
+                FieldError(
+                    "events",
+                    "cần một danh sách sự kiện không rỗng / a non-empty list of events is required",
+                )
+            ],
         )
     assert isinstance(body, dict)
     unknown = sorted(str(k) for k in body if k != "events")
@@ -165,14 +171,25 @@ async def post_batch(request: Request) -> JsonBytes:
         raise InvalidInput(
             "Trường không hợp lệ ở cấp lô",
             "Unknown fields at batch level",
-            [FieldError(k, "Extra inputs are not permitted") for k in unknown],
+            [
+                FieldError(
+                    k,
+                    'không có trường này; chỉ gửi {"events": [...]} / '
+                    'not a field: send only {"events": [...]}',
+                )
+                for k in unknown
+            ],
         )
     limit = state.settings.max_batch_events
     if len(events) > limit:
         raise InvalidInput(
             f"Lô có {len(events):,} sự kiện, vượt quá tối đa {limit:,}; hãy chia nhỏ",
             f"The batch has {len(events):,} events, more than the maximum {limit:,}; split it",
-            [FieldError("events", f"at most {limit} events per batch")],
+            [
+                FieldError(
+                    "events", f"tối đa {limit} sự kiện mỗi lô / at most {limit} events per batch"
+                )
+            ],
         )
     outcomes = await state.ingestor.ingest(key, events, endpoint="batch", item_keys=True)
     return batch_response(outcomes)

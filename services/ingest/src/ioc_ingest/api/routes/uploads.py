@@ -10,6 +10,7 @@ from starlette.datastructures import UploadFile
 
 from ioc_common.errors import FieldError, InvalidInput
 from ioc_common.events import Family
+from ioc_common.timeutil import VIETNAM_TZ
 from ioc_ingest.api.responses import WRITE_ERRORS
 from ioc_ingest.api.routes.results import batch_response
 from ioc_ingest.csv_upload import parse_csv, template
@@ -48,7 +49,7 @@ async def _read_upload(request: Request) -> tuple[bytes, str | None]:
                 raise InvalidInput(
                     "Thiếu tệp CSV (trường 'file')",
                     "No CSV file (form field 'file')",
-                    [FieldError("file", "required")],
+                    [FieldError("file", "bắt buộc / required")],
                 )
             return await file.read(), family if isinstance(family, str) else None
     return await request.body(), None
@@ -89,7 +90,12 @@ async def upload_csv(
         raise InvalidInput(
             "Cần chỉ rõ nhóm dữ liệu (family)",
             "Say which family the file holds (?family= or form field 'family')",
-            [FieldError("family", f"one of: {', '.join(f.value for f in Family)}")],
+            [
+                FieldError(
+                    "family",
+                    f"một trong / one of: {', '.join(f.value for f in Family)}",
+                )
+            ],
         )
     settings = state.settings
     rows = parse_csv(
@@ -108,17 +114,19 @@ async def upload_csv(
     "/template/{family}",
     summary="Tệp CSV mẫu / CSV template",
     description=(
-        "Tiêu đề cột và một dòng ví dụ; lang=vi cho tiêu đề tiếng Việt. / The header and an "
-        "example row; lang=vi for Vietnamese headers."
+        "Tiêu đề cột và một dòng ví dụ (tháng trước, mã tỉnh 08) tải lên được ngay; lang=vi cho "
+        "tiêu đề tiếng Việt. / The header and an example row (last month, province code 08) "
+        "that uploads as it is; lang=vi for Vietnamese headers."
     ),
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}, "description": "CSV (UTF-8 with BOM)"}},
 )
 async def csv_template(
-    family: Family, lang: Annotated[Literal["en", "vi"], Query()] = "en"
+    state: State, family: Family, lang: Annotated[Literal["en", "vi"], Query()] = "en"
 ) -> Response:
+    today = state.ingestor.validator.now().astimezone(VIETNAM_TZ).date()
     return Response(
-        template(family, vietnamese=lang == "vi").encode("utf-8"),
+        template(family, today=today, vietnamese=lang == "vi").encode("utf-8"),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="ioc-{family.value}.csv"'},
     )

@@ -1,0 +1,227 @@
+"""The dashboard tells the operator what happened and speaks their language, in a real
+headless Chromium against the real platform (Apache Kafka, PostgreSQL, the four services):
+
+* the login page shows no connection status before anyone logs in (no red "Mất kết nối");
+* silencing an alert says so, until when, and the silence — like an acknowledgement — is in
+  the alert's history, shown under its row;
+* the ticker names what arrived in words, never a family code ("cashless");
+* money carries its unit (₫), the user is shown as name (role) · area in both languages;
+* a flat count is charted on an axis from zero, not stretched over the panel.
+
+The screenshot is saved to ``test-artifacts/dashboard-operator-feedback.png``."""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import expect
+
+from ioc_common.db import create_engine, session_factory
+from ioc_common.testing import bts_event, eventually
+from ioc_common.timeutil import vietnam_today
+from ioc_gateway.platform_testing import Platform, running_platform
+from ioc_gateway.testing import chromium, create_user_command
+from ioc_ingest.keys import PgKeyStore
+
+pytestmark = [pytest.mark.connected, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[3]
+ARTIFACT = REPO / "test-artifacts" / "dashboard-operator-feedback.png"
+PASSWORD = "van-hanh-ioc-2026"
+#: Two communes of Tuyên Quang (08) after the reform; the second is in Quản Bạ (029), which lags.
+COMMUNE, LAGGING_COMMUNE, LAGGING_DISTRICT = "02212", "00874", "029"
+
+
+@pytest.fixture
+def platform(private_kafka_bootstrap: str, postgres_base_url: str) -> Iterator[Platform]:
+    with running_platform(private_kafka_bootstrap, postgres_base_url, name="feedback") as p:
+        yield p
+
+
+def _create_user(database_url: str, username: str, role: str) -> None:
+    done = subprocess.run(
+        create_user_command(username, role, "08", "--database-url", database_url),
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+async def _api_key(database_url: str) -> str:
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        _, raw = await PgKeyStore(session_factory(engine)).create(
+            provider="so-khcn-tq",
+            families=["bts", "public_service", "cashless"],
+            all_units=True,
+            actor="test",
+        )
+    finally:
+        await engine.dispose()
+    return raw
+
+
+def _dossiers(unit: str, period: str, processed: int) -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "family": "public_service",
+        "unit_code": unit,
+        "observed_at": period,
+        "payload": {
+            "service_level": "full_online",
+            "dossiers_total": 1000,
+            "dossiers_online": 950,
+            "dossiers_processed_online": processed,
+            "paid_online": 400,
+        },
+    }
+
+
+def _payments(unit: str, day: str, value_vnd: int) -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "family": "cashless",
+        "unit_code": unit,
+        "observed_at": day,
+        "payload": {"channel": "qr", "transactions": 10, "value_vnd": value_vnd},
+    }
+
+
+async def test_operator_sees_feedback_history_labels_and_units(platform: Platform) -> None:
+    urls = platform.urls
+    operator = "truc-ban-tq"
+    _create_user(platform.database_url, operator, "admin")
+    key = await _api_key(platform.database_url)
+    today = vietnam_today()
+    period, day = today.strftime("%Y-%m"), today.isoformat()
+
+    async with httpx.AsyncClient(base_url=urls["alerts"], timeout=10) as alerts:
+        r = await alerts.post(
+            "/v1/targets",
+            headers={"X-IOC-Actor": "admin@test"},
+            json={
+                "id": f"feedback-quan-ba-{uuid.uuid4().hex[:6]}",
+                "indicator": "dossiers_processed_online_rate",
+                "scope": {"units": [LAGGING_DISTRICT]},
+                "baseline": {"value": 80, "date": (today - timedelta(days=400)).isoformat()},
+                "goal": 80,
+                "deadline": (today + timedelta(days=400)).isoformat(),
+                "tolerance": {"warning": 5, "critical": 10},
+                "demo": True,
+            },
+        )
+        assert r.status_code == 201, r.text
+
+    async with httpx.AsyncClient(
+        base_url=urls["ingest"], headers={"Authorization": f"Bearer {key}"}, timeout=20
+    ) as ingest:
+        pushed = await ingest.post(
+            "/v1/events:batch",
+            json={
+                "events": [
+                    _dossiers(COMMUNE, period, 905),
+                    _dossiers(LAGGING_COMMUNE, period, 500),
+                    _payments(COMMUNE, day, 1_250_000),
+                    bts_event(COMMUNE, observed_at=day, sites=1240),
+                ]
+            },
+        )
+        assert pushed.status_code == 202, pushed.text
+
+        async def alert_open() -> bool:
+            async with httpx.AsyncClient(base_url=urls["alerts"]) as alerts:
+                found = await alerts.get("/v1/alerts", params={"unit": LAGGING_DISTRICT})
+            return bool(found.json()["total"] == 1)
+
+        await eventually(alert_open, timeout_s=60, interval_s=0.5)
+
+        async with chromium() as context:
+            page = await context.new_page()
+            await page.goto(f"{urls['gateway']}/dashboard")
+            await expect(page.locator("#login")).to_be_visible()
+            # Nobody logged in: no connection status at all, so no red "Mất kết nối".
+            await expect(page.locator("#live-status")).to_be_hidden()
+            assert "Mất kết nối" not in await page.locator("body").inner_text()
+
+            await page.fill("#username", operator)
+            await page.fill("#password", PASSWORD)
+            await page.click("#login-button")
+            await expect(page.locator("#live-status")).to_have_attribute(
+                "data-state", "online", timeout=30_000
+            )
+            await expect(page.locator("#user-info")).to_have_text(
+                f"{operator} (Quản trị viên) · Tỉnh Tuyên Quang"
+            )
+            money = page.locator('.tile[data-indicator="cashless_value_vnd"] .tile-value')
+            await expect(money).to_have_text("1.250.000\u00a0₫")
+
+            # The table opens on the indicator with a district target; its target is a demo.
+            await expect(page.locator("#district-indicator")).to_have_value(
+                "dossiers_processed_online_rate"
+            )
+            lagging_row = page.locator(f'#districts tr[data-unit="{LAGGING_DISTRICT}"]')
+            await expect(lagging_row).to_contain_text("(minh hoạ)")
+
+            # A flat count (1,240 sites) is drawn on an axis from zero.
+            await page.select_option("#district-indicator", "bts_sites")
+            ticks = page.locator("#chart text.y-tick")
+            await expect(ticks.first).to_have_text("0")
+            labels = await ticks.all_inner_texts()
+            assert "1.238,8" not in labels
+
+            # Silence: the operator is told, until when; the history shows it under the row.
+            row = page.locator(f'#alerts tr[data-unit="{LAGGING_DISTRICT}"]')
+            await row.locator(".silence-btn").click()
+            await expect(page.locator("#notice")).to_contain_text("Đã tạm im thông báo đến")
+            await expect(page.locator("#notice")).to_be_visible()
+            history = page.locator("#alerts tr.alert-history li")
+            silenced = page.locator("#alerts tr.alert-history li[data-change='silenced']")
+            await expect(silenced).to_contain_text(operator)
+            await row.locator(".ack-btn").click()
+            await expect(row).to_have_attribute("data-state", "acknowledged")
+            await expect(history).to_have_count(3)  # opened, silenced, acknowledged
+            await expect(history.nth(2)).to_contain_text("Đã xác nhận")
+
+            # The ticker names what arrived, in words.
+            await ingest.post(
+                "/v1/events:batch", json={"events": [_payments(COMMUNE, day, 90_000)]}
+            )
+            first = page.locator("#ticker li").first
+            await expect(first).to_contain_text("Thanh toán không dùng tiền mặt", timeout=30_000)
+            assert "cashless" not in await page.locator("#ticker").inner_text()
+
+            ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
+            await page.screenshot(path=str(ARTIFACT), full_page=True)
+
+            await page.click("#lang-switch")
+            await expect(page.locator("#user-info")).to_have_text(
+                f"{operator} (Administrator) · Tỉnh Tuyên Quang"
+            )
+            await expect(money).to_have_text("₫1,250,000")
+            await expect(history.nth(1)).to_contain_text("Silenced")
+
+            # Logged out: the status goes with the session.
+            await page.click("#logout")
+            await expect(page.locator("#login")).to_be_visible()
+            await expect(page.locator("#live-status")).to_be_hidden()
+
+    async with httpx.AsyncClient(base_url=urls["alerts"]) as alerts:
+        (alert,) = (await alerts.get("/v1/alerts", params={"unit": LAGGING_DISTRICT})).json()[
+            "items"
+        ]
+        detail = (await alerts.get(f"/v1/alerts/{alert['id']}")).json()
+    assert [(h["change"], h["actor"]) for h in detail["history"]] == [
+        ("opened", "system"),
+        ("silenced", operator),
+        ("acknowledged", operator),
+    ]

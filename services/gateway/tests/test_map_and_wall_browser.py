@@ -1,0 +1,281 @@
+"""The map and the wall screen in a real headless Chromium against the real platform (ingest,
+metrics, alerts and the gateway on their own Apache Kafka and a fresh PostgreSQL).
+
+Districts of Tuyên Quang report figures that put them on track, lagging and critical against
+their targets. Before any boundary is imported the map panel is a schematic tile map coloured
+by those statuses; after ``ioc geo import`` of a GeoJSON made here, the same statuses fill the
+districts' shapes, exactly as the district table has them, and a click opens the district.
+``/dashboard?wall=1`` fits map, table, alerts and ticker on 1920×1080 with no scrollbar and
+turns the indicator. Screenshots go to ``test-artifacts/``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.async_api import BrowserContext, Page, expect
+
+from ioc_common.db import create_engine, session_factory
+from ioc_common.reference.units import unit_tree
+from ioc_common.testing import bts_event, eventually
+from ioc_common.timeutil import vietnam_today
+from ioc_gateway.geo_testing import district_grid, write
+from ioc_gateway.platform_testing import Platform, running_platform
+from ioc_gateway.testing import chromium, create_user_command
+from ioc_ingest.keys import PgKeyStore
+
+pytestmark = [pytest.mark.connected, pytest.mark.slow]
+
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
+PASSWORD = "ban-do-ioc-2026"
+RATE = "dossiers_processed_online_rate"
+#: District → dossiers processed online of 1,000 in one of its communes, against a flat 80%
+#: target with 5/10 points of tolerance (073 has no target).
+FIGURES = {"070": 905, "071": 730, "072": 500, "073": 905}
+EXPECTED = {"070": "on_track", "071": "warning", "072": "critical", "073": "no_target"}
+#: The stylesheet's colours (:root --ok, --warn, --crit) as the browser computes them.
+COLOURS = {
+    "on_track": "rgb(46, 158, 91)",
+    "warning": "rgb(224, 161, 0)",
+    "critical": "rgb(214, 69, 69)",
+}
+RECORD_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}`);
+});
+"""
+
+
+@pytest.fixture
+def platform(private_kafka_bootstrap: str, postgres_base_url: str) -> Iterator[Platform]:
+    with running_platform(private_kafka_bootstrap, postgres_base_url, "map") as started:
+        yield started
+
+
+def _run(command: list[str], stdin: str = "") -> None:
+    done = subprocess.run(
+        command, input=stdin, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+
+
+async def _api_key(database_url: str) -> str:
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        _, raw = await PgKeyStore(session_factory(engine)).create(
+            provider="so-khcn-tq", families=["bts", "public_service"], all_units=True, actor="test"
+        )
+    finally:
+        await engine.dispose()
+    return raw
+
+
+def _target(id_: str, indicator: str, units: list[str], goal: float) -> dict[str, Any]:
+    today = vietnam_today()
+    return {
+        "id": f"{id_}-{uuid.uuid4().hex[:6]}",
+        "indicator": indicator,
+        "scope": {"units": units},
+        "baseline": {"value": goal, "date": (today - timedelta(days=400)).isoformat()},
+        "goal": goal,
+        "deadline": (today + timedelta(days=400)).isoformat(),
+        "trajectory": "linear",
+        "tolerance": {"warning": 5, "critical": 10},
+    }
+
+
+def _public_service(unit: str, period: str, processed: int) -> dict[str, Any]:
+    return {
+        "event_id": str(uuid.uuid4()),
+        "family": "public_service",
+        "unit_code": unit,
+        "observed_at": period,
+        "payload": {
+            "service_level": "full_online",
+            "dossiers_total": 1000,
+            "dossiers_online": 950,
+            "dossiers_processed_online": processed,
+            "paid_online": 400,
+        },
+    }
+
+
+async def _feed(platform: Platform) -> None:
+    """Targets, then each district's figures through ingest; returns once aggregated."""
+    urls = platform.urls
+    today = vietnam_today()
+    period = today.strftime("%Y-%m")
+    async with httpx.AsyncClient(base_url=urls["alerts"], timeout=10) as alerts:
+        for target in (
+            _target("map-rate", RATE, ["070", "071", "072"], 80),
+            _target("map-bts", "bts_sites", ["08"], 100),  # a second indicator to turn to
+        ):
+            r = await alerts.post("/v1/targets", headers={"X-IOC-Actor": "admin@test"}, json=target)
+            assert r.status_code == 201, r.text
+    key = await _api_key(platform.database_url)
+    communes = {d: unit_tree().children(d, today)[0].code for d in FIGURES}
+    events = [_public_service(communes[d], period, n) for d, n in FIGURES.items()]
+    events += [
+        bts_event(c, observed_at=period, sites=30, villages_total=60, villages_covered=59)
+        for c in communes.values()
+    ]
+    async with httpx.AsyncClient(
+        base_url=urls["ingest"], headers={"Authorization": f"Bearer {key}"}, timeout=20
+    ) as ingest:
+        r = await ingest.post("/v1/events:batch", json={"events": events})
+        assert r.status_code == 202, r.text
+
+    async def aggregated() -> bool:
+        async with httpx.AsyncClient(base_url=urls["metrics"]) as metrics:
+            card = (await metrics.get("/v1/units/08/scorecard")).json()
+        values = {i["indicator"]: i["value"] for i in card["items"]}
+        # (905 + 730 + 500 + 905) / 4,000 = 76%
+        return values.get(RATE) == pytest.approx(76.0) and values.get("bts_sites") == 120
+
+    await eventually(aggregated, timeout_s=60, interval_s=0.5)
+
+
+async def _login(context: BrowserContext, url: str, path: str = "/dashboard") -> Page:
+    page = await context.new_page()
+    await page.goto(url + path)
+    await page.fill("#username", "van-hanh-ban-do")
+    await page.fill("#password", PASSWORD)
+    await page.click("#login-button")
+    await expect(page.locator("#app")).to_be_visible()
+    return page
+
+
+async def _statuses(page: Page, selector: str) -> dict[str, str]:
+    found: dict[str, str] = await page.eval_on_selector_all(
+        selector, "els => Object.fromEntries(els.map(e => [e.dataset.unit, e.dataset.status]))"
+    )
+    return found
+
+
+async def _fill(page: Page, selector: str, prop: str) -> str:
+    value: str = await page.eval_on_selector(selector, f"e => getComputedStyle(e).{prop}")
+    return value
+
+
+async def test_the_map_colours_districts_by_status_from_real_aggregates(
+    platform: Platform, tmp_path: Path
+) -> None:
+    gateway = platform.urls["gateway"]
+    _run(
+        create_user_command(
+            "van-hanh-ban-do", "operator", "08", "--database-url", platform.database_url
+        ),
+        PASSWORD + "\n",
+    )
+    await _feed(platform)
+    ARTIFACTS.mkdir(exist_ok=True)
+
+    async with chromium() as context:
+        await context.add_init_script(RECORD_CSP_VIOLATIONS)
+        page = await _login(context, gateway)
+        await page.select_option("#district-indicator", RATE)
+        panel = page.locator(".panel-map")
+
+        # No boundary imported yet: one schematic tile per district, coloured all the same.
+        await expect(panel).to_have_attribute("data-mode", "schematic")
+        await expect(page.locator(".map-tile")).to_have_count(18)
+        for district, status in EXPECTED.items():
+            tile = page.locator(f'.map-tile[data-unit="{district}"]')
+            await expect(tile).to_have_attribute("data-status", status)
+        for district in ("070", "071", "072"):
+            colour = await _fill(page, f'.map-tile[data-unit="{district}"]', "backgroundColor")
+            assert colour == COLOURS[EXPECTED[district]]
+        await expect(page.locator("#map-caption")).to_contain_text("sơ đồ ô")
+        await page.screenshot(path=str(ARTIFACTS / "map-schematic.png"), full_page=True)
+
+        # The province's boundaries, imported as an administrator would.
+        districts = [d.code for d in unit_tree().districts_of_province("08", vietnam_today())]
+        geojson = write(tmp_path / "tuyen-quang.geojson", district_grid(districts, columns=6))
+        _run([sys.executable, "-m", "ioc_common.cli", "geo", "import", str(geojson),
+              "--database-url", platform.database_url])  # fmt: skip
+        await page.reload()
+        await page.select_option("#district-indicator", RATE)
+        await expect(panel).to_have_attribute("data-mode", "geo")
+        await expect(page.locator("path.map-unit")).to_have_count(18)
+        for district, status in EXPECTED.items():
+            shape = page.locator(f'path.map-unit[data-unit="{district}"]')
+            await expect(shape).to_have_attribute("data-status", status)
+        for district in ("070", "071", "072"):
+            fill = await _fill(page, f'path.map-unit[data-unit="{district}"]', "fill")
+            assert fill == COLOURS[EXPECTED[district]]
+        # One judgement: every district's colour is its row's status in the table.
+        rows = await _statuses(page, "#districts tbody tr[data-unit]")
+        table = {unit: status for unit, status in rows.items() if unit != "08"}  # the province
+        shapes = await _statuses(page, "path.map-unit")
+        assert table
+        assert {d: shapes[d] for d in table} == table
+        assert all(s == "no_data" for d, s in shapes.items() if d not in table)
+
+        # A click opens the district: its series in the chart, its shape outlined.
+        await page.locator('path.map-unit[data-unit="072"]').click()
+        await expect(page.locator("#chart-title")).to_contain_text("Na Hang")
+        await expect(page.locator('path.map-unit[data-unit="072"]')).to_have_class(
+            "map-unit selected"
+        )
+        await page.screenshot(path=str(ARTIFACTS / "map.png"), full_page=True)
+        await page.click("#lang-switch")
+        await expect(page.locator('.map-legend-item[data-status="warning"]')).to_have_text(
+            "Lagging"
+        )
+        await page.click("#lang-switch")  # back to Vietnamese for the wall's profile
+        assert await page.evaluate("window.__cspViolations") == []
+
+    async with chromium(width=1920, height=1080) as wall:
+        await wall.add_init_script(RECORD_CSP_VIOLATIONS)
+        page = await _login(wall, gateway, "/dashboard?wall=1&rotate=0")
+        await page.select_option("#district-indicator", RATE)
+        await expect(page.locator(".panel-map")).to_have_attribute("data-mode", "geo")
+        await expect(page.locator('path.map-unit[data-unit="072"]')).to_have_attribute(
+            "data-status", "critical"
+        )
+        await expect(page.locator("#districts tbody tr[data-unit]").first).to_be_visible()
+        # The lagging and critical districts' alerts are on the wall too.
+        await expect(page.locator("#alerts tbody tr").first).to_be_visible(timeout=60_000)
+        for shown in (".panel-map", ".panel-districts", ".panel-alerts", ".panel-ticker"):
+            await expect(page.locator(shown)).to_be_visible()
+        await expect(page.locator("#tiles")).to_be_hidden()
+        size = await page.evaluate(
+            "({h: document.documentElement.scrollHeight, w: document.documentElement.scrollWidth,"
+            " ih: innerHeight, iw: innerWidth,"
+            " font: parseFloat(getComputedStyle(document.documentElement).fontSize)})"
+        )
+        assert (size["ih"], size["iw"]) == (1080, 1920)
+        assert size["h"] <= size["ih"], size  # no vertical scrollbar
+        assert size["w"] <= size["iw"], size  # nor a horizontal one
+        assert size["font"] >= 20  # read from across the room
+        # Every district row fits its panel (the wall shrinks the table's type when needed).
+        rows_fit = await page.eval_on_selector(
+            ".panel-districts", "p => p.scrollHeight <= p.clientHeight + 1"
+        )
+        assert rows_fit
+        await page.screenshot(path=str(ARTIFACTS / "dashboard-wall.png"))
+
+        # The wall turns to another indicator with a target on its own.
+        turning = await wall.new_page()  # the same session
+        await turning.goto(f"{gateway}/dashboard?wall=1&rotate=5")
+        await expect(turning.locator(".panel-map")).to_have_attribute("data-mode", "geo")
+        first = await turning.locator("#district-indicator").input_value()
+        await expect(turning.locator("#district-indicator")).not_to_have_value(
+            first, timeout=30_000
+        )
+        targeted = await turning.evaluate(
+            "fetch('/v1/indicators').then(r => r.json())"
+            ".then(b => b.items.filter(i => i.has_target).map(i => i.indicator))"
+        )
+        assert {RATE, "bts_sites"} <= set(targeted)
+        assert await turning.locator("#district-indicator").input_value() in targeted
+        for seen in (page, turning):
+            assert await seen.evaluate("window.__cspViolations") == []
