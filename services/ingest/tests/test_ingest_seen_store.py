@@ -8,6 +8,7 @@ import hashlib
 import uuid
 from datetime import UTC, datetime
 
+import asyncpg
 import pytest
 
 from ioc_common.errors import DatabaseUnavailable
@@ -81,3 +82,23 @@ async def test_an_id_is_seen_only_for_the_provider_that_used_it(database_url: st
         ]
     finally:
         await store.close()
+
+
+class _BrokenConnection:
+    """What asyncpg raises on a connection the server died under mid-operation (the chaos
+    run's PostgreSQL SIGKILL): ``InternalClientError``, not an ``InterfaceError``."""
+
+    async def fetch(self, *_: object, **__: object) -> None:
+        raise asyncpg.InternalClientError("cannot switch to state 12; another operation")
+
+    async def execute(self, *_: object, **__: object) -> None:
+        raise asyncpg.InternalClientError("cannot switch to state 12; another operation")
+
+
+async def test_a_connection_broken_mid_operation_is_unavailable_not_a_500() -> None:
+    store = PgSeenStore(f"postgresql://ioc@127.0.0.1:{free_port()}/ioc", timeout_s=2)
+    store._pool = _BrokenConnection()
+    with pytest.raises(DatabaseUnavailable):
+        await store.seen(PROVIDER, [uuid.uuid4()])
+    with pytest.raises(DatabaseUnavailable):
+        await store.record([row(uuid.uuid4(), 1)])

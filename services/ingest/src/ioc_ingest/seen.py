@@ -61,7 +61,15 @@ _RECORD = (
 )
 _Key = tuple[str, uuid.UUID]
 #: What a lost, refused or broken connection raises; all of them mean "answer 503".
-_DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+#: ``InternalClientError`` is a connection left mid-operation by a server that died under it
+#: ("cannot switch to state …"), seen when PostgreSQL is killed during a batch.
+_DB_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
 
 
 def _db_down(exc: BaseException) -> DatabaseUnavailable:
