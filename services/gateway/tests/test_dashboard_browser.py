@@ -9,23 +9,31 @@ reports no violation. The screenshot is saved to ``test-artifacts/dashboard.png`
 
 from __future__ import annotations
 
-import subprocess
-import uuid
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from playwright.async_api import Page, expect
 
-from ioc_common.db import create_engine, session_factory
-from ioc_common.testing import bts_event, eventually
+from ioc_common.testing import eventually
 from ioc_common.timeutil import vietnam_today
-from ioc_gateway.platform_testing import Platform, running_platform
-from ioc_gateway.testing import chromium, create_user_command
-from ioc_ingest.keys import PgKeyStore
+from ioc_gateway.platform_testing import (
+    RECORD_CSP_VIOLATIONS,
+    Platform,
+    bts_sites_event,
+    create_dashboard_user,
+    department_key,
+    flat_target,
+    ingest_client,
+    log_in,
+    post_targets,
+    public_service_event,
+    push_events,
+    running_platform,
+    scorecard,
+)
+from ioc_gateway.testing import chromium
 
 pytestmark = [pytest.mark.connected, pytest.mark.slow]
 
@@ -44,75 +52,11 @@ def platform(private_kafka_bootstrap: str, postgres_base_url: str) -> Iterator[P
         yield started
 
 
-def _create_operator(database_url: str, username: str, role: str, scope: str) -> None:
-    """Through the CLI, as an admin would."""
-    done = subprocess.run(
-        create_user_command(username, role, scope, "--database-url", database_url),
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-
-
-async def _api_key(database_url: str) -> str:
-    engine = create_engine(database_url, pool_size=1)
-    try:
-        _, raw = await PgKeyStore(session_factory(engine)).create(
-            provider="so-khcn-tq",
-            families=["bts", "public_service"],
-            all_units=True,
-            actor="test",
-        )
-    finally:
-        await engine.dispose()
-    return raw
-
-
-def _public_service(unit: str, period: str, processed: int) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "family": "public_service",
-        "unit_code": unit,
-        "observed_at": period,
-        "payload": {
-            "service_level": "full_online",
-            "dossiers_total": 1000,
-            "dossiers_online": 950,
-            "dossiers_processed_online": processed,
-            "paid_online": 400,
-        },
-    }
-
-
-def _bts(unit: str, period: str, sites: int) -> dict[str, Any]:
-    return bts_event(unit, observed_at=period, sites=sites, villages_total=60, villages_covered=59)
-
-
-async def _push(ingest: httpx.AsyncClient, events: list[dict[str, Any]]) -> None:
-    r = await ingest.post("/v1/events:batch", json={"events": events})
-    assert r.status_code == 202, r.text
-
-
-#: Runs before the page's own scripts (injected by the browser tools, so outside the CSP).
-RECORD_CSP_VIOLATIONS = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (e) => {
-  window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}`);
-});
-"""
-
-
 async def _login(page: Page, url: str, username: str) -> None:
-    response = await page.goto(f"{url}/dashboard")
+    """Logged in, the dashboard served under the gateway's Content-Security-Policy."""
+    response = await log_in(page, url, username, PASSWORD)
     assert response is not None
     assert "script-src 'self'" in response.headers["content-security-policy"]
-    await page.fill("#username", username)
-    await page.fill("#password", PASSWORD)
-    await page.click("#login-button")
-    await expect(page.locator("#app")).to_be_visible()
 
 
 async def test_operator_sees_live_tiles_and_acknowledges_a_lagging_district(
@@ -120,44 +64,28 @@ async def test_operator_sees_live_tiles_and_acknowledges_a_lagging_district(
 ) -> None:
     urls = platform.urls
     operator, viewer = "van-hanh-tq", "xem-tq"
-    _create_operator(platform.database_url, operator, "operator", "08")
-    _create_operator(platform.database_url, viewer, "viewer", "08")
-    key = await _api_key(platform.database_url)
-    today = vietnam_today()
-    period = today.strftime("%Y-%m")
+    create_dashboard_user(platform.database_url, operator, "operator", "08", PASSWORD)
+    create_dashboard_user(platform.database_url, viewer, "viewer", "08", PASSWORD)
+    key = await department_key(platform.database_url)
+    period = vietnam_today().strftime("%Y-%m")
+    await post_targets(
+        urls["alerts"],
+        flat_target(
+            "dossiers_processed_online_rate", [LAGGING_DISTRICT], 80, id_prefix="browser-quan-ba"
+        ),
+    )
 
-    async with httpx.AsyncClient(base_url=urls["alerts"], timeout=10) as alerts:
-        r = await alerts.post(
-            "/v1/targets",
-            headers={"X-IOC-Actor": "admin@test"},
-            json={
-                "id": f"browser-quan-ba-{uuid.uuid4().hex[:6]}",
-                "indicator": "dossiers_processed_online_rate",
-                "scope": {"units": [LAGGING_DISTRICT]},
-                "baseline": {"value": 80, "date": (today - timedelta(days=400)).isoformat()},
-                "goal": 80,
-                "deadline": (today + timedelta(days=400)).isoformat(),
-                "trajectory": "linear",
-                "tolerance": {"warning": 5, "critical": 10},
-            },
-        )
-        assert r.status_code == 201, r.text
-
-    async with httpx.AsyncClient(
-        base_url=urls["ingest"], headers={"Authorization": f"Bearer {key}"}, timeout=20
-    ) as ingest:
+    async with ingest_client(urls["ingest"], key) as ingest:
         # 905 of 1,000 dossiers processed online in each commune; 150 BTS sites each, 160 in
         # one: the province shows 90,5% and 1.060 sites.
-        await _push(
+        await push_events(
             ingest,
-            [_public_service(c, period, 905) for c in COMMUNES]
-            + [_bts(c, period, 160 if i == 0 else 150) for i, c in enumerate(COMMUNES)],
+            [public_service_event(c, period, 905) for c in COMMUNES]
+            + [bts_sites_event(c, period, 160 if i == 0 else 150) for i, c in enumerate(COMMUNES)],
         )
 
         async def aggregated() -> bool:
-            async with httpx.AsyncClient(base_url=urls["metrics"]) as metrics:
-                card = (await metrics.get("/v1/units/08/scorecard")).json()
-            values = {i["indicator"]: i["value"] for i in card["items"]}
+            values = await scorecard(urls["metrics"])
             return values.get("bts_sites") == 1060 and values.get(
                 "dossiers_processed_online_rate"
             ) == pytest.approx(90.5)
@@ -186,7 +114,7 @@ async def test_operator_sees_live_tiles_and_acknowledges_a_lagging_district(
             navigations: list[str] = []
             page.on("framenavigated", lambda frame: navigations.append(frame.url))
 
-            await _push(ingest, [_public_service(LAGGING_COMMUNE, period, 500)])
+            await push_events(ingest, [public_service_event(LAGGING_COMMUNE, period, 500)])
             row = page.locator(
                 f'#alerts tr[data-unit="{LAGGING_DISTRICT}"]'
                 '[data-indicator="dossiers_processed_online_rate"]'

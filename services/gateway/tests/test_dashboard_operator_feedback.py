@@ -12,10 +12,8 @@ The screenshot is saved to ``test-artifacts/dashboard-operator-feedback.png``.""
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +21,20 @@ import httpx
 import pytest
 from playwright.async_api import expect
 
-from ioc_common.db import create_engine, session_factory
 from ioc_common.testing import bts_event, eventually
 from ioc_common.timeutil import vietnam_today
-from ioc_gateway.platform_testing import Platform, running_platform
-from ioc_gateway.testing import chromium, create_user_command
-from ioc_ingest.keys import PgKeyStore
+from ioc_gateway.platform_testing import (
+    Platform,
+    create_dashboard_user,
+    department_key,
+    flat_target,
+    ingest_client,
+    post_targets,
+    public_service_event,
+    push_events,
+    running_platform,
+)
+from ioc_gateway.testing import chromium
 
 pytestmark = [pytest.mark.connected, pytest.mark.slow]
 
@@ -45,48 +51,6 @@ def platform(private_kafka_bootstrap: str, postgres_base_url: str) -> Iterator[P
         yield p
 
 
-def _create_user(database_url: str, username: str, role: str) -> None:
-    done = subprocess.run(
-        create_user_command(username, role, "08", "--database-url", database_url),
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-
-
-async def _api_key(database_url: str) -> str:
-    engine = create_engine(database_url, pool_size=1)
-    try:
-        _, raw = await PgKeyStore(session_factory(engine)).create(
-            provider="so-khcn-tq",
-            families=["bts", "public_service", "cashless"],
-            all_units=True,
-            actor="test",
-        )
-    finally:
-        await engine.dispose()
-    return raw
-
-
-def _dossiers(unit: str, period: str, processed: int) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "family": "public_service",
-        "unit_code": unit,
-        "observed_at": period,
-        "payload": {
-            "service_level": "full_online",
-            "dossiers_total": 1000,
-            "dossiers_online": 950,
-            "dossiers_processed_online": processed,
-            "paid_online": 400,
-        },
-    }
-
-
 def _payments(unit: str, day: str, value_vnd: int) -> dict[str, Any]:
     return {
         "event_id": str(uuid.uuid4()),
@@ -100,43 +64,26 @@ def _payments(unit: str, day: str, value_vnd: int) -> dict[str, Any]:
 async def test_operator_sees_feedback_history_labels_and_units(platform: Platform) -> None:
     urls = platform.urls
     operator = "truc-ban-tq"
-    _create_user(platform.database_url, operator, "admin")
-    key = await _api_key(platform.database_url)
+    create_dashboard_user(platform.database_url, operator, "admin", "08", PASSWORD)
+    key = await department_key(platform.database_url, ["bts", "public_service", "cashless"])
     today = vietnam_today()
     period, day = today.strftime("%Y-%m"), today.isoformat()
+    rate = "dossiers_processed_online_rate"
+    await post_targets(
+        urls["alerts"],
+        flat_target(rate, [LAGGING_DISTRICT], 80, id_prefix="feedback-quan-ba", demo=True),
+    )
 
-    async with httpx.AsyncClient(base_url=urls["alerts"], timeout=10) as alerts:
-        r = await alerts.post(
-            "/v1/targets",
-            headers={"X-IOC-Actor": "admin@test"},
-            json={
-                "id": f"feedback-quan-ba-{uuid.uuid4().hex[:6]}",
-                "indicator": "dossiers_processed_online_rate",
-                "scope": {"units": [LAGGING_DISTRICT]},
-                "baseline": {"value": 80, "date": (today - timedelta(days=400)).isoformat()},
-                "goal": 80,
-                "deadline": (today + timedelta(days=400)).isoformat(),
-                "tolerance": {"warning": 5, "critical": 10},
-                "demo": True,
-            },
+    async with ingest_client(urls["ingest"], key) as ingest:
+        await push_events(
+            ingest,
+            [
+                public_service_event(COMMUNE, period, 905),
+                public_service_event(LAGGING_COMMUNE, period, 500),
+                _payments(COMMUNE, day, 1_250_000),
+                bts_event(COMMUNE, observed_at=day, sites=1240),
+            ],
         )
-        assert r.status_code == 201, r.text
-
-    async with httpx.AsyncClient(
-        base_url=urls["ingest"], headers={"Authorization": f"Bearer {key}"}, timeout=20
-    ) as ingest:
-        pushed = await ingest.post(
-            "/v1/events:batch",
-            json={
-                "events": [
-                    _dossiers(COMMUNE, period, 905),
-                    _dossiers(LAGGING_COMMUNE, period, 500),
-                    _payments(COMMUNE, day, 1_250_000),
-                    bts_event(COMMUNE, observed_at=day, sites=1240),
-                ]
-            },
-        )
-        assert pushed.status_code == 202, pushed.text
 
         async def alert_open() -> bool:
             async with httpx.AsyncClient(base_url=urls["alerts"]) as alerts:
@@ -166,9 +113,7 @@ async def test_operator_sees_feedback_history_labels_and_units(platform: Platfor
             await expect(money).to_have_text("1.250.000\u00a0₫")
 
             # The table opens on the indicator with a district target; its target is a demo.
-            await expect(page.locator("#district-indicator")).to_have_value(
-                "dossiers_processed_online_rate"
-            )
+            await expect(page.locator("#district-indicator")).to_have_value(rate)
             lagging_row = page.locator(f'#districts tr[data-unit="{LAGGING_DISTRICT}"]')
             await expect(lagging_row).to_contain_text("(minh hoạ)")
 

@@ -10,31 +10,38 @@ turns the indicator. Screenshots go to ``test-artifacts/``."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from playwright.async_api import BrowserContext, Page, expect
+from playwright.async_api import Page, expect
 
-from ioc_common.db import create_engine, session_factory
 from ioc_common.reference.units import unit_tree
-from ioc_common.testing import bts_event, eventually
+from ioc_common.testing import eventually
 from ioc_common.timeutil import vietnam_today
 from ioc_gateway.geo_testing import district_grid, write
-from ioc_gateway.platform_testing import Platform, running_platform
-from ioc_gateway.testing import chromium, create_user_command
-from ioc_ingest.keys import PgKeyStore
+from ioc_gateway.platform_testing import (
+    RECORD_CSP_VIOLATIONS,
+    Platform,
+    create_dashboard_user,
+    department_key,
+    district_events,
+    flat_target,
+    ingest_client,
+    log_in,
+    post_targets,
+    push_events,
+    run_cli,
+    running_platform,
+    scorecard,
+)
+from ioc_gateway.testing import chromium
 
 pytestmark = [pytest.mark.connected, pytest.mark.slow]
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
-PASSWORD = "ban-do-ioc-2026"
+USER, PASSWORD = "van-hanh-ban-do", "ban-do-ioc-2026"
 RATE = "dossiers_processed_online_rate"
 #: District → dossiers processed online of 1,000 in one of its communes, against a flat 80%
 #: target with 5/10 points of tolerance (073 has no target).
@@ -46,12 +53,6 @@ COLOURS = {
     "warning": "rgb(224, 161, 0)",
     "critical": "rgb(214, 69, 69)",
 }
-RECORD_CSP_VIOLATIONS = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (e) => {
-  window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}`);
-});
-"""
 
 
 @pytest.fixture
@@ -60,97 +61,24 @@ def platform(private_kafka_bootstrap: str, postgres_base_url: str) -> Iterator[P
         yield started
 
 
-def _run(command: list[str], stdin: str = "") -> None:
-    done = subprocess.run(
-        command, input=stdin, capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr
-
-
-async def _api_key(database_url: str) -> str:
-    engine = create_engine(database_url, pool_size=1)
-    try:
-        _, raw = await PgKeyStore(session_factory(engine)).create(
-            provider="so-khcn-tq", families=["bts", "public_service"], all_units=True, actor="test"
-        )
-    finally:
-        await engine.dispose()
-    return raw
-
-
-def _target(id_: str, indicator: str, units: list[str], goal: float) -> dict[str, Any]:
-    today = vietnam_today()
-    return {
-        "id": f"{id_}-{uuid.uuid4().hex[:6]}",
-        "indicator": indicator,
-        "scope": {"units": units},
-        "baseline": {"value": goal, "date": (today - timedelta(days=400)).isoformat()},
-        "goal": goal,
-        "deadline": (today + timedelta(days=400)).isoformat(),
-        "trajectory": "linear",
-        "tolerance": {"warning": 5, "critical": 10},
-    }
-
-
-def _public_service(unit: str, period: str, processed: int) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "family": "public_service",
-        "unit_code": unit,
-        "observed_at": period,
-        "payload": {
-            "service_level": "full_online",
-            "dossiers_total": 1000,
-            "dossiers_online": 950,
-            "dossiers_processed_online": processed,
-            "paid_online": 400,
-        },
-    }
-
-
 async def _feed(platform: Platform) -> None:
     """Targets, then each district's figures through ingest; returns once aggregated."""
     urls = platform.urls
-    today = vietnam_today()
-    period = today.strftime("%Y-%m")
-    async with httpx.AsyncClient(base_url=urls["alerts"], timeout=10) as alerts:
-        for target in (
-            _target("map-rate", RATE, ["070", "071", "072"], 80),
-            _target("map-bts", "bts_sites", ["08"], 100),  # a second indicator to turn to
-        ):
-            r = await alerts.post("/v1/targets", headers={"X-IOC-Actor": "admin@test"}, json=target)
-            assert r.status_code == 201, r.text
-    key = await _api_key(platform.database_url)
-    communes = {d: unit_tree().children(d, today)[0].code for d in FIGURES}
-    events = [_public_service(communes[d], period, n) for d, n in FIGURES.items()]
-    events += [
-        bts_event(c, observed_at=period, sites=30, villages_total=60, villages_covered=59)
-        for c in communes.values()
-    ]
-    async with httpx.AsyncClient(
-        base_url=urls["ingest"], headers={"Authorization": f"Bearer {key}"}, timeout=20
-    ) as ingest:
-        r = await ingest.post("/v1/events:batch", json={"events": events})
-        assert r.status_code == 202, r.text
+    await post_targets(
+        urls["alerts"],
+        flat_target(RATE, ["070", "071", "072"], 80, id_prefix="map-rate"),
+        flat_target("bts_sites", ["08"], 100, id_prefix="map-bts"),  # a second indicator to turn to
+    )
+    key = await department_key(platform.database_url)
+    async with ingest_client(urls["ingest"], key) as ingest:
+        await push_events(ingest, district_events(FIGURES, vietnam_today().strftime("%Y-%m")))
 
     async def aggregated() -> bool:
-        async with httpx.AsyncClient(base_url=urls["metrics"]) as metrics:
-            card = (await metrics.get("/v1/units/08/scorecard")).json()
-        values = {i["indicator"]: i["value"] for i in card["items"]}
+        values = await scorecard(urls["metrics"])
         # (905 + 730 + 500 + 905) / 4,000 = 76%
         return values.get(RATE) == pytest.approx(76.0) and values.get("bts_sites") == 120
 
     await eventually(aggregated, timeout_s=60, interval_s=0.5)
-
-
-async def _login(context: BrowserContext, url: str, path: str = "/dashboard") -> Page:
-    page = await context.new_page()
-    await page.goto(url + path)
-    await page.fill("#username", "van-hanh-ban-do")
-    await page.fill("#password", PASSWORD)
-    await page.click("#login-button")
-    await expect(page.locator("#app")).to_be_visible()
-    return page
 
 
 async def _statuses(page: Page, selector: str) -> dict[str, str]:
@@ -165,52 +93,46 @@ async def _fill(page: Page, selector: str, prop: str) -> str:
     return value
 
 
+async def _expect_coloured(page: Page, mode: str, selector: str, prop: str) -> None:
+    """The map panel in ``mode`` with one ``selector`` element per district (18), each with
+    its expected status, and the three with a target painted (CSS ``prop``) in its colour."""
+    await expect(page.locator(".panel-map")).to_have_attribute("data-mode", mode)
+    await expect(page.locator(selector)).to_have_count(18)
+    for district, status in EXPECTED.items():
+        unit = page.locator(f'{selector}[data-unit="{district}"]')
+        await expect(unit).to_have_attribute("data-status", status)
+    for district in ("070", "071", "072"):
+        colour = await _fill(page, f'{selector}[data-unit="{district}"]', prop)
+        assert colour == COLOURS[EXPECTED[district]]
+
+
 async def test_the_map_colours_districts_by_status_from_real_aggregates(
     platform: Platform, tmp_path: Path
 ) -> None:
     gateway = platform.urls["gateway"]
-    _run(
-        create_user_command(
-            "van-hanh-ban-do", "operator", "08", "--database-url", platform.database_url
-        ),
-        PASSWORD + "\n",
-    )
+    create_dashboard_user(platform.database_url, USER, "operator", "08", PASSWORD)
     await _feed(platform)
     ARTIFACTS.mkdir(exist_ok=True)
 
     async with chromium() as context:
         await context.add_init_script(RECORD_CSP_VIOLATIONS)
-        page = await _login(context, gateway)
+        page = await context.new_page()
+        await log_in(page, gateway, USER, PASSWORD)
         await page.select_option("#district-indicator", RATE)
-        panel = page.locator(".panel-map")
 
         # No boundary imported yet: one schematic tile per district, coloured all the same.
-        await expect(panel).to_have_attribute("data-mode", "schematic")
-        await expect(page.locator(".map-tile")).to_have_count(18)
-        for district, status in EXPECTED.items():
-            tile = page.locator(f'.map-tile[data-unit="{district}"]')
-            await expect(tile).to_have_attribute("data-status", status)
-        for district in ("070", "071", "072"):
-            colour = await _fill(page, f'.map-tile[data-unit="{district}"]', "backgroundColor")
-            assert colour == COLOURS[EXPECTED[district]]
+        await _expect_coloured(page, "schematic", ".map-tile", "backgroundColor")
         await expect(page.locator("#map-caption")).to_contain_text("sơ đồ ô")
         await page.screenshot(path=str(ARTIFACTS / "map-schematic.png"), full_page=True)
 
         # The province's boundaries, imported as an administrator would.
         districts = [d.code for d in unit_tree().districts_of_province("08", vietnam_today())]
         geojson = write(tmp_path / "tuyen-quang.geojson", district_grid(districts, columns=6))
-        _run([sys.executable, "-m", "ioc_common.cli", "geo", "import", str(geojson),
-              "--database-url", platform.database_url])  # fmt: skip
+        run_cli([sys.executable, "-m", "ioc_common.cli", "geo", "import", str(geojson),
+                 "--database-url", platform.database_url])  # fmt: skip
         await page.reload()
         await page.select_option("#district-indicator", RATE)
-        await expect(panel).to_have_attribute("data-mode", "geo")
-        await expect(page.locator("path.map-unit")).to_have_count(18)
-        for district, status in EXPECTED.items():
-            shape = page.locator(f'path.map-unit[data-unit="{district}"]')
-            await expect(shape).to_have_attribute("data-status", status)
-        for district in ("070", "071", "072"):
-            fill = await _fill(page, f'path.map-unit[data-unit="{district}"]', "fill")
-            assert fill == COLOURS[EXPECTED[district]]
+        await _expect_coloured(page, "geo", "path.map-unit", "fill")
         # One judgement: every district's colour is its row's status in the table.
         rows = await _statuses(page, "#districts tbody tr[data-unit]")
         table = {unit: status for unit, status in rows.items() if unit != "08"}  # the province
@@ -235,7 +157,8 @@ async def test_the_map_colours_districts_by_status_from_real_aggregates(
 
     async with chromium(width=1920, height=1080) as wall:
         await wall.add_init_script(RECORD_CSP_VIOLATIONS)
-        page = await _login(wall, gateway, "/dashboard?wall=1&rotate=0")
+        page = await wall.new_page()
+        await log_in(page, gateway, USER, PASSWORD, "/dashboard?wall=1&rotate=0")
         await page.select_option("#district-indicator", RATE)
         await expect(page.locator(".panel-map")).to_have_attribute("data-mode", "geo")
         await expect(page.locator('path.map-unit[data-unit="072"]')).to_have_attribute(

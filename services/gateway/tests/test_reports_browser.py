@@ -13,27 +13,34 @@ from __future__ import annotations
 
 import io
 import re
-import subprocess
-import uuid
 from collections.abc import Iterator
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from openpyxl import load_workbook
-from playwright.async_api import Page, expect
+from playwright.async_api import expect
 
 from ioc_common.catalogue import load_catalogue
-from ioc_common.db import create_engine, session_factory
-from ioc_common.reference.units import unit_tree
-from ioc_common.testing import bts_event, eventually
+from ioc_common.testing import eventually
 from ioc_common.timeutil import vietnam_today
-from ioc_gateway.platform_testing import Platform, running_platform
+from ioc_gateway.platform_testing import (
+    RECORD_CSP_VIOLATIONS,
+    Platform,
+    create_dashboard_user,
+    department_key,
+    district_events,
+    flat_target,
+    ingest_client,
+    log_in,
+    post_targets,
+    push_events,
+    running_platform,
+    scorecard,
+)
 from ioc_gateway.reports.texts import Words
-from ioc_gateway.testing import chromium, create_user_command
-from ioc_ingest.keys import PgKeyStore
+from ioc_gateway.testing import chromium
 
 pytestmark = [pytest.mark.connected, pytest.mark.slow]
 
@@ -43,12 +50,6 @@ RATE = "dossiers_processed_online_rate"
 #: District → dossiers processed online of 1,000 in one of its communes, against a flat 80%
 #: target with 5/10 points of tolerance on 070–072 (073 has none).
 FIGURES = {"070": 905, "071": 730, "072": 500, "073": 905}
-RECORD_CSP_VIOLATIONS = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (e) => {
-  window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}`);
-});
-"""
 
 
 @pytest.fixture
@@ -57,67 +58,21 @@ def platform(private_kafka_bootstrap: str, postgres_base_url: str) -> Iterator[P
         yield started
 
 
-def _target(indicator: str, units: list[str], goal: float) -> dict[str, Any]:
-    today = vietnam_today()
-    return {
-        "id": f"report-{indicator.replace('_', '-')}-{uuid.uuid4().hex[:6]}",
-        "indicator": indicator,
-        "scope": {"units": units},
-        "baseline": {"value": goal, "date": (today - timedelta(days=400)).isoformat()},
-        "goal": goal,
-        "deadline": (today + timedelta(days=400)).isoformat(),
-        "trajectory": "linear",
-        "tolerance": {"warning": 5, "critical": 10},
-    }
-
-
-def _public_service(unit: str, period: str, processed: int) -> dict[str, Any]:
-    return {
-        "event_id": str(uuid.uuid4()),
-        "family": "public_service",
-        "unit_code": unit,
-        "observed_at": period,
-        "payload": {
-            "service_level": "full_online",
-            "dossiers_total": 1000,
-            "dossiers_online": 950,
-            "dossiers_processed_online": processed,
-            "paid_online": 400,
-        },
-    }
-
-
 async def _feed(platform: Platform, period: str) -> None:
     """Targets, then each district's figures through ingest; returns once aggregated."""
     urls = platform.urls
-    async with httpx.AsyncClient(base_url=urls["alerts"], timeout=10) as alerts:
-        for target in (_target(RATE, ["070", "071", "072"], 80), _target(RATE, ["08"], 80)):
-            r = await alerts.post("/v1/targets", headers={"X-IOC-Actor": "admin@test"}, json=target)
-            assert r.status_code == 201, r.text
-    engine = create_engine(platform.database_url, pool_size=1)
-    try:
-        _, key = await PgKeyStore(session_factory(engine)).create(
-            provider="so-khcn-tq", families=["bts", "public_service"], all_units=True, actor="test"
-        )
-    finally:
-        await engine.dispose()
-    today = vietnam_today()
-    communes = {d: unit_tree().children(d, today)[0].code for d in FIGURES}
-    events = [_public_service(communes[d], period, n) for d, n in FIGURES.items()]
-    events += [
-        bts_event(c, observed_at=period, sites=30, villages_total=60, villages_covered=59)
-        for c in communes.values()
-    ]
-    async with httpx.AsyncClient(
-        base_url=urls["ingest"], headers={"Authorization": f"Bearer {key}"}, timeout=20
-    ) as ingest:
-        r = await ingest.post("/v1/events:batch", json={"events": events})
-        assert r.status_code == 202, r.text
+    prefix = f"report-{RATE.replace('_', '-')}"
+    await post_targets(
+        urls["alerts"],
+        flat_target(RATE, ["070", "071", "072"], 80, id_prefix=prefix),
+        flat_target(RATE, ["08"], 80, id_prefix=prefix),
+    )
+    key = await department_key(platform.database_url)
+    async with ingest_client(urls["ingest"], key) as ingest:
+        await push_events(ingest, district_events(FIGURES, period))
 
     async def aggregated() -> bool:
-        async with httpx.AsyncClient(base_url=urls["metrics"]) as metrics:
-            card = (await metrics.get("/v1/units/08/scorecard")).json()
-        values = {i["indicator"]: i["value"] for i in card["items"]}
+        values = await scorecard(urls["metrics"])
         return values.get(RATE) is not None and values.get("bts_sites") == 30 * len(FIGURES)
 
     await eventually(aggregated, timeout_s=60, interval_s=0.5)
@@ -142,31 +97,10 @@ async def _aggregates(platform: Platform, period: str) -> tuple[dict[str, Any], 
     return ranking, table
 
 
-def _create_user(platform: Platform) -> None:
-    """Through the CLI, as an admin would."""
-    done = subprocess.run(
-        create_user_command(USER, "operator", "08", "--database-url", platform.database_url),
-        input=PASSWORD + "\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-
-
-async def _login(page: Page, url: str) -> None:
-    await page.goto(url + "/dashboard")
-    await page.fill("#username", USER)
-    await page.fill("#password", PASSWORD)
-    await page.click("#login-button")
-    await expect(page.locator("#app")).to_be_visible()
-
-
 async def test_the_dashboard_button_downloads_the_report_with_the_aggregated_figures(
     platform: Platform,
 ) -> None:
-    _create_user(platform)
+    create_dashboard_user(platform.database_url, USER, "operator", "08", PASSWORD)
     today = vietnam_today()
     period = today.strftime("%Y-%m")
     await _feed(platform, period)
@@ -186,7 +120,7 @@ async def test_the_dashboard_button_downloads_the_report_with_the_aggregated_fig
     async with chromium() as context:
         await context.add_init_script(RECORD_CSP_VIOLATIONS)
         page = await context.new_page()
-        await _login(page, platform.urls["gateway"])
+        await log_in(page, platform.urls["gateway"], USER, PASSWORD)
         await expect(page.locator("#report-period")).to_have_value(period)
         await page.locator("#report-bar").screenshot(path=str(ARTIFACTS / "report-bar.png"))
         async with page.expect_download() as downloading:

@@ -1,6 +1,8 @@
 """The real platform for the dashboard's browser tests: ingest, metrics, alerts and the gateway
 as uvicorn processes on a broker of the test's own and a fresh PostgreSQL database (shipped
-like ``ioc_gateway.testing``; the tests' ``platform`` fixtures wrap ``running_platform``)."""
+like ``ioc_gateway.testing``; the tests' ``platform`` fixtures wrap ``running_platform``), and
+what those tests do to it: a dashboard user made with the CLI, a department's ingest key,
+flat targets, submissions pushed through ingest, the province's scorecard, a browser login."""
 
 from __future__ import annotations
 
@@ -11,14 +13,25 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from ioc_common.db import create_engine, session_factory
 from ioc_common.infra.process import free_port, stop_process, tail
 from ioc_common.infra.pytest_plugin import new_database
+from ioc_common.reference.units import unit_tree
+from ioc_common.testing import bts_event
+from ioc_common.timeutil import vietnam_today
+from ioc_gateway.testing import create_user_command
+from ioc_ingest.keys import PgKeyStore
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page, Response
 
 SERVICES = ("ingest", "metrics", "alerts", "gateway")
 
@@ -102,3 +115,145 @@ def running_platform(
             stop_process(proc, timeout_s=10)
         for service in SERVICES:
             print(f"--- {service} log (tail) ---\n{tail(logs / f'{service}.log', 15)}")
+
+
+# --- what the browser tests do to the platform ------------------------------------------------
+
+#: Runs before the page's own scripts (injected by the browser tools, so outside the CSP) and
+#: records every Content-Security-Policy violation in ``window.__cspViolations``.
+RECORD_CSP_VIOLATIONS = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolations.push(`${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}`);
+});
+"""
+
+
+def run_cli(command: list[str], stdin: str = "", timeout_s: float = 120) -> None:
+    """Run a command (``ioc …`` as an admin types it) to its end; fail with its stderr unless
+    it exits 0."""
+    done = subprocess.run(  # noqa: S603 — the tests' own commands
+        command, input=stdin, capture_output=True, text=True, timeout=timeout_s, check=False
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def create_dashboard_user(
+    database_url: str, username: str, role: str, scope: str, password: str
+) -> None:
+    """A dashboard user made through the CLI (``ioc users create``), as an admin would."""
+    run_cli(
+        create_user_command(username, role, scope, "--database-url", database_url),
+        password + "\n",
+    )
+
+
+async def department_key(
+    database_url: str, families: Sequence[str] = ("bts", "public_service")
+) -> str:
+    """A new ingest API key of Tuyên Quang's department of science and technology
+    (``so-khcn-tq``) for ``families`` in every unit; the raw key, for ``Authorization:
+    Bearer``."""
+    engine = create_engine(database_url, pool_size=1)
+    try:
+        _, raw = await PgKeyStore(session_factory(engine)).create(
+            provider="so-khcn-tq", families=list(families), all_units=True, actor="test"
+        )
+    finally:
+        await engine.dispose()
+    return raw
+
+
+def flat_target(
+    indicator: str, units: list[str], goal: float, *, id_prefix: str, **fields: Any
+) -> dict[str, Any]:
+    """A target definition to ``POST /v1/targets``: ``goal`` from 400 days ago to 400 days
+    from now (a flat line), 5/10 points of warning/critical tolerance, with a fresh id that
+    starts with ``id_prefix``; ``fields`` add or replace top-level keys (``demo``…). Not
+    ``ioc_gateway.testing.target``, which is a target as the alerts service lists it."""
+    today = vietnam_today()
+    return {
+        "id": f"{id_prefix}-{uuid.uuid4().hex[:6]}",
+        "indicator": indicator,
+        "scope": {"units": units},
+        "baseline": {"value": goal, "date": (today - timedelta(days=400)).isoformat()},
+        "goal": goal,
+        "deadline": (today + timedelta(days=400)).isoformat(),
+        "trajectory": "linear",
+        "tolerance": {"warning": 5, "critical": 10},
+    } | fields
+
+
+async def post_targets(alerts_url: str, *targets: dict[str, Any]) -> None:
+    """Each target created through the alerts service's API, as an admin would (201)."""
+    async with httpx.AsyncClient(base_url=alerts_url, timeout=10) as alerts:
+        for target in targets:
+            r = await alerts.post("/v1/targets", headers={"X-IOC-Actor": "admin@test"}, json=target)
+            assert r.status_code == 201, r.text
+
+
+def public_service_event(unit: str, period: str, processed: int) -> dict[str, Any]:
+    """A fully online public service's month in ``unit``: ``processed`` of 1,000 dossiers
+    processed online (950 submitted online, 400 paid online), with a fresh ``event_id``."""
+    return {
+        "event_id": str(uuid.uuid4()),
+        "family": "public_service",
+        "unit_code": unit,
+        "observed_at": period,
+        "payload": {
+            "service_level": "full_online",
+            "dossiers_total": 1000,
+            "dossiers_online": 950,
+            "dossiers_processed_online": processed,
+            "paid_online": 400,
+        },
+    }
+
+
+def bts_sites_event(unit: str, period: str, sites: int) -> dict[str, Any]:
+    """``sites`` BTS sites in ``unit`` over ``period``, covering 59 of its 60 villages."""
+    return bts_event(unit, observed_at=period, sites=sites, villages_total=60, villages_covered=59)
+
+
+def district_events(figures: Mapping[str, int], period: str) -> list[dict[str, Any]]:
+    """For each district → dossiers processed online (of 1,000), its first commune's month:
+    that public service figure and 30 BTS sites."""
+    today = vietnam_today()
+    communes = {d: unit_tree().children(d, today)[0].code for d in figures}
+    events = [public_service_event(communes[d], period, n) for d, n in figures.items()]
+    return events + [bts_sites_event(c, period, 30) for c in communes.values()]
+
+
+def ingest_client(ingest_url: str, key: str) -> httpx.AsyncClient:
+    """A client of the ingest service that sends ``key`` (from ``department_key``)."""
+    return httpx.AsyncClient(
+        base_url=ingest_url, headers={"Authorization": f"Bearer {key}"}, timeout=20
+    )
+
+
+async def push_events(ingest: httpx.AsyncClient, events: list[dict[str, Any]]) -> None:
+    """One batch through ingest (a client with the key's ``Authorization``), accepted (202)."""
+    r = await ingest.post("/v1/events:batch", json={"events": events})
+    assert r.status_code == 202, r.text
+
+
+async def scorecard(metrics_url: str, unit: str = "08") -> dict[str, Any]:
+    """The unit's scorecard from the metrics service: indicator → value."""
+    async with httpx.AsyncClient(base_url=metrics_url) as metrics:
+        card = (await metrics.get(f"/v1/units/{unit}/scorecard")).json()
+    return {i["indicator"]: i["value"] for i in card["items"]}
+
+
+async def log_in(
+    page: Page, url: str, username: str, password: str, path: str = "/dashboard"
+) -> Response | None:
+    """Open the dashboard at ``url + path``, log in on its form and wait for the app; the
+    response to the first navigation (for its headers)."""
+    from playwright.async_api import expect  # a dev dependency: tests and tools only
+
+    response = await page.goto(url + path)
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("#login-button")
+    await expect(page.locator("#app")).to_be_visible()
+    return response
