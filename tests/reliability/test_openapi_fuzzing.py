@@ -1,114 +1,208 @@
-"""Schemathesis against each service's OpenAPI: no 5xx and every response matches its schema.
+"""Schemathesis against every service's OpenAPI, on populated data, with and without
+credentials: no 5xx, every response matches its schema; anonymous calls to anything not public
+are 401/403.
 
-Each app runs in-process, served on a real port (its lifespan opens the real database; ingest
-publishes to the in-memory broker so fuzzed events never reach the session's shared topics).
-Authenticated endpoints get a valid key, actor or session, so the fuzzer reaches the handlers.
+The four services run as processes of this test on their own Kafka and PostgreSQL, as a
+province runs them (production mode, service tokens, signed actor assertions): a few thousand
+events go through ingest first, so metrics answers from real aggregates, alerts has seeded
+targets and open alerts, and the gateway calls the real metrics and alerts services. Ingest's
+fuzzed events go on to the same pipeline (they passed its validation, so metrics must take them).
+
+Seeds are fresh each run and printed; ``IOC_FUZZ_SEED=<n>`` replays one. ``IOC_FUZZ_EXAMPLES``
+(25 by default, a third of it without credentials) sets the cases per operation: CI ≈ 3 min
+here, ``IOC_FUZZ_EXAMPLES=200`` for a long run. The OpenAPI documents declare no links, so there
+is no stateful (link-following) phase; the populated data gives the fuzzer real ids and codes.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
-from pydantic import SecretStr
-from starlette.types import ASGIApp
 
-from ioc_alerts.app import create_app as create_alerts
-from ioc_alerts.config import AlertsSettings
-from ioc_common.kafka.memory import InMemoryBroker, InMemoryPublisher
-from ioc_common.observability import new_registry
-from ioc_common.testing import serve
-from ioc_gateway.testing import gateway_harness
-from ioc_ingest.app import create_app as create_ingest
-from ioc_ingest.keys import InMemoryKeyStore
-from ioc_ingest.seen import InMemorySeenStore
-from ioc_ingest.testing import settings_for_tests
-from ioc_metrics.app import create_app as create_metrics
-from ioc_metrics.config import MetricsSettings
-from tests.reliability.fuzz import FuzzReport, fuzz
+from ioc_common.service_auth import service_headers
+from ioc_common.timeutil import vietnam_today
+from ioc_gateway.testing import create_user_command
+from tests.reliability.chaos import (
+    PROVINCE,
+    SERVICES,
+    Platform,
+    make_workload,
+    wait_metrics_caught_up,
+)
+from tests.reliability.fuzz import SEED, FuzzReport, Headers, fuzz, write_reports
 
 pytestmark = [pytest.mark.connected, pytest.mark.slow]
 
 EXAMPLES = int(os.environ.get("IOC_FUZZ_EXAMPLES", "25"))
+ANONYMOUS_EXAMPLES = max(5, EXAMPLES // 3)
+
+#: What answers without credentials, by design: probes, the metrics scrape, the API document,
+#: the dashboard's page and login, and ingest's published layouts (the families and the CSV
+#: template of each: documentation a department reads before it has a key, no data).
+PUBLIC_PATHS = {
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/",
+    "/v1/auth/login",
+    "/v1/families",
+    "/v1/uploads/template/{family}",
+}
 
 
-def check(report: FuzzReport, out: Path) -> None:
-    out.write_text(report.line() + "\n" + "\n".join(report.failures) + "\n")
-    print(report.line())
-    assert report.operations > 0
-    assert report.cases > 0
-    assert report.failures == [], "\n\n".join(report.failures)
+def public(method: str, path: str) -> bool:
+    return path in PUBLIC_PATHS
 
 
-async def fuzz_served(app: ASGIApp, name: str, headers: dict[str, str], tmp_path: Path) -> None:
-    """Fuzz an app served on a real port, with ``headers`` on every request; ``check`` it."""
-    async with serve(app) as address:
-        report = await asyncio.to_thread(
-            fuzz, name, f"http://{address}", headers=headers, max_examples=EXAMPLES
+def gateway_skip(method: str, path: str) -> bool:
+    # The live feeds never end (SSE/WebSocket): test_authorization_matrix and the soak read
+    # them. Logout ends the fuzzer's own session (every later call would be 401):
+    # test_session_revocation covers it.
+    return path.startswith("/v1/live") or path == "/v1/auth/logout"
+
+
+def observations(n: int) -> list[dict[str, Any]]:
+    """Observation-family figures (stocks and ratios) for the province's districts."""
+    today = vietnam_today()
+    month = today.replace(day=1).strftime("%Y-%m")
+    out = []
+    for i in range(n):
+        out.append(
+            {
+                "event_id": str(uuid.uuid4()),
+                "family": "observation",
+                "indicator": "households_fixed_broadband",
+                "unit_code": PROVINCE,
+                "observed_at": month,
+                "revision": i + 1,
+                "payload": {"numerator": 700 + i, "denominator": 1000},
+            }
         )
-    check(report, tmp_path / f"{name}.txt")
+    return out
 
 
-async def test_ingest_openapi_fuzzing(tmp_path: Path) -> None:
-    keys = InMemoryKeyStore()
-    _, key = keys.create(
-        provider="fuzz",
-        families=["bts", "public_service", "cashless", "observation"],
-        units=("08",),
-        indicators=(),
-        all_units=False,
+async def populate(platform: Platform, database_url: str, key: str) -> dict[str, int]:
+    """Events through ingest until metrics has them all and alerts has opened alerts."""
+    work = make_workload(3_000, SEED % 1_000_000, vietnam_today())
+    events = work.events + observations(3)
+    async with httpx.AsyncClient(
+        base_url=platform.url("ingest"), timeout=60, headers={"Authorization": f"Bearer {key}"}
+    ) as ingest:
+        for i in range(0, len(events), 500):
+            r = await ingest.post("/v1/events:batch", json={"events": events[i : i + 500]})
+            assert r.status_code == 202, r.text
+    await wait_metrics_caught_up(database_url, platform.kafka.bootstrap, 180)
+    env = platform.env
+    alerts_auth = service_headers(env["IOC_ALERTS_SERVICE_TOKEN"])
+    deadline = time.monotonic() + 120
+    async with httpx.AsyncClient(base_url=platform.url("alerts"), timeout=30) as alerts:
+        while True:
+            total = (await alerts.get("/v1/alerts", headers=alerts_auth)).json()["total"]
+            if total > 0 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(1)
+    return {"events": len(events), "open_alerts": total}
+
+
+async def start(platform: Platform) -> tuple[str, str, str]:
+    """Every service up: ``(database URL, ingest key, gateway session token)``."""
+    database_url = await platform.start_infra()
+    key = await platform.province_key(database_url, "fuzz")
+    platform.configure(database_url)
+    platform.env.update(
+        {
+            "IOC_GATEWAY_METRICS_URL": platform.url("metrics"),
+            "IOC_GATEWAY_ALERTS_URL": platform.url("alerts"),
+            "IOC_ALERTS_SEED_TARGETS": "true",
+            "IOC_LOG_LEVEL": "WARNING",
+        }
     )
-    app = create_ingest(
-        settings_for_tests(),
-        publisher=InMemoryPublisher(InMemoryBroker(partitions=6)),
-        key_store=keys,
-        seen_store=InMemorySeenStore(),
-        registry=new_registry(),
+    password = uuid.uuid4().hex
+    created = await asyncio.to_thread(
+        subprocess.run,
+        create_user_command("fuzz.admin", "admin", PROVINCE),
+        input=password,
+        capture_output=True,
+        text=True,
+        env=platform.env,
+        timeout=120,
     )
-    await fuzz_served(app, "ingest", {"Authorization": f"Bearer {key}"}, tmp_path)
-
-
-async def test_metrics_openapi_fuzzing(
-    kafka_bootstrap: str, fresh_database_url: str, tmp_path: Path
-) -> None:
-    settings = MetricsSettings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        database_url=fresh_database_url,
-        consumer_enabled=False,
-        log_level="WARNING",
-    )
-    await fuzz_served(create_metrics(settings), "metrics", {}, tmp_path)
-
-
-async def test_alerts_openapi_fuzzing(
-    kafka_bootstrap: str, fresh_database_url: str, tmp_path: Path
-) -> None:
-    settings = AlertsSettings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        database_url=fresh_database_url,
-        run_workers=False,
-        service_token=SecretStr("fuzz-service-token"),
-        log_level="WARNING",
-    )
-    headers = {"Authorization": "Bearer fuzz-service-token", "X-IOC-Actor": "fuzz@test"}
-    await fuzz_served(create_alerts(settings, registry=new_registry()), "alerts", headers, tmp_path)
-
-
-async def test_gateway_openapi_fuzzing(fresh_database_url: str, tmp_path: Path) -> None:
-    async with gateway_harness(fresh_database_url) as gateway:
-        admin = await gateway.user("fuzz-admin", "admin", "08")
-        token = await gateway.token(admin)
-        report = await asyncio.to_thread(
-            fuzz,
-            "gateway",
-            gateway.url,
-            headers={"Authorization": f"Bearer {token}"},
-            max_examples=EXAMPLES,
-            # The live feeds never end (SSE/WebSocket): test_authorization_matrix reads them.
-            # Logout ends the fuzzer's own session (every later call would be 401):
-            # test_session_revocation covers it.
-            skip=lambda method, path: path.startswith("/v1/live") or path == "/v1/auth/logout",
+    assert created.returncode == 0, created.stderr
+    for name in platform.services:
+        await platform.start(name)
+    async with httpx.AsyncClient(base_url=platform.url("gateway"), timeout=30) as gateway:
+        r = await gateway.post(
+            "/v1/auth/login", json={"username": "fuzz.admin", "password": password}
         )
-    check(report, tmp_path / "gateway.txt")
+        assert r.status_code == 200, r.text
+        token: str = r.json()["token"]
+    return database_url, key, token
+
+
+@pytest.mark.timeout(1800)
+async def test_every_service_survives_fuzzing_with_and_without_credentials_on_real_data() -> None:
+    work = Path(tempfile.mkdtemp(prefix="ioc-fuzz-"))
+    platform = Platform(work, services=(*SERVICES, "gateway"))
+    reports: list[FuzzReport] = []
+    print(f"\nschemathesis seed {SEED} (replay: IOC_FUZZ_SEED={SEED})")
+    try:
+        database_url, key, token = await start(platform)
+        populated = await populate(platform, database_url, key)
+        print(f"populated: {populated}")
+        assert populated["open_alerts"] > 0, "the alerts service opened no alert to fuzz over"
+        env = platform.env
+
+        def alerts_headers(method: str, path: str) -> dict[str, str]:
+            return service_headers(
+                env["IOC_ALERTS_SERVICE_TOKEN"],
+                actor="fuzz@test",
+                key=env["IOC_ALERTS_ACTOR_KEY"],
+                method=method,
+                path=path,
+                role="admin",
+                unit_scope=PROVINCE,
+            )
+
+        credentials: dict[str, Headers] = {
+            "ingest": lambda m, p: {"Authorization": f"Bearer {key}"},
+            "metrics": lambda m, p: service_headers(env["IOC_METRICS_SERVICE_TOKEN"]),
+            "alerts": alerts_headers,
+            "gateway": lambda m, p: {"Authorization": f"Bearer {token}"},
+        }
+        for name in platform.services:
+            skip = gateway_skip if name == "gateway" else (lambda m, p: False)
+            for headers, examples in ((credentials[name], EXAMPLES), (None, ANONYMOUS_EXAMPLES)):
+                report = await asyncio.to_thread(
+                    fuzz,
+                    name,
+                    platform.url(name),
+                    headers=headers,
+                    max_examples=examples,
+                    skip=skip,
+                    public=public,
+                )
+                print(report.line())
+                reports.append(report)
+    finally:
+        await asyncio.to_thread(platform.stop_all)
+    write_reports(reports, work / "fuzz.json")
+    failures = [
+        f"{r.service} ({'creds' if r.credentials else 'anonymous'}) {f}"
+        for r in reports
+        for f in r.failures
+    ]
+    assert {r.service for r in reports} == {*SERVICES, "gateway"}
+    assert all(r.operations > 0 and r.cases > 0 for r in reports), [r.line() for r in reports]
+    assert failures == [], f"seed {SEED}:\n\n" + "\n\n".join(failures)
+    shutil.rmtree(work, ignore_errors=True)  # kept (with the services' logs) on a failure

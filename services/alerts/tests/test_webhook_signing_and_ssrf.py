@@ -112,6 +112,11 @@ EMBEDDED = [
     # Teredo 2001:0::/32 — loopback client, private server
     ("2001:0:4136:e378:8000:63bf:80ff:fffe", "127.0.0.1", True),
     ("2001:0:0a00:0001:8000:63bf:3fff:fdd2", "10.0.0.1", True),
+    # ISATAP interface identifiers under a global prefix (0000:5efe, u bit 0200:5efe, g bit)
+    ("2a00:1450::5efe:7f00:1", "127.0.0.1", True),
+    ("2a00:1450::200:5efe:a00:1", "10.0.0.1", True),
+    ("2a00:1450::100:5efe:a9fe:a9fe", "169.254.169.254", True),
+    ("2a00:1450::200:5efe:5db8:d70e", "93.184.215.14", False),
 ]
 
 

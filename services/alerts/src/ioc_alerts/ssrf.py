@@ -11,8 +11,10 @@ IPv6 addresses that carry an IPv4 address are judged by that IPv4 address too
   IPv4-translated ``::ffff:0:a.b.c.d`` and NAT64 well-known ``64:ff9b::a.b.c.d`` — are judged
   by the IPv4 address alone (so a DNS64 network can still reach public receivers);
 * the other forms — IPv4-compatible ``::a.b.c.d``, 6to4 ``2002:AABB:CCDD::/48``, Teredo
-  ``2001:0::/32`` (server and client) and NAT64 local-use ``64:ff9b:1::/48`` (IPv4 address in
-  its last 32 bits) — need both the IPv4 address and the IPv6 address itself to pass.
+  ``2001:0::/32`` (server and client), NAT64 local-use ``64:ff9b:1::/48`` (IPv4 address in
+  its last 32 bits) and ISATAP interface identifiers ``…:0000:5efe:a.b.c.d`` under any prefix
+  (``0200:5efe``, u/g bits set, too: a host with an ISATAP interface tunnels to that IPv4
+  address) — need both the IPv4 address and the IPv6 address itself to pass.
 
 The check runs when a URL is saved and again before each send, on the addresses the host
 resolves to then; the request then goes to the checked address (:func:`pinned`), so a name
@@ -46,6 +48,9 @@ _IPV4_TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
 _NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
 _NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+#: The ISATAP interface identifier's upper half, ``0000:5efe``, ignoring its u and g bits.
+_ISATAP_MASK = 0xFCFF_FFFF
+_ISATAP_MARK = 0x0000_5EFE
 
 
 def _low32(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address:
@@ -69,6 +74,8 @@ def embedded_ipv4(address: IPAddress) -> tuple[bool, list[ipaddress.IPv4Address]
         server, client = address.teredo
         return False, [server, client]
     if address in _NAT64_LOCAL_USE:
+        return False, [_low32(address)]
+    if (int(address) >> 32) & _ISATAP_MASK == _ISATAP_MARK:  # …:0000:5efe:a.b.c.d, RFC 5214
         return False, [_low32(address)]
     return False, []
 
