@@ -33,6 +33,7 @@ def _ioc(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.timeout(900)
 async def test_rebuild_from_the_facts_equals_the_live_aggregates_and_mends_damage(
     kafka_bootstrap: str, fresh_database_url: str
 ) -> None:
