@@ -14,7 +14,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -34,6 +33,7 @@ from ioc_common.infra.process import free_port
 from ioc_common.kafka.consumer import KafkaConsumer
 from ioc_common.kafka.publisher import KafkaPublisher
 from ioc_common.kafka.records import OutgoingRecord
+from ioc_common.testing import run_ioc
 from ioc_common.timeutil import vietnam_today
 from ioc_common.topics import DLQ
 
@@ -173,10 +173,7 @@ async def test_ioc_dev_shows_district_values_and_open_alerts() -> None:
 
 
 def ioc(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ioc_common.cli", *args],
-        env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    return run_ioc(*args, env=env)
 
 
 LOGIN = re.compile(r"dashboard: (?P<url>\S+)/dashboard\s+.*log in: admin / (?P<password>\S+)")

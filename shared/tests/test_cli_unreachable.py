@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,17 +15,11 @@ from ioc_common.cli import EXIT_UNREACHABLE
 from ioc_common.dev import _console_line
 from ioc_common.dev_state import read_state, remove_state, write_state
 from ioc_common.infra.process import free_port
+from ioc_common.testing import run_ioc
 
 
 def ioc(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ioc_common.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        stdin=subprocess.DEVNULL,
-    )
+    return run_ioc(*args, env=env)
 
 
 @pytest.fixture

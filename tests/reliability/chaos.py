@@ -72,6 +72,7 @@ from ioc_common.kafka.admin import ensure_topics, wait_for_broker
 from ioc_common.service_auth import service_headers
 from ioc_common.timeutil import vietnam_today
 from ioc_common.topics import ALL_TOPICS, TELEMETRY_TOPICS
+from ioc_gateway.testing import create_user_command
 from ioc_ingest.keys import PgKeyStore
 
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -926,6 +927,42 @@ class Platform:
         for name in self.services:
             await self.start(name)
         return database_url, key
+
+    async def start_with_admin(self, who: str) -> tuple[str, str, str]:
+        """Kafka, PostgreSQL and every service, the gateway among them calling the real metrics
+        and alerts, with an ingest key for ``who`` and a dashboard administrator ``{who}.admin``
+        of the province made with ``ioc users create`` and logged in: ``(database URL, ingest
+        key, gateway session token)``."""
+        database_url = await self.start_infra()
+        key = await self.province_key(database_url, who)
+        self.configure(database_url)
+        self.env.update(
+            {
+                "IOC_GATEWAY_METRICS_URL": self.url("metrics"),
+                "IOC_GATEWAY_ALERTS_URL": self.url("alerts"),
+                "IOC_LOG_LEVEL": "WARNING",
+            }
+        )
+        username, password = f"{who}.admin", uuid.uuid4().hex
+        created = await asyncio.to_thread(
+            subprocess.run,
+            create_user_command(username, "admin", PROVINCE),
+            input=password,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            timeout=120,
+        )
+        assert created.returncode == 0, created.stderr
+        for name in self.services:
+            await self.start(name)
+        async with httpx.AsyncClient(base_url=self.url("gateway"), timeout=30) as gateway:
+            r = await gateway.post(
+                "/v1/auth/login", json={"username": username, "password": password}
+            )
+            assert r.status_code == 200, r.text
+            token: str = r.json()["token"]
+        return database_url, key, token
 
     def kill(self, name: str) -> None:
         kill_process(self.procs[name])

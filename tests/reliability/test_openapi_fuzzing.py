@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import subprocess
 import tempfile
 import time
 import uuid
@@ -31,7 +30,6 @@ import pytest
 
 from ioc_common.service_auth import service_headers
 from ioc_common.timeutil import vietnam_today
-from ioc_gateway.testing import create_user_command
 from tests.reliability.chaos import (
     PROVINCE,
     SERVICES,
@@ -115,49 +113,17 @@ async def populate(platform: Platform, database_url: str, key: str) -> dict[str,
     return {"events": len(events), "open_alerts": total}
 
 
-async def start(platform: Platform) -> tuple[str, str, str]:
-    """Every service up: ``(database URL, ingest key, gateway session token)``."""
-    database_url = await platform.start_infra()
-    key = await platform.province_key(database_url, "fuzz")
-    platform.configure(database_url)
-    platform.env.update(
-        {
-            "IOC_GATEWAY_METRICS_URL": platform.url("metrics"),
-            "IOC_GATEWAY_ALERTS_URL": platform.url("alerts"),
-            "IOC_ALERTS_SEED_TARGETS": "true",
-            "IOC_LOG_LEVEL": "WARNING",
-        }
-    )
-    password = uuid.uuid4().hex
-    created = await asyncio.to_thread(
-        subprocess.run,
-        create_user_command("fuzz.admin", "admin", PROVINCE),
-        input=password,
-        capture_output=True,
-        text=True,
-        env=platform.env,
-        timeout=120,
-    )
-    assert created.returncode == 0, created.stderr
-    for name in platform.services:
-        await platform.start(name)
-    async with httpx.AsyncClient(base_url=platform.url("gateway"), timeout=30) as gateway:
-        r = await gateway.post(
-            "/v1/auth/login", json={"username": "fuzz.admin", "password": password}
-        )
-        assert r.status_code == 200, r.text
-        token: str = r.json()["token"]
-    return database_url, key, token
-
-
 @pytest.mark.timeout(1800)
 async def test_every_service_survives_fuzzing_with_and_without_credentials_on_real_data() -> None:
     work = Path(tempfile.mkdtemp(prefix="ioc-fuzz-"))
-    platform = Platform(work, services=(*SERVICES, "gateway"))
+    # Seeded targets, so that alerts opens alerts for the fuzzer to work on.
+    platform = Platform(
+        work, services=(*SERVICES, "gateway"), extra_env={"IOC_ALERTS_SEED_TARGETS": "true"}
+    )
     reports: list[FuzzReport] = []
     print(f"\nschemathesis seed {SEED} (replay: IOC_FUZZ_SEED={SEED})")
     try:
-        database_url, key, token = await start(platform)
+        database_url, key, token = await platform.start_with_admin("fuzz")
         populated = await populate(platform, database_url, key)
         print(f"populated: {populated}")
         assert populated["open_alerts"] > 0, "the alerts service opened no alert to fuzz over"

@@ -9,7 +9,6 @@ reports no violation. The screenshot is saved to ``test-artifacts/dashboard.png`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -30,7 +29,6 @@ from ioc_gateway.platform_testing import (
     post_targets,
     public_service_event,
     push_events,
-    running_platform,
     scorecard,
 )
 from ioc_gateway.testing import chromium
@@ -44,12 +42,6 @@ PASSWORD = "van-hanh-ioc-2026"
 #: 070–076, and one in former Hà Giang's Quản Bạ (029), the district that will lag.
 COMMUNES = ["02212", "02266", "02221", "02287", "02374", "02434", "02536"]
 LAGGING_COMMUNE, LAGGING_DISTRICT = "00874", "029"
-
-
-@pytest.fixture
-def platform(private_kafka_bootstrap: str, postgres_base_url: str) -> Iterator[Platform]:
-    with running_platform(private_kafka_bootstrap, postgres_base_url) as started:
-        yield started
 
 
 async def _login(page: Page, url: str, username: str) -> None:

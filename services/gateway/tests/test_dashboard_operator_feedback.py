@@ -13,7 +13,6 @@ The screenshot is saved to ``test-artifacts/dashboard-operator-feedback.png``.""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,6 @@ from ioc_gateway.platform_testing import (
     post_targets,
     public_service_event,
     push_events,
-    running_platform,
 )
 from ioc_gateway.testing import chromium
 
@@ -43,12 +41,6 @@ ARTIFACT = REPO / "test-artifacts" / "dashboard-operator-feedback.png"
 PASSWORD = "van-hanh-ioc-2026"
 #: Two communes of Tuyên Quang (08) after the reform; the second is in Quản Bạ (029), which lags.
 COMMUNE, LAGGING_COMMUNE, LAGGING_DISTRICT = "02212", "00874", "029"
-
-
-@pytest.fixture
-def platform(private_kafka_bootstrap: str, postgres_base_url: str) -> Iterator[Platform]:
-    with running_platform(private_kafka_bootstrap, postgres_base_url, name="feedback") as p:
-        yield p
 
 
 def _payments(unit: str, day: str, value_vnd: int) -> dict[str, Any]:

@@ -9,7 +9,6 @@ import itertools
 import json
 import math
 import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import sqlalchemy as sa
 from ioc_common.audit import audit_log
 from ioc_common.db import create_engine, session_factory
 from ioc_common.errors import InvalidInput
+from ioc_common.testing import run_ioc
 from ioc_gateway.geo import (
     DEFAULT_TOLERANCE,
     PRECISION,
@@ -157,14 +157,9 @@ def test_units_are_checked_on_the_day_the_boundaries_become_valid() -> None:
 # --- the CLI on a real database ------------------------------------------------------------
 
 
-def _ioc(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ioc_common.cli", "geo", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+def _geo(*args: str) -> subprocess.CompletedProcess[str]:
+    """``ioc geo *args``."""
+    return run_ioc("geo", *args)
 
 
 async def _rows(database_url: str) -> list[dict[str, Any]]:
@@ -187,7 +182,7 @@ def test_ioc_geo_import_refuses_a_bad_file_whole_and_versions_a_good_one(
     fresh_database_url: str, tmp_path: Path
 ) -> None:
     db = ("--database-url", fresh_database_url)
-    bad = _ioc("import", str(write(tmp_path / "bad.geojson", _bad_file())), *db)
+    bad = _geo("import", str(write(tmp_path / "bad.geojson", _bad_file())), *db)
     assert bad.returncode == 2, bad.stderr
     assert "Traceback" not in bad.stderr
     assert "features[2].properties.code:" in bad.stderr
@@ -197,18 +192,18 @@ def test_ioc_geo_import_refuses_a_bad_file_whole_and_versions_a_good_one(
 
     garbled = tmp_path / "garbled.geojson"
     garbled.write_text('{"type": "FeatureCollection",', encoding="utf-8")
-    broken = _ioc("import", str(garbled), *db)
+    broken = _geo("import", str(garbled), *db)
     assert broken.returncode == 2
     assert "is not JSON (line 1" in broken.stderr
     assert len(broken.stderr.strip().splitlines()) == 1
 
     good = write(tmp_path / "tuyen-quang.geojson", district_grid(["070", "071", "072"]))
-    done = _ioc("import", str(good), "--valid-from", "2025-07-01", *db)
+    done = _geo("import", str(good), "--valid-from", "2025-07-01", *db)
     assert done.returncode == 0, done.stderr
     assert "imported 3" in done.stdout
     renamed = district_grid(["071"])
     renamed["features"][0]["properties"] = {"ma_huyen": "071"}
-    later = _ioc(
+    later = _geo(
         "import",
         str(write(tmp_path / "lam-binh-2026.geojson", renamed)),
         "--valid-from",
@@ -232,7 +227,7 @@ def test_ioc_geo_import_refuses_a_bad_file_whole_and_versions_a_good_one(
     assert by_code["071", date(2026, 1, 1)]["valid_to"] is None
     assert all(r["points"] < r["source_points"] for r in rows)
 
-    listed = _ioc("list", "--date", "2025-12-31", "--json", *db)
+    listed = _geo("list", "--date", "2025-12-31", "--json", *db)
     assert listed.returncode == 0, listed.stderr
     assert [(r["unit_code"], r["valid_from"]) for r in json.loads(listed.stdout)] == [
         ("070", "2025-07-01"),

@@ -10,31 +10,25 @@ turns the indicator. Screenshots go to ``test-artifacts/``."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Page, expect
 
 from ioc_common.reference.units import unit_tree
-from ioc_common.testing import eventually
+from ioc_common.testing import ioc_command
 from ioc_common.timeutil import vietnam_today
 from ioc_gateway.geo_testing import district_grid, write
 from ioc_gateway.platform_testing import (
+    RATE,
     RECORD_CSP_VIOLATIONS,
+    STATUSES,
     Platform,
     create_dashboard_user,
-    department_key,
-    district_events,
+    feed_districts,
     flat_target,
-    ingest_client,
     log_in,
-    post_targets,
-    push_events,
     run_cli,
-    running_platform,
-    scorecard,
 )
 from ioc_gateway.testing import chromium
 
@@ -42,43 +36,12 @@ pytestmark = [pytest.mark.connected, pytest.mark.slow]
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 USER, PASSWORD = "van-hanh-ban-do", "ban-do-ioc-2026"
-RATE = "dossiers_processed_online_rate"
-#: District → dossiers processed online of 1,000 in one of its communes, against a flat 80%
-#: target with 5/10 points of tolerance (073 has no target).
-FIGURES = {"070": 905, "071": 730, "072": 500, "073": 905}
-EXPECTED = {"070": "on_track", "071": "warning", "072": "critical", "073": "no_target"}
 #: The stylesheet's colours (:root --ok, --warn, --crit) as the browser computes them.
 COLOURS = {
     "on_track": "rgb(46, 158, 91)",
     "warning": "rgb(224, 161, 0)",
     "critical": "rgb(214, 69, 69)",
 }
-
-
-@pytest.fixture
-def platform(private_kafka_bootstrap: str, postgres_base_url: str) -> Iterator[Platform]:
-    with running_platform(private_kafka_bootstrap, postgres_base_url, "map") as started:
-        yield started
-
-
-async def _feed(platform: Platform) -> None:
-    """Targets, then each district's figures through ingest; returns once aggregated."""
-    urls = platform.urls
-    await post_targets(
-        urls["alerts"],
-        flat_target(RATE, ["070", "071", "072"], 80, id_prefix="map-rate"),
-        flat_target("bts_sites", ["08"], 100, id_prefix="map-bts"),  # a second indicator to turn to
-    )
-    key = await department_key(platform.database_url)
-    async with ingest_client(urls["ingest"], key) as ingest:
-        await push_events(ingest, district_events(FIGURES, vietnam_today().strftime("%Y-%m")))
-
-    async def aggregated() -> bool:
-        values = await scorecard(urls["metrics"])
-        # (905 + 730 + 500 + 905) / 4,000 = 76%
-        return values.get(RATE) == pytest.approx(76.0) and values.get("bts_sites") == 120
-
-    await eventually(aggregated, timeout_s=60, interval_s=0.5)
 
 
 async def _statuses(page: Page, selector: str) -> dict[str, str]:
@@ -98,12 +61,12 @@ async def _expect_coloured(page: Page, mode: str, selector: str, prop: str) -> N
     its expected status, and the three with a target painted (CSS ``prop``) in its colour."""
     await expect(page.locator(".panel-map")).to_have_attribute("data-mode", mode)
     await expect(page.locator(selector)).to_have_count(18)
-    for district, status in EXPECTED.items():
+    for district, status in STATUSES.items():
         unit = page.locator(f'{selector}[data-unit="{district}"]')
         await expect(unit).to_have_attribute("data-status", status)
     for district in ("070", "071", "072"):
         colour = await _fill(page, f'{selector}[data-unit="{district}"]', prop)
-        assert colour == COLOURS[EXPECTED[district]]
+        assert colour == COLOURS[STATUSES[district]]
 
 
 async def test_the_map_colours_districts_by_status_from_real_aggregates(
@@ -111,7 +74,12 @@ async def test_the_map_colours_districts_by_status_from_real_aggregates(
 ) -> None:
     gateway = platform.urls["gateway"]
     create_dashboard_user(platform.database_url, USER, "operator", "08", PASSWORD)
-    await _feed(platform)
+    await feed_districts(
+        platform,
+        vietnam_today().strftime("%Y-%m"),
+        "map-rate",
+        flat_target("bts_sites", ["08"], 100, id_prefix="map-bts"),  # a second indicator to turn to
+    )
     ARTIFACTS.mkdir(exist_ok=True)
 
     async with chromium() as context:
@@ -128,8 +96,7 @@ async def test_the_map_colours_districts_by_status_from_real_aggregates(
         # The province's boundaries, imported as an administrator would.
         districts = [d.code for d in unit_tree().districts_of_province("08", vietnam_today())]
         geojson = write(tmp_path / "tuyen-quang.geojson", district_grid(districts, columns=6))
-        run_cli([sys.executable, "-m", "ioc_common.cli", "geo", "import", str(geojson),
-                 "--database-url", platform.database_url])  # fmt: skip
+        run_cli(ioc_command("geo", "import", str(geojson), "--database-url", platform.database_url))
         await page.reload()
         await page.select_option("#district-indicator", RATE)
         await _expect_coloured(page, "geo", "path.map-unit", "fill")

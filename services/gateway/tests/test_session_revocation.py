@@ -8,8 +8,6 @@ refuse the old token at once (it forgets its cached entry)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import AsyncIterator
 
 import httpx
@@ -17,6 +15,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from ioc_common.testing import run_ioc
 from ioc_gateway.testing import PASSWORD, Gateway, gateway_harness
 
 pytestmark = pytest.mark.connected
@@ -129,27 +128,17 @@ async def test_disable_and_a_new_role_or_scope_end_sessions(gateway: Gateway) ->
         assert r.status_code == 403  # beyond the admin's province
 
 
-def _ioc(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ioc_common.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 async def test_the_users_cli_ends_sessions_too(database_url: str) -> None:
     # Another process changes the database: this replica notices at its next lookup.
     async with gateway_harness(database_url, user_cache_ttl_s=0) as gateway:
         user = await gateway.user("cli-acc", "operator", "071")
         db = ("--database-url", database_url)
         token = await _login(gateway, user)
-        done = _ioc("users", "access", user, "--role", "viewer", *db)
+        done = run_ioc("users", "access", user, "--role", "viewer", *db)
         assert done.returncode == 0, done.stderr
         await _refused(gateway, token)
         token = await _login(gateway, user)
-        done = _ioc("users", "logout", user, *db)
+        done = run_ioc("users", "logout", user, *db)
         assert done.returncode == 0, done.stderr
         await _refused(gateway, token)
-        assert _ioc("users", "access", user, *db).returncode == 2  # neither role nor scope
+        assert run_ioc("users", "access", user, *db).returncode == 2  # neither role nor scope

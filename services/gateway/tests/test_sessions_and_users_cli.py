@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-import sys
 import uuid
 
 import pytest
@@ -15,6 +14,7 @@ import sqlalchemy as sa
 from ioc_common.audit import audit_log
 from ioc_common.db import create_engine, session_factory
 from ioc_common.errors import Unauthenticated
+from ioc_common.testing import run_ioc
 from ioc_gateway.auth import Session, TokenSigner, UserStore, check_password, hash_password
 
 
@@ -62,17 +62,6 @@ def test_passwords_are_hashed_with_argon2id() -> None:
     assert not check_password("not a hash", "x")
 
 
-def _ioc(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ioc_common.cli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 @pytest.mark.connected
 async def test_users_cli_creates_lists_and_disables(database_url: str) -> None:
     name = f"cli-{uuid.uuid4().hex[:8]}"
@@ -82,7 +71,7 @@ async def test_users_cli_creates_lists_and_disables(database_url: str) -> None:
         username: str, role: str, scope: str, *password: str, stdin: str = ""
     ) -> subprocess.CompletedProcess[str]:
         user = ["--username", username, "--role", role, "--scope", scope]
-        return _ioc("users", "create", *user, *password, *db, stdin=stdin)
+        return run_ioc("users", "create", *user, *password, *db, stdin=stdin)
 
     created = create(name, "operator", "071", "--password-stdin", stdin="mat-khau-rat-dai-123\n")
     assert created.returncode == 0, created.stderr
@@ -94,7 +83,7 @@ async def test_users_cli_creates_lists_and_disables(database_url: str) -> None:
     assert "scope" in bad.stderr
     assert "password" in bad.stderr
 
-    listed = {u["username"]: u for u in json.loads(_ioc("users", "list", "--json", *db).stdout)}
+    listed = {u["username"]: u for u in json.loads(run_ioc("users", "list", "--json", *db).stdout)}
     assert listed[name] | {"last_login_at": None} == {
         "username": name,
         "role": "operator",
@@ -103,10 +92,10 @@ async def test_users_cli_creates_lists_and_disables(database_url: str) -> None:
         "last_login_at": None,
     }
     assert f"{name}-x" not in listed
-    assert _ioc("users", "disable", name, *db).returncode == 0
-    listed = {u["username"]: u for u in json.loads(_ioc("users", "list", "--json", *db).stdout)}
+    assert run_ioc("users", "disable", name, *db).returncode == 0
+    listed = {u["username"]: u for u in json.loads(run_ioc("users", "list", "--json", *db).stdout)}
     assert listed[name]["disabled"] is True
-    assert _ioc("users", "disable", f"{name}-nobody", *db).returncode == 2
+    assert run_ioc("users", "disable", f"{name}-nobody", *db).returncode == 2
 
     engine = create_engine(database_url)
     try:
@@ -137,13 +126,13 @@ async def test_users_cli_enables_and_sets_a_password(database_url: str) -> None:
     db = ["--database-url", database_url]
     old, new = "mat-khau-rat-dai-123", "mat-khau-moi-456789"
     create = ("users", "create", "--username", name, "--role", "viewer", "--scope", "072")
-    assert _ioc(*create, "--password", old, *db).returncode == 0
-    assert _ioc("users", "disable", name, *db).returncode == 0
-    assert _ioc("users", "enable", name, *db).returncode == 0
-    short = _ioc("users", "password", name, "--password-stdin", *db, stdin="ngan\n")
+    assert run_ioc(*create, "--password", old, *db).returncode == 0
+    assert run_ioc("users", "disable", name, *db).returncode == 0
+    assert run_ioc("users", "enable", name, *db).returncode == 0
+    short = run_ioc("users", "password", name, "--password-stdin", *db, stdin="ngan\n")
     assert short.returncode == 2
     assert "password" in short.stderr
-    changed = _ioc("users", "password", name, "--password-stdin", *db, stdin=new + "\n")
+    changed = run_ioc("users", "password", name, "--password-stdin", *db, stdin=new + "\n")
     assert changed.returncode == 0, changed.stderr
 
     engine = create_engine(database_url, pool_size=1)

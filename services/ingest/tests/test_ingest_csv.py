@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import httpx
 import pytest
 
 from ioc_common.events import BtsEvent, CashlessEvent, Family, ObservationEvent, decode_telemetry
@@ -43,15 +42,6 @@ def test_vietnamese_headers_with_or_without_diacritics() -> None:
     assert normalize_header("Số thôn có sóng") == "so_thon_co_song"
 
 
-async def upload(h: Harness, family: str, text: str) -> httpx.Response:
-    return await h.client.post(
-        "/v1/uploads",
-        params={"family": family},
-        files={"file": ("data.csv", text.encode(), "text/csv")},
-        headers=h.headers(),
-    )
-
-
 async def test_excel_export_with_bom_semicolons_and_vietnamese_headers(harness: Harness) -> None:
     text = (
         "\ufeffSTT;Mã đơn vị;Kỳ báo cáo;Nhà mạng;Công nghệ;Số trạm BTS;Tổng số thôn;"
@@ -59,7 +49,7 @@ async def test_excel_export_with_bom_semicolons_and_vietnamese_headers(harness: 
         "1;071;2025-05;Viettel;4G;1.042;65;63\r\n"
         "2;02233;2025-05;VNPT;3G;12;20;19\r\n"
     )
-    r = await upload(harness, "bts", text)
+    r = await harness.upload("bts", text)
     assert r.status_code == 202, r.text
     body = r.json()
     assert body["accepted"] == 2
@@ -78,7 +68,7 @@ async def test_per_row_errors_reference_the_row_number(harness: Harness) -> None
         "\n"
         '070,2025-06-18,card,"12,5",100\n'
     )
-    r = await upload(harness, "cashless", text)
+    r = await harness.upload("cashless", text)
     assert r.status_code == 202
     results = r.json()["results"]
     assert [(x["row"], x["status"]) for x in results] == [
@@ -96,14 +86,14 @@ async def test_per_row_errors_reference_the_row_number(harness: Harness) -> None
 
 async def test_uploading_the_same_file_twice_answers_duplicates(harness: Harness) -> None:
     text = "unit_code,observed_at,channel,transactions,value_vnd\n070,2025-06,qr,1,2\n"
-    first = await upload(harness, "cashless", text)
-    again = await upload(harness, "cashless", text)
+    first = await harness.upload("cashless", text)
+    again = await harness.upload("cashless", text)
     assert first.json()["accepted"] == 1
     assert again.status_code == 200
     assert again.json()["duplicates"] == 1
     # A correction with a higher revision is a new event.
     fixed = "unit_code,observed_at,channel,transactions,value_vnd,revision\n070,2025-06,qr,1,3,2\n"
-    r = await upload(harness, "cashless", fixed)
+    r = await harness.upload("cashless", fixed)
     assert r.json()["accepted"] == 1
 
 
@@ -138,19 +128,14 @@ async def test_observation_csv_with_decimal_comma_as_a_raw_text_body(harness: Ha
     ],
 )
 async def test_unreadable_files_get_a_clear_422(harness: Harness, data: bytes, needle: str) -> None:
-    r = await harness.client.post(
-        "/v1/uploads",
-        params={"family": "bts"},
-        files={"file": ("x.csv", data, "text/csv")},
-        headers=harness.headers(),
-    )
+    r = await harness.upload("bts", data)
     assert r.status_code == 422, r.text
     assert needle in r.json()["error"]["message_en"]
 
 
 async def test_header_problems_name_the_columns(harness: Harness) -> None:
     text = "unit_code,observed_at,operatr,sites\n071,2025-05,Viettel,1\n"
-    r = await upload(harness, "bts", text)
+    r = await harness.upload("bts", text)
     assert r.status_code == 422
     fields = {d["field"] for d in r.json()["error"]["details"]}
     assert {"operatr", "operator", "technology", "villages_total"} <= fields
@@ -191,11 +176,6 @@ async def test_each_template_uploads_as_is(family: str, lang: str, clock: dateti
         assert t.status_code == 200
         assert t.headers["content-type"].startswith("text/csv")
         assert t.content.startswith(b"\xef\xbb\xbf")
-        r = await h.client.post(
-            "/v1/uploads",
-            params={"family": family},
-            files={"file": ("t.csv", t.content, "text/csv")},
-            headers=h.headers(),  # scoped to Tuyên Quang (08)
-        )
+        r = await h.upload(family, t.content)  # the key is scoped to Tuyên Quang (08)
         assert r.status_code == 202, r.text
         assert r.json()["accepted"] == 1, r.text

@@ -36,12 +36,7 @@ async def test_chunked_oversize_body_without_length_is_413(make_bts: Any) -> Non
 async def test_upload_over_its_own_cap_is_413() -> None:
     async with memory_harness(settings_for_tests(max_upload_bytes=4096)) as h:
         big = b"unit_code,observed_at\n" + b"071,2025-05\n" * 1000
-        r = await h.client.post(
-            "/v1/uploads",
-            params={"family": "bts"},
-            files={"file": ("x.csv", big, "text/csv")},
-            headers=h.headers(),
-        )
+        r = await h.upload("bts", big)
         assert r.status_code == 413
         # ...while a JSON body of that size is still within the JSON cap.
         ok = await h.client.post("/v1/events", content=b" " * 5000 + b"{}", headers=h.headers())

@@ -143,12 +143,7 @@ async def test_a_csv_row_reports_all_its_problems(harness: Harness) -> None:
         "unit_code,observed_at,operator,technology,sites,villages_total,villages_covered\n"
         "071,31/05/2025,Mobifon,6G,many,10,12\n"
     )
-    r = await harness.client.post(
-        "/v1/uploads",
-        params={"family": "bts"},
-        files={"file": ("bts.csv", text.encode(), "text/csv")},
-        headers=harness.headers(),
-    )
+    r = await harness.upload("bts", text)
     assert r.status_code == 200, r.text
     [row] = r.json()["results"]
     reasons = {e["field"]: e["reason"] for e in row["errors"]}
@@ -173,12 +168,7 @@ async def test_operator_names_in_any_case_are_stored_as_spelt_by_the_platform(
         "unit_code,observed_at,operator,technology,sites,villages_total,villages_covered\n"
         f"071,2025-05,{operator},{technology},42,65,63\n"
     )
-    r = await harness.client.post(
-        "/v1/uploads",
-        params={"family": "bts"},
-        files={"file": ("bts.csv", text.encode(), "text/csv")},
-        headers=harness.headers(),
-    )
+    r = await harness.upload("bts", text)
     assert r.status_code == 202, r.text
     [record] = harness.broker.records("ioc.telemetry.bts.v1")
     event = decode_telemetry(record.value)
@@ -189,18 +179,8 @@ async def test_operator_names_in_any_case_are_stored_as_spelt_by_the_platform(
 
 async def test_one_figure_in_two_spellings_is_a_duplicate(harness: Harness) -> None:
     header = "unit_code,observed_at,channel,transactions,value_vnd\n"
-    first = await harness.client.post(
-        "/v1/uploads",
-        params={"family": "cashless"},
-        files={"file": ("a.csv", (header + "070,2025-06,qr,1,2\n").encode(), "text/csv")},
-        headers=harness.headers(),
-    )
-    again = await harness.client.post(
-        "/v1/uploads",
-        params={"family": "cashless"},
-        files={"file": ("b.csv", (header + "070,2025-06,QR,1,2\n").encode(), "text/csv")},
-        headers=harness.headers(),
-    )
+    first = await harness.upload("cashless", header + "070,2025-06,qr,1,2\n")
+    again = await harness.upload("cashless", header + "070,2025-06,QR,1,2\n")
     assert first.json()["accepted"] == 1
     assert again.json()["duplicates"] == 1, again.text
     [record] = harness.broker.records("ioc.telemetry.cashless.v1")

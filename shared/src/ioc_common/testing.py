@@ -1,5 +1,6 @@
 """Generic test helpers every service's tests share: polling until a condition holds, serving
-an ASGI app under uvicorn on a real port, and builders of sample submissions.
+an ASGI app under uvicorn on a real port, running the ``ioc`` command, and builders of sample
+submissions.
 
 Service-specific harnesses stay in each service's ``testing`` module; a test of one service
 never imports another service's ``testing`` module, only this one.
@@ -8,8 +9,10 @@ never imports another service's ``testing`` module, only this one.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
@@ -96,6 +99,29 @@ async def serve(app: Any, **options: Any) -> AsyncIterator[str]:
 
 
 # --- sample submissions ---------------------------------------------------------------------
+
+
+def ioc_command(*args: str) -> list[str]:
+    """``ioc *args`` as an admin types it, run by this interpreter (no console script needed on
+    the ``PATH``)."""
+    return [sys.executable, "-m", "ioc_common.cli", *args]
+
+
+def run_ioc(
+    *args: str, stdin: str = "", env: Mapping[str, str] | None = None, timeout_s: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``ioc *args`` run to its end in a process of its own (``env``: its whole environment,
+    default this one's): its exit status and output as text; a non-zero exit does not raise.
+    ``stdin`` is all the input it gets: by default none, so nothing waits at a prompt."""
+    return subprocess.run(  # noqa: S603 — this interpreter and our own CLI
+        ioc_command(*args),
+        input=stdin,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+    )
 
 
 def bts_event(

@@ -35,14 +35,16 @@ from ioc_alerts.messages import DigestItem, digest
 from ioc_alerts.observability import AlertsMetrics
 from ioc_common.db import transaction
 from ioc_common.events import AlertSeverity
+from ioc_common.kafka.backoff import ceiling
 from ioc_common.logs import get_logger
 
 log = get_logger("ioc.alerts.dispatcher")
 
 
 def backoff_delay(attempts: int, base_s: float, cap_s: float, rng: random.Random) -> float:
-    """Full jitter: uniform between 0 and min(cap, base × 2^(attempts−1))."""
-    return rng.uniform(0, min(cap_s, base_s * 2 ** max(0, attempts - 1)))
+    """The platform's back-off (``ioc_common.kafka.backoff``) after a delivery's ``attempts``
+    failed attempts: uniform between 0 and min(cap, base × 2^(attempts−1))."""
+    return rng.uniform(0, ceiling(attempts - 1, base_s, cap_s))
 
 
 def address_of(channel: Mapping[Any, Any]) -> str:

@@ -7,6 +7,7 @@ flat targets, submissions pushed through ingest, the province's scorecard, a bro
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from ioc_common.db import create_engine, session_factory
 from ioc_common.infra.process import free_port, stop_process, tail
 from ioc_common.infra.pytest_plugin import new_database
 from ioc_common.reference.units import unit_tree
-from ioc_common.testing import bts_event
+from ioc_common.testing import bts_event, eventually
 from ioc_common.timeutil import vietnam_today
 from ioc_gateway.testing import create_user_command
 from ioc_ingest.keys import PgKeyStore
@@ -242,6 +243,44 @@ async def scorecard(metrics_url: str, unit: str = "08") -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=metrics_url) as metrics:
         card = (await metrics.get(f"/v1/units/{unit}/scorecard")).json()
     return {i["indicator"]: i["value"] for i in card["items"]}
+
+
+#: The districts' scenario of the map and report tests: district → dossiers processed online
+#: (of 1,000, in one of its communes) of the indicator ``RATE``. Against a flat 80% target with
+#: 5/10 points of tolerance the first three are on track, lagging and critical (``STATUSES``);
+#: 073 has no target.
+RATE = "dossiers_processed_online_rate"
+FIGURES = {"070": 905, "071": 730, "072": 500, "073": 905}
+STATUSES = {"070": "on_track", "071": "warning", "072": "critical", "073": "no_target"}
+
+
+async def feed_districts(
+    platform: Platform, period: str, id_prefix: str, *more_targets: dict[str, Any]
+) -> None:
+    """The scenario: flat 80% targets of ``RATE`` for 070–072 (ids from ``id_prefix``) and
+    ``more_targets``, then ``FIGURES`` of ``period`` (and 30 BTS sites a district) through
+    ingest; returns once the metrics service has aggregated them all."""
+    urls = platform.urls
+    await post_targets(
+        urls["alerts"],
+        flat_target(RATE, ["070", "071", "072"], 80, id_prefix=id_prefix),
+        *more_targets,
+    )
+    key = await department_key(platform.database_url)
+    async with ingest_client(urls["ingest"], key) as ingest:
+        await push_events(ingest, district_events(FIGURES, period))
+
+    async def aggregated() -> bool:
+        values = await scorecard(urls["metrics"])
+        rate = values.get(RATE)
+        # (905 + 730 + 500 + 905) / 4,000 = 76%
+        return (
+            isinstance(rate, int | float)
+            and math.isclose(rate, 76.0, rel_tol=1e-6)
+            and values.get("bts_sites") == 30 * len(FIGURES)
+        )
+
+    await eventually(aggregated, timeout_s=60, interval_s=0.5)
 
 
 async def log_in(

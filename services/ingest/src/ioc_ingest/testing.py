@@ -82,6 +82,19 @@ class Harness:
     def headers(self, key: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {key or self.key}"}
 
+    async def upload(
+        self, family: str, data: str | bytes, key: str | None = None
+    ) -> httpx.Response:
+        """A CSV file (``str``: encoded as UTF-8) uploaded for ``family`` with the harness's key,
+        or ``key``."""
+        content = data.encode() if isinstance(data, str) else data
+        return await self.client.post(
+            "/v1/uploads",
+            params={"family": family},
+            files={"file": ("data.csv", content, "text/csv")},
+            headers=self.headers(key),
+        )
+
     def metric(self, name: str, labels: dict[str, str] | None = None) -> float:
         return self.registry.get_sample_value(name, labels or {}) or 0.0
 

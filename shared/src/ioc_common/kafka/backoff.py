@@ -19,6 +19,14 @@ from collections.abc import Awaitable, Callable
 _MAX_DOUBLINGS = 32
 
 
+def ceiling(failures: int, base_s: float, cap_s: float) -> float:
+    """The longest wait after ``failures`` earlier consecutive failures (0 for the first):
+    ``min(cap_s, base_s * 2**failures)``. The wait is uniform below it; a loop with no
+    ``Backoff`` of its own (the alerts dispatcher counts a delivery's attempts in its table)
+    draws it from here."""
+    return min(cap_s, base_s * 2.0 ** min(max(failures, 0), _MAX_DOUBLINGS))
+
+
 class Backoff:
     def __init__(
         self,
@@ -39,7 +47,7 @@ class Backoff:
 
     def ceiling(self) -> float:
         """The longest the next wait may be."""
-        return min(self.cap_s, self.base_s * 2.0 ** min(self.failures, _MAX_DOUBLINGS))
+        return ceiling(self.failures, self.base_s, self.cap_s)
 
     def next_delay(self) -> float:
         """Count one more failure and return how long to wait before the next try."""

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Header, Path, Query, Request
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
@@ -43,6 +43,9 @@ Session = Annotated[AsyncSession, Depends(get_session)]
 
 #: PostgreSQL's OFFSET takes a bigint; a larger number is a 422, not a database error.
 MAX_OFFSET = 2**31 - 1
+#: A list's page: at most 500 items (each list route sets its own default), from ``offset``.
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET)]
 #: Indicator codes and rule names; also keeps NUL (which PostgreSQL text cannot hold) out.
 CODE_PATTERN = r"^[A-Za-z0-9_.-]+$"
 TargetId = Annotated[

@@ -36,6 +36,17 @@ _STATUS_FILL = {
     "critical": PatternFill("solid", fgColor="FFC7CE"),
 }
 
+#: The columns' headings (``Words`` keys) of the summary sheet, of each district table of a
+#: pillar's sheet, and of the lagging and missing sheet.
+_SUMMARY_COLUMNS = (
+    "code", "indicator", "measure", "value", "goal", "deadline", "expected", "gap", "status",
+    "lagging_count", "missing_count", "note",
+)  # fmt: skip
+_DISTRICT_COLUMNS = ("rank", "unit_code", "unit", "value", "expected", "gap", "status", "note")
+_LAGGING_COLUMNS = (
+    "pillar", "indicator", "unit_code", "unit", "value", "expected", "gap", "status",
+)  # fmt: skip
+
 
 def number_format(indicator: Indicator, value: float) -> str:
     """Percentages with two decimals like the dashboard (the value is already ×100), whole
@@ -80,6 +91,13 @@ class _Sheet:
                 cell.fill = fill
         return self.row
 
+    def header(self, words: Words, keys: Sequence[str], *, freeze: bool = False) -> None:
+        """A bold, shaded row of column headings (``words`` of ``keys``); ``freeze``: the rows
+        down to it stay in view while scrolling."""
+        row = self.put([words(key) for key in keys], font=_BOLD, fill=_HEAD_FILL)
+        if freeze:
+            self.ws.freeze_panes = f"A{row + 1}"
+
     def status(self, col: int, status: str, words: Words) -> None:
         cell = self.ws.cell(row=self.row, column=col)
         cell.value = neutralise(words(status))
@@ -110,6 +128,14 @@ def _sheet_title(text: str) -> str:
     return text[:31]
 
 
+def _sheet(ws: Worksheet, report: Report, words: Words, title: str) -> _Sheet:
+    """``ws`` set up for print, with the report's heading under ``title``."""
+    _setup(ws)
+    sheet = _Sheet(ws)
+    _heading(sheet, report, words, title)
+    return sheet
+
+
 def _heading(sheet: _Sheet, report: Report, words: Words, title: str) -> None:
     sheet.put([title], font=_TITLE)
     sheet.put([words("province"), f"{report.province_name} ({report.province})"])
@@ -127,24 +153,8 @@ def _summary(wb: Workbook, report: Report, words: Words) -> None:
     ws = wb.active
     assert ws is not None
     ws.title = _sheet_title(words("summary"))
-    _setup(ws)
-    sheet = _Sheet(ws)
-    _heading(sheet, report, words, words.title(report.period_start, report.granularity))
-    header = [
-        words("code"),
-        words("indicator"),
-        words("measure"),
-        words("value"),
-        words("goal"),
-        words("deadline"),
-        words("expected"),
-        words("gap"),
-        words("status"),
-        words("lagging_count"),
-        words("missing_count"),
-        words("note"),
-    ]
-    ws.freeze_panes = f"A{sheet.put(header, font=_BOLD, fill=_HEAD_FILL) + 1}"
+    sheet = _sheet(ws, report, words, words.title(report.period_start, report.granularity))
+    sheet.header(words, _SUMMARY_COLUMNS, freeze=True)
     for section in report.sections:
         sheet.put([words.pick(section.name_vi, section.name_en)], font=_BOLD, fill=_PILLAR_FILL)
         for line in section.lines:
@@ -175,17 +185,7 @@ def _summary(wb: Workbook, report: Report, words: Words) -> None:
 def _district_table(sheet: _Sheet, line: Line, report: Report, words: Words) -> None:
     ind = line.indicator
     sheet.put([f"{words.name(ind)} ({words.measure(ind)})"], font=_BOLD, fill=_PILLAR_FILL)
-    header = [
-        words("rank"),
-        words("unit_code"),
-        words("unit"),
-        words("value"),
-        words("expected"),
-        words("gap"),
-        words("status"),
-        words("note"),
-    ]
-    sheet.put(header, font=_BOLD, fill=_HEAD_FILL)
+    sheet.header(words, _DISTRICT_COLUMNS)
     rows: list[tuple[str, Row]] = [(words("whole_province"), line.subject)]
     if report.subject != report.province:
         rows = []  # a district operator's own row is in the table
@@ -206,31 +206,18 @@ def _district_table(sheet: _Sheet, line: Line, report: Report, words: Words) -> 
 def _pillars(wb: Workbook, report: Report, words: Words) -> None:
     for section in report.sections:
         name = words.pick(section.name_vi, section.name_en)
-        ws = wb.create_sheet(_sheet_title(name))
-        _setup(ws)
-        sheet = _Sheet(ws)
-        _heading(sheet, report, words, f"{words('pillar')}: {name}")
+        sheet = _sheet(
+            wb.create_sheet(_sheet_title(name)), report, words, f"{words('pillar')}: {name}"
+        )
         for line in section.lines:
             _district_table(sheet, line, report, words)
         sheet.widths(14, 12, 34, 16, 16, 16, 18, 40)
 
 
 def _lagging_and_missing(wb: Workbook, report: Report, words: Words) -> None:
-    ws = wb.create_sheet(_sheet_title(words("lagging_missing")))
-    _setup(ws)
-    sheet = _Sheet(ws)
-    _heading(sheet, report, words, words("lagging_missing"))
-    header = [
-        words("pillar"),
-        words("indicator"),
-        words("unit_code"),
-        words("unit"),
-        words("value"),
-        words("expected"),
-        words("gap"),
-        words("status"),
-    ]
-    ws.freeze_panes = f"A{sheet.put(header, font=_BOLD, fill=_HEAD_FILL) + 1}"
+    title = words("lagging_missing")
+    sheet = _sheet(wb.create_sheet(_sheet_title(title)), report, words, title)
+    sheet.header(words, _LAGGING_COLUMNS, freeze=True)
     for section in report.sections:
         pillar = words.pick(section.name_vi, section.name_en)
         for line in section.lines:

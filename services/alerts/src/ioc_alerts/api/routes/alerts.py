@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 
 from ioc_alerts import lifecycle
 from ioc_alerts import tables as t
-from ioc_alerts.api.deps import CODE_PATTERN, MAX_OFFSET, Actor, Session, State, audited
+from ioc_alerts.api.deps import CODE_PATTERN, Actor, Limit, Offset, Session, State, audited
 from ioc_alerts.api.queries import fetch_with_children, page_of
 from ioc_alerts.api.schemas import AcknowledgeIn, ResolveIn
 from ioc_common.catalogue import Pillar
@@ -34,8 +34,8 @@ async def list_alerts(
     unit: Annotated[str | None, Query(pattern=r"^(\d{2}|\d{3}|\d{5})$")] = None,
     pillar: Annotated[Pillar | None, Query()] = None,
     rule: Annotated[str | None, Query(max_length=32, pattern=CODE_PATTERN)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     a = t.alerts
     where: list[Any] = []

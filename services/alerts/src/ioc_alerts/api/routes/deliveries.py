@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query
 
 from ioc_alerts import tables as t
-from ioc_alerts.api.deps import MAX_OFFSET, Actor, Session, State, audited
+from ioc_alerts.api.deps import Actor, Limit, Offset, Session, State, audited
 from ioc_alerts.api.queries import fetch_with_children, page_of
 from ioc_alerts.api.schemas import AttemptOut, DeliveryDetailOut, DeliveryOut
 from ioc_common.contracts.alerts import Page
@@ -50,8 +50,8 @@ async def list_deliveries(
     channel: Annotated[str | None, Query(pattern="^(email|zalo|webhook)$")] = None,
     recipient_id: uuid.UUID | None = None,
     alert_id: uuid.UUID | None = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     o = t.outbox
     where: list[Any] = []
@@ -71,8 +71,8 @@ async def list_deliveries(
 )
 async def list_dead(
     session: Session,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    limit: Limit = 50,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     return await _page(session, [t.outbox.c.status == "dead"], limit, offset)
 

@@ -5,13 +5,13 @@ Webhook URLs are refused when they point at loopback or private networks (unless
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from ioc_alerts import tables as t
-from ioc_alerts.api.deps import MAX_OFFSET, Actor, Session, State, audited, insert_audited
+from ioc_alerts.api.deps import Actor, Limit, Offset, Session, State, audited, insert_audited
 from ioc_alerts.api.queries import fetch_by_id, page_of
 from ioc_alerts.api.schemas import RecipientIn, RecipientOut
 from ioc_alerts.channels.webhook import new_secret
@@ -60,8 +60,8 @@ async def _channels(
 @router.get("", summary="Danh sách người nhận / List recipients", response_model=Page[RecipientOut])
 async def list_recipients(
     session: Session,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     return await page_of(
         session,

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query
 
 from ioc_alerts import lifecycle
 from ioc_alerts import tables as t
-from ioc_alerts.api.deps import MAX_OFFSET, Actor, Session, State, audited, insert_audited
+from ioc_alerts.api.deps import Actor, Limit, Offset, Session, State, audited, insert_audited
 from ioc_alerts.api.queries import fetch_by_id, page_of
 from ioc_alerts.api.schemas import SilenceIn
 from ioc_common.contracts.alerts import Page, SilenceOut
@@ -39,8 +39,8 @@ async def list_silences(
     session: Session,
     state: State,
     active: Annotated[bool | None, Query(description="chỉ đang hiệu lực / only active")] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     now = state.clock()
     s = t.silences

@@ -10,7 +10,16 @@ from fastapi import APIRouter, Query
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from ioc_alerts import tables as t
-from ioc_alerts.api.deps import CODE_PATTERN, MAX_OFFSET, Actor, Session, State, TargetId, audited
+from ioc_alerts.api.deps import (
+    CODE_PATTERN,
+    Actor,
+    Limit,
+    Offset,
+    Session,
+    State,
+    TargetId,
+    audited,
+)
 from ioc_alerts.api.queries import fetch_by_id, page_of
 from ioc_alerts.targets import TargetSpec
 from ioc_common.contracts.alerts import Page, TargetOut
@@ -29,8 +38,8 @@ async def list_targets(
     session: Session,
     indicator: Annotated[str | None, Query(max_length=64, pattern=CODE_PATTERN)] = None,
     enabled: Annotated[bool | None, Query()] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    limit: Limit = 100,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     where: list[Any] = []
     if indicator is not None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from ioc_common.reference.units import province_of, unit_name, within
+from ioc_common.reference.units import Level, level_of, province_of, unit_name, within
 from ioc_common.timeutil import Granularity
 from ioc_common.web import error_responses
 from ioc_gateway.api.deps import CurrentUser, State
@@ -54,7 +54,7 @@ async def districts(
             row.model_dump(mode="json")
             | status_of(ind, target, row.value, ranking.period, targets_known=not unavailable)
         )
-    whole_province = len(user.scope) == 2
+    whole_province = level_of(user.scope) is Level.PROVINCE
     province_target = find_target(targets, ind.code, province, "province", on)
     return describe(ind) | {
         "province": province,
