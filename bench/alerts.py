@@ -1,14 +1,16 @@
 """The alerts service's consumption rate: ``python -m bench.alerts [--events N] [--runs R]``.
 
-Pre-loads ``ioc.metrics.updated.v1``-shaped records onto a fresh topic — what the metrics
+Pre-loads ``ioc.metrics.updated.v2``-shaped records onto a fresh topic — what the metrics
 service publishes for a stream of monthly BTS, public-service and cashless reports from the
 communes of Tuyên Quang (08): every derived indicator at commune, district and province level
-and at month, quarter and year granularity, each key's version increasing — then runs the
-alerts app in this process (its real consumer, on real Kafka and PostgreSQL) until its consumer
-group committed them all, and prints metric updates/s. Three targets cover the stream
-(villages with mobile coverage per district, dossiers processed online per district and per
-commune); the shipped targets are seeded too. ``--targeted-only`` keeps only the records of
-those two indicators (every record then matters to a target's indicator).
+and at month, quarter and year granularity, each key's version increasing, in ``MetricUpdates``
+records of one unit's updates per batch of ``--batch-updates`` (what one batch of the metrics
+service changes) — then runs the alerts app in this process (its real consumer, on real Kafka
+and PostgreSQL) until its consumer group committed them all, and prints metric updates/s
+(records/s × the stream's updates per record). ``--events`` counts updates. Three targets
+cover the stream (villages with mobile coverage per district, dossiers processed online per
+district and per commune); the shipped targets are seeded too. ``--targeted-only`` keeps only
+the updates of those two indicators (every update then matters to a target's indicator).
 
 The sweep is pushed out of the window (once at start, then hourly) so the figure is the
 consumer's; ``python -m bench.profile alerts`` runs the same under pyinstrument.
@@ -32,7 +34,12 @@ from aiokafka.errors import KafkaError
 
 from bench.payloads import PROBE_PROVINCE, communes
 from bench.stack import Stack, say
-from ioc_common.events import AggregationLevel, MetricUpdated, encode_event
+from ioc_common.events import (
+    MAX_METRIC_UPDATES,
+    AggregationLevel,
+    MetricUpdated,
+    encode_metric_updates,
+)
 from ioc_common.kafka.admin import ensure_topics
 from ioc_common.reference.units import Level, unit_tree
 from ioc_common.timeutil import Granularity, coarser_or_equal, period_label, period_start
@@ -48,6 +55,8 @@ FAMILY_INDICATORS: dict[str, tuple[tuple[str, bool], ...]] = {
     "cashless": (("cashless_transactions", False), ("cashless_value_vnd", False)),
 }
 TARGETED = {"villages_mobile_coverage", "dossiers_processed_online_rate"}
+#: Updates per batch of the metrics service: a 5,000-event batch changes about this many cells.
+BATCH_UPDATES = 15_000
 
 
 def bench_targets(today: Any) -> list[dict[str, Any]]:
@@ -72,8 +81,8 @@ def bench_targets(today: Any) -> list[dict[str, Any]]:
     ]
 
 
-def updates(n: int, seed: int, *, targeted_only: bool = False) -> list[tuple[bytes, bytes]]:
-    """``n`` (value, key) records as the metrics service would publish them, in order."""
+def updates(n: int, seed: int, *, targeted_only: bool = False) -> list[MetricUpdated]:
+    """``n`` updates as the metrics service would make them, in order."""
     rng = random.Random(seed)
     today = datetime.now(UTC).date()
     tree = unit_tree()
@@ -85,7 +94,7 @@ def updates(n: int, seed: int, *, targeted_only: bool = False) -> list[tuple[byt
     # Each unit's level hovers around its own mean: most keys settle, some sit at a threshold.
     means: dict[str, float] = {}
     versions: dict[tuple[str, str, str, str], int] = {}
-    out: list[tuple[bytes, bytes]] = []
+    out: list[MetricUpdated] = []
     now = datetime.now(UTC)
     families = list(FAMILY_INDICATORS)
     while len(out) < n:
@@ -127,26 +136,45 @@ def updates(n: int, seed: int, *, targeted_only: bool = False) -> list[tuple[byt
                         version=version,
                         updated_at=now,
                     )
-                    out.append((encode_event(message), code.encode()))  # as metrics keys it
+                    out.append(message)
     return out[:n]
 
 
-async def preload(bootstrap: str, n: int, seed: int, *, targeted_only: bool) -> tuple[str, int]:
+def records(
+    items: list[MetricUpdated], per_batch: int = BATCH_UPDATES
+) -> list[tuple[bytes, bytes, int]]:
+    """(value, key, updates) records as the metrics service publishes ``items``: per batch of
+    ``per_batch`` updates, a ``MetricUpdates`` per unit (keyed by it; split above the maximum),
+    units in the order they first changed."""
+    out: list[tuple[bytes, bytes, int]] = []
+    for start in range(0, len(items), per_batch):
+        by_unit: dict[str, list[MetricUpdated]] = {}
+        for item in items[start : start + per_batch]:
+            by_unit.setdefault(item.unit_code, []).append(item)
+        for code, mine in by_unit.items():
+            for i in range(0, len(mine), MAX_METRIC_UPDATES):
+                part = mine[i : i + MAX_METRIC_UPDATES]
+                out.append((encode_metric_updates(part), code.encode(), len(part)))
+    return out
+
+
+async def preload(
+    bootstrap: str, n: int, seed: int, *, targeted_only: bool, per_batch: int = BATCH_UPDATES
+) -> tuple[str, int, int]:
+    """(topic, records, updates) of ``n`` updates pre-loaded."""
     topic = f"bench.{uuid.uuid4().hex[:8]}.metrics.updated"
     await ensure_topics(bootstrap, [topic])
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, acks="all", linger_ms=5, max_batch_size=1_048_576
     )
     await producer.start()
+    loaded = records(updates(n, seed, targeted_only=targeted_only), per_batch)
     try:
-        futures = [
-            await producer.send(topic, v, key=k)
-            for v, k in updates(n, seed, targeted_only=targeted_only)
-        ]
+        futures = [await producer.send(topic, v, key=k) for v, k, _ in loaded]
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
-    return topic, n
+    return topic, len(loaded), sum(count for _, _, count in loaded)
 
 
 async def committed(admin: AIOKafkaAdminClient, group: str) -> int:
@@ -158,7 +186,7 @@ async def committed(admin: AIOKafkaAdminClient, group: str) -> int:
 
 
 async def wait_committed(bootstrap: str, group: str, total: int, timeout_s: float) -> float:
-    """Updates/s from the first committed batch to the last (start-up and group join
+    """Records/s from the first committed batch to the last (start-up and group join
     excluded: the records of the first commit seen are not counted)."""
     deadline = time.monotonic() + timeout_s
     ready = time.perf_counter()
@@ -212,14 +240,18 @@ async def run(
     targeted_only: bool = False,
     on_start: Callable[[], object] | None = None,
     on_stop: Callable[[], object] | None = None,
+    per_batch: int = BATCH_UPDATES,
 ) -> float:
-    """Updates/s of the alerts app consuming ``events`` pre-loaded records."""
+    """Updates/s of the alerts app consuming ``events`` pre-loaded updates (records/s × the
+    stream's updates per record)."""
     from ioc_alerts.app import create_app
     from ioc_alerts.config import AlertsSettings
 
     database_url = await asyncio.to_thread(stack.new_database, "bench_alerts")
     await insert_targets(database_url)
-    topic, total = await preload(stack.bootstrap, events, seed, targeted_only=targeted_only)
+    topic, total, items = await preload(
+        stack.bootstrap, events, seed, targeted_only=targeted_only, per_batch=per_batch
+    )
     group = f"bench-alerts-{uuid.uuid4().hex[:8]}"
     settings = AlertsSettings(
         kafka_bootstrap_servers=stack.bootstrap, database_url=database_url, group_id=group,
@@ -230,7 +262,7 @@ async def run(
         if on_start:
             on_start()
         try:
-            return await wait_committed(stack.bootstrap, group, total, 1800)
+            return await wait_committed(stack.bootstrap, group, total, 1800) * items / total
         finally:
             if on_stop:
                 on_stop()
@@ -254,7 +286,9 @@ async def latency(stack: Stack, rate: float, seconds: float) -> dict[str, Any]:
     topic = f"bench.{uuid.uuid4().hex[:8]}.metrics.updated"
     await ensure_topics(stack.bootstrap, [topic])
     probe = "070"  # TP Tuyên Quang's former district: the background leaves it alone
-    background = [(v, k) for v, k in updates(int(rate * seconds) + 1000, 3) if k != probe.encode()]
+    # A batch's worth of background every second, as the metrics service would publish it.
+    stream = [u for u in updates(int(rate * seconds) + 1000, 3) if u.unit_code != probe]
+    background = records(stream, max(1, round(rate)))
     receiver = Receiver()
     await receiver.server.start()
     group = f"bench-alerts-{uuid.uuid4().hex[:8]}"
@@ -271,12 +305,14 @@ async def latency(stack: Stack, rate: float, seconds: float) -> dict[str, Any]:
     missed = 0
 
     async def load() -> None:
-        per_tick, tick, n = max(1, round(rate * 0.1)), 0.1, 0
+        per_tick, tick, n, sent = max(1, round(rate * 0.1)), 0.1, 0, 0
         next_at = time.perf_counter()
         while not stop.is_set() and n < len(background):
-            for value, key in background[n : n + per_tick]:
+            while n < len(background) and sent < per_tick:  # ``per_tick`` updates a tick
+                value, key, count = background[n]
                 await producer.send(topic, value, key=key)
-            n += per_tick
+                n, sent = n + 1, sent + count
+            sent -= per_tick
             next_at += tick
             await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
 
@@ -315,7 +351,8 @@ async def latency(stack: Stack, rate: float, seconds: float) -> dict[str, Any]:
                     version=version, updated_at=datetime.now(UTC),
                 )  # fmt: skip
                 sent = time.perf_counter()
-                await producer.send_and_wait(topic, encode_event(message), key=probe.encode())
+                value = encode_metric_updates([message])
+                await producer.send_and_wait(topic, value, key=probe.encode())
                 change = "firing" if pct < 80 else "resolved"
                 got = None
                 while got is None and time.perf_counter() - sent < 10:
@@ -349,7 +386,8 @@ async def committed_total(bootstrap: str, group: str) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--events", type=int, default=20_000, help="metric updates")
+    parser.add_argument("--batch-updates", type=int, default=BATCH_UPDATES)
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--targeted-only", action="store_true")
     parser.add_argument(
@@ -369,7 +407,13 @@ def main() -> None:
     try:
         for n in range(args.runs):
             rate = asyncio.run(
-                run(stack, args.events, seed=1 + n, targeted_only=args.targeted_only)
+                run(
+                    stack,
+                    args.events,
+                    seed=1 + n,
+                    targeted_only=args.targeted_only,
+                    per_batch=args.batch_updates,
+                )
             )
             rates.append(rate)
             say(f"run {n + 1}: {rate:,.0f} metric updates/s")

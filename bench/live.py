@@ -396,9 +396,15 @@ async def pipeline_capacity(
 
 
 async def counter_totals(services: dict[str, Service]) -> dict[str, float]:
-    """Where the pipeline stands: events aggregated, updates published, updates alerts read."""
+    """Where the pipeline stands: events aggregated, aggregates changed (= updates) and the
+    ``MetricUpdates`` records they were published in (one per unit and batch), updates alerts
+    read (ok + skipped; plus any records it dead-lettered)."""
     wanted = {
-        "metrics": ("ioc_metrics_events_total", "ioc_metrics_updates_published_total"),
+        "metrics": (
+            "ioc_metrics_events_total",
+            "ioc_metrics_aggregates_changed_total",
+            "ioc_metrics_updates_published_total",
+        ),
         "alerts": ("ioc_alerts_metric_updates_total",),
     }
     out: dict[str, float] = {}

@@ -36,6 +36,7 @@ from ioc_common.events import (
     CashlessEvent,
     DeadLetter,
     MetricUpdated,
+    MetricUpdates,
     ObservationEvent,
     PublicServiceEvent,
 )
@@ -109,19 +110,37 @@ EXAMPLES: dict[str, BaseModel] = {
             "payload": {"numerator": 80470, "denominator": 100000},
         }
     ),
-    "metric_updated": MetricUpdated(
-        indicator="dossiers_processed_online_rate",
-        unit_code="071",
-        level="district",  # type: ignore[arg-type]
-        granularity="month",  # type: ignore[arg-type]
-        period="2024-05",
-        period_start=date(2024, 5, 1),
-        value=79.2,
-        previous_value=81.0,
-        numerator=990,
-        denominator=1250,
-        version=7,
-        updated_at=_AT,
+    "metric_updates": MetricUpdates(
+        updates=[
+            MetricUpdated(
+                indicator="dossiers_processed_online_rate",
+                unit_code="071",
+                level="district",  # type: ignore[arg-type]
+                granularity="month",  # type: ignore[arg-type]
+                period="2024-05",
+                period_start=date(2024, 5, 1),
+                value=79.2,
+                previous_value=81.0,
+                numerator=990,
+                denominator=1250,
+                version=7,
+                updated_at=_AT,
+            ),
+            MetricUpdated(
+                indicator="dossiers_processed_online_rate",
+                unit_code="071",
+                level="district",  # type: ignore[arg-type]
+                granularity="year",  # type: ignore[arg-type]
+                period="2024",
+                period_start=date(2024, 1, 1),
+                value=83.5,
+                previous_value=83.9,
+                numerator=5010,
+                denominator=6000,
+                version=31,
+                updated_at=_AT,
+            ),
+        ]
     ),
     "alert_changed": AlertChanged(
         alert_id=UUID("0f8c2a7e-6d1b-4e3a-9b5c-7d8e9f0a1b2c"),
@@ -155,7 +174,8 @@ EXAMPLES: dict[str, BaseModel] = {
 KEYS = {
     "telemetry": "the unit's district code (after 1 July 2025: the commune's former district), "
     "or the province code for a province-level figure — one district's events stay in order",
-    "ioc.metrics.updated.v1": "the aggregate's unit code",
+    "ioc.metrics.updated.v2": "the unit code of every aggregate in the record — one unit's "
+    "changes stay in order",
     "ioc.alerts.v1": "the alert's unit code",
     "ioc.dlq.v1": "the key of the failed message",
 }
@@ -191,6 +211,8 @@ def _constraints(schema: dict[str, Any]) -> str:
         ("maximum", "≤ {}"),
         ("minLength", "length ≥ {}"),
         ("maxLength", "length ≤ {}"),
+        ("minItems", "≥ {} items"),
+        ("maxItems", "≤ {} items"),
         ("pattern", "pattern `{}`"),
     ):
         if key in schema:

@@ -1,8 +1,9 @@
-"""End to end on the real broker and database, from ``ioc.metrics.updated.v1`` (fed here as
-the metrics service publishes it) to people: a district lagging produces one alert, one
-Vietnamese email at a real SMTP server and one signed webhook the receiver verifies, an
-``AlertChanged`` on ``ioc.alerts.v1``; figures back on track produce one "resolved" message
-per channel. (The ingest → metrics → alerts chain is exercised in the cross-service tests.)"""
+"""End to end on the real broker and database, from ``ioc.metrics.updated.v2`` (fed here as
+the metrics service publishes it: ``MetricUpdates`` records) to people: a district lagging
+produces one alert, one Vietnamese email at a real SMTP server and one signed webhook the
+receiver verifies, an ``AlertChanged`` on ``ioc.alerts.v1``; figures back on track produce one
+"resolved" message per channel. (The ingest → metrics → alerts chain is exercised in the
+cross-service tests.)"""
 
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ from ioc_alerts.testing import (
     district_target,
     email_and_webhook_recipient,
     metric_update,
+    update_records,
 )
-from ioc_common.events import AlertChanged, encode_event
+from ioc_common.events import AlertChanged
 from ioc_common.kafka.admin import ensure_topics
 from ioc_common.kafka.consumer import KafkaConsumer
 from ioc_common.kafka.publisher import KafkaPublisher
@@ -43,7 +45,7 @@ async def test_a_lagging_district_notifies_by_email_and_webhook_then_resolves(
 ) -> None:
     receiver = WebhookReceiver("whsec_" + "UkVDRUlWRVJTRUNSRVRLRVkxMjM0NTY3")
     await receiver.server.start()
-    # A topic of its own: the session's ioc.metrics.updated.v1 carries other tests' updates.
+    # A topic of its own: the session's ioc.metrics.updated.v2 carries other tests' updates.
     updates_topic = f"test.metrics.updated.{uuid.uuid4().hex[:8]}"
     await ensure_topics(kafka_bootstrap, [updates_topic], partitions=3)
     settings = AlertsSettings(
@@ -95,7 +97,8 @@ async def test_a_lagging_district_notifies_by_email_and_webhook_then_resolves(
                     period_start=today.replace(day=1),
                     version=version,
                 )
-                return OutgoingRecord(updates_topic, encode_event(message), UNIT)
+                (record,) = update_records([message], updates_topic)
+                return record
 
             await publisher.publish_many([update(58.0, 1)])
             await eventually(lambda: mail_sink.received() and receiver.hooks, timeout_s=60)

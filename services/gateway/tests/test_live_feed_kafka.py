@@ -1,6 +1,6 @@
-"""The live feed reads the real broker: alert changes, metric updates and telemetry published
-on Kafka reach an SSE client within its scope, and not a district operator of another
-district."""
+"""The live feed reads the real broker: alert changes, metric updates (each of a
+``MetricUpdates`` record) and telemetry published on Kafka reach an SSE client within its
+scope, and not a district operator of another district."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from ioc_common.events import Family, PublicServiceEvent, encode_event
+from ioc_common.events import Family, PublicServiceEvent, encode_event, encode_metric_updates
 from ioc_common.kafka.publisher import KafkaPublisher
 from ioc_common.kafka.records import OutgoingRecord
 from ioc_common.testing import eventually, serve
@@ -74,6 +74,10 @@ async def test_kafka_messages_reach_sse_clients_within_their_scope(
     prefix = uuid.uuid4().hex[:8]
     got: dict[str, list[dict[str, Any]]] = {"p": [], "d": []}
     alert, marker, telemetry = alert_changed("071"), alert_changed("072"), _telemetry()
+    updates = [  # one record of two updates, as the metrics service publishes them
+        metric_updated("071", 80.0),
+        metric_updated("071", 79.0, period="2026-10", period_start=date(2026, 10, 1)),
+    ]
     publisher = KafkaPublisher(kafka_bootstrap)
     await publisher.start()
     async with serve(app) as address, httpx.AsyncClient(base_url=f"http://{address}") as api:
@@ -107,9 +111,7 @@ async def test_kafka_messages_reach_sse_clients_within_their_scope(
             await publisher.publish_many(
                 [
                     OutgoingRecord(ALERTS, encode_event(alert), "071"),
-                    OutgoingRecord(
-                        METRICS_UPDATED, encode_event(metric_updated("071", 80.0)), "071"
-                    ),
+                    OutgoingRecord(METRICS_UPDATED, encode_metric_updates(updates), "071"),
                     OutgoingRecord(
                         telemetry_topic(Family.PUBLIC_SERVICE), encode_event(telemetry), "071"
                     ),
@@ -125,7 +127,7 @@ async def test_kafka_messages_reach_sse_clients_within_their_scope(
                     or (e["event"] == "metric" and e["data"]["unit_code"] == "071")
                 ]
 
-            await eventually(lambda: len(mine("p")) == 3, timeout_s=30)
+            await eventually(lambda: len(mine("p")) == 4, timeout_s=30)
             # Published after the others: once the district client has it, it was offered
             # (and refused) the rest.
             await publisher.publish_many([OutgoingRecord(ALERTS, encode_event(marker), "072")])
@@ -140,6 +142,8 @@ async def test_kafka_messages_reach_sse_clients_within_their_scope(
                 task.cancel()
             await asyncio.gather(*listeners, return_exceptions=True)
             await publisher.stop()
-    assert sorted(e["event"] for e in mine("p")) == ["alert", "metric", "telemetry"]
+    assert sorted(e["event"] for e in mine("p")) == ["alert", "metric", "metric", "telemetry"]
+    metrics = [e["data"] for e in mine("p") if e["event"] == "metric"]
+    assert [(m["period"], m["value"]) for m in metrics] == [("2026-11", 80.0), ("2026-10", 79.0)]
     assert all(e["id"] == str(e["seq"]) for e in mine("p"))
     assert mine("d") == []

@@ -1,10 +1,12 @@
 """The live feed over WebSocket applies the unit scope and the filters, refuses a foreign
-unit, and resumes after a reconnect from the last message seen."""
+unit, resumes after a reconnect from the last message seen, and delivers every update of a
+``MetricUpdates`` record."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from datetime import date
 from typing import Any
 
 import pytest
@@ -127,3 +129,52 @@ async def test_a_reconnecting_client_resumes_after_the_last_message_it_saw(
         await ws.close()
     assert [m["data"]["alert_id"] for m in replayed] == [str(e.alert_id) for e in missed]
     assert [m["seq"] for m in replayed] == [seen["seq"] + 1, seen["seq"] + 2]
+
+
+async def test_every_update_of_a_record_of_several_reaches_the_matching_clients(
+    gateway: Gateway,
+) -> None:
+    """Two units' worth in two records, three updates each (as the metrics service publishes a
+    batch): the province client gets all six in order, the district client its unit's three."""
+    district = await gateway.user("many071", "operator", "071")
+    province = await gateway.user("many08", "viewer", "08")
+    ws_d, ws_p = await _ws(gateway, district), await _ws(gateway, province)
+    got_d: list[dict[str, Any]] = []
+    got_p: list[dict[str, Any]] = []
+    readers = [asyncio.create_task(_drain(ws_d, got_d)), asyncio.create_task(_drain(ws_p, got_p))]
+
+    def three(unit: str, base: float) -> list[Any]:
+        return [
+            metric_updated(unit, base, version=4),
+            metric_updated(unit, base + 1, period="2026-10", period_start=date(2026, 10, 1)),
+            metric_updated(unit, base + 2, indicator="dossiers_submitted_online_rate", version=2),
+        ]
+
+    try:
+        gateway.publish_updates(METRICS_UPDATED, *three("071", 10.0))
+        gateway.publish_updates(METRICS_UPDATED, *three("070", 20.0))
+        await eventually(lambda: len(got_p) == 6 and len(got_d) == 3)
+        await asyncio.sleep(0.3)  # nothing more comes
+    finally:
+        for task in readers:
+            task.cancel()
+        await ws_d.close()
+        await ws_p.close()
+
+    def seen(got: list[dict[str, Any]]) -> list[tuple[str, str, str, float]]:
+        return [
+            (m["type"], m["data"]["unit_code"], m["data"]["period"], m["data"]["value"])
+            for m in got
+        ]
+
+    assert seen(got_p) == [
+        ("metric", "071", "2026-11", 10.0),
+        ("metric", "071", "2026-10", 11.0),
+        ("metric", "071", "2026-11", 12.0),
+        ("metric", "070", "2026-11", 20.0),
+        ("metric", "070", "2026-10", 21.0),
+        ("metric", "070", "2026-11", 22.0),
+    ]
+    assert seen(got_d) == seen(got_p)[:3]
+    assert [m["data"]["indicator"] for m in got_d][-1] == "dossiers_submitted_online_rate"
+    assert [m["data"]["version"] for m in got_d] == [4, 1, 2]

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ioc_common.db import create_engine
-from ioc_common.events import DeadLetter, Family
+from ioc_common.events import DeadLetter, Family, MetricUpdates
 from ioc_common.kafka.consumer import KafkaConsumer
 from ioc_common.kafka.records import OutgoingRecord
 from ioc_common.topics import DLQ, METRICS_UPDATED, telemetry_topic
@@ -66,7 +66,7 @@ async def test_20000_events_with_duplicates_equal_the_reference(
     expected = expected_values(stream, first, last)
     assert len(expected) > 10_000
     assert diff(expected, actual) == []
-    assert outbox == 0  # every MetricUpdated was handed to the broker
+    assert outbox == 0  # every MetricUpdates record was handed to the broker
 
 
 async def _dead_letters(bootstrap: str, offsets: set[tuple[str, int, int]]) -> list[DeadLetter]:
@@ -169,9 +169,12 @@ async def test_each_committed_change_is_published(
                 (b["level"], b["unit_code"], b["granularity"]) for b in seen
             }:
                 for r in await listener.getmany(timeout_ms=500, max_records=1000):
-                    body = json.loads(r.value)
-                    if body["indicator"] == "open_datasets" and body["period"].startswith("2035"):
-                        seen.append(body)
+                    record = MetricUpdates.model_validate_json(r.value)  # the v2 contract
+                    for update in record.updates:
+                        assert update.unit_code == r.key
+                        body = update.model_dump(mode="json")
+                        if body["indicator"] == "open_datasets" and body["period"][:4] == "2035":
+                            seen.append(body)
     finally:
         await listener.stop()
         await engine.dispose()

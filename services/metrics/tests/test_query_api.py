@@ -14,7 +14,7 @@ import pytest
 
 from ioc_common.catalogue import load_catalogue
 from ioc_common.db import create_engine
-from ioc_common.events import MetricUpdated
+from ioc_common.events import MetricUpdates
 from ioc_common.kafka.memory import InMemoryBroker, InMemoryPublisher
 from ioc_common.kafka.records import ConsumedRecord
 from ioc_common.observability import new_registry
@@ -172,7 +172,12 @@ async def test_bad_filters_get_a_422_naming_the_field(
 
 async def test_processor_published_updates_and_the_dead_letter(client: Any) -> None:
     _, broker = client
-    updates = [MetricUpdated.model_validate_json(r.value) for r in broker.records(METRICS_UPDATED)]
+    records = [
+        (r.key, MetricUpdates.model_validate_json(r.value)) for r in broker.records(METRICS_UPDATED)
+    ]
+    updates = [u for _, record in records for u in record.updates]
+    assert all(u.unit_code == key for key, record in records for u in record.updates)
+    assert len(records) < len(updates)  # a record per unit and batch, not per change
     march = [u for u in updates if (u.unit_code, u.period, u.indicator)
              == ("071", "2024-03", "open_datasets")]  # fmt: skip
     assert [(u.value, u.version) for u in march] == [(11, 1)]

@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import sys
 
 import pytest
 
 from ioc_common.db import create_engine
+from ioc_common.events import MetricUpdates
+from ioc_common.testing import run_ioc
 from ioc_metrics.db import pg_transaction
 from ioc_metrics.rebuild import rebuild
 from services.metrics.tests.running import publish
@@ -24,13 +25,7 @@ PROVINCE, YEAR = "92", 2041
 
 
 def _ioc(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ioc_common.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    return run_ioc(*args, env={**os.environ, "PYTHONUNBUFFERED": "1"}, timeout_s=300)
 
 
 @pytest.mark.timeout(900)
@@ -79,7 +74,12 @@ async def test_rebuild_from_the_facts_equals_the_live_aggregates_and_mends_damag
         assert applied.returncode == 0, applied.stdout + applied.stderr
         assert [d.line() for d in (await rebuild(engine)).differences] == []
         async with pg_transaction(engine) as conn:
-            told = await conn.fetchval("SELECT count(*) FROM metrics_outbox")
-        assert told == 2  # a MetricUpdated for each mended cell
+            told = await conn.fetch("SELECT key, value FROM metrics_outbox ORDER BY id")
+        # A MetricUpdated for each mended cell, in a MetricUpdates record per unit (its key).
+        told_records = [(r["key"], MetricUpdates.model_validate_json(r["value"])) for r in told]
+        updates = [(key, u) for key, m in told_records for u in m.updates]
+        assert all(u.unit_code == key for key, u in updates)
+        mended = sorted((c["indicator"], c["scope"].rpartition("/")[2]) for c in (off, gone))
+        assert sorted((u.indicator, u.unit_code) for _, u in updates) == mended
     finally:
         await engine.dispose()

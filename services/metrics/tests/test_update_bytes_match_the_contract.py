@@ -1,16 +1,29 @@
-"""The outbox's MetricUpdated bytes (built without a model per change) are exactly what the
-contract model ``ioc_common.events.MetricUpdated`` writes for the same fields."""
+"""The outbox's bytes (built without a model per change) are exactly what the contract models
+write for the same fields: each ``MetricUpdated`` item, and the ``MetricUpdates`` record that
+``write_updates`` makes of a batch's changes — one per unit (split above the maximum), its
+updates in the order they were made."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ioc_common.events import AggregationLevel, MetricUpdated
+from ioc_common.events import (
+    MAX_METRIC_UPDATES,
+    AggregationLevel,
+    MetricUpdated,
+    MetricUpdates,
+    encode_metric_updates,
+    join_metric_updates,
+)
 from ioc_common.timeutil import Granularity, period_label
-from ioc_metrics.updates import UpdateFields, encode_update
+from ioc_metrics.core import Change, Row, RowKey
+from ioc_metrics.updates import UpdateFields, encode_update, write_updates
 
 numbers = st.none() | st.floats(min_value=0, max_value=1e18, allow_nan=False)
 zones = st.sampled_from([UTC, timezone(timedelta(hours=7))])
@@ -63,3 +76,102 @@ def test_encoded_update_equals_the_contract_model(
 
 def test_the_fields_are_the_contract_fields_in_order() -> None:
     assert list(UpdateFields.__annotations__) == list(MetricUpdated.model_fields)
+
+
+@given(
+    st.lists(
+        st.builds(
+            MetricUpdated,
+            indicator=st.sampled_from(["dossiers_online", "bts_sites"]),
+            unit_code=st.just("071"),
+            level=st.just(AggregationLevel.DISTRICT),
+            granularity=st.just(Granularity.MONTH),
+            period=st.just("2024-05"),
+            period_start=st.just(date(2024, 5, 1)),
+            value=numbers,
+            previous_value=numbers,
+            numerator=numbers,
+            denominator=numbers,
+            version=st.integers(1, 2**31 - 1),
+            updated_at=st.datetimes(min_value=datetime(2000, 1, 1), timezones=zones),
+        ),
+        min_size=1,
+        max_size=5,
+    )
+)
+def test_joined_items_are_the_records_model_json(updates: list[MetricUpdated]) -> None:
+    record = MetricUpdates(updates=updates)
+    expected = record.model_dump_json().encode()
+    items = [encode_update(u.model_dump()) for u in updates]  # type: ignore[arg-type]
+    assert join_metric_updates(items) == expected
+    assert encode_metric_updates(updates) == expected
+    assert MetricUpdates.model_validate_json(expected) == record
+
+
+class _Outbox:
+    """Stands in for the transaction's connection: keeps what ``write_updates`` inserts."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, bytes]] = []
+
+    async def execute(self, sql: str, keys: list[str], values: list[bytes]) -> None:
+        assert "metrics_outbox" in sql
+        self.rows += zip(keys, values, strict=True)
+
+
+def _change(scope: str, indicator: str, version: int, ratio: bool) -> Change:
+    key = RowKey(indicator, Granularity.MONTH, scope, date(2024, 5, 1))
+    den = Decimal(1000) if ratio else None
+    row = Row(key, None, Decimal(600 + version), den, False, version)
+    before = Row(key, None, Decimal(600), den, False, version - 1) if version > 1 else None
+    return Change(row, before)
+
+
+def test_write_updates_makes_a_record_per_unit_with_its_changes_in_order() -> None:
+    scopes = ["08", "08/071", "08/071/02233", "08/072"]
+    # Interleaved units, more than a record holds for 071: a batch's changes as they come.
+    changes = [
+        _change(
+            scopes[i % 4],
+            ("dossiers_processed_online_rate", "bts_sites")[i % 2],
+            i + 1,
+            ratio=i % 2 == 0,
+        )
+        for i in range(4 * MAX_METRIC_UPDATES + 10)
+    ]
+    outbox = _Outbox()
+    asyncio.run(write_updates(outbox, changes, {"dossiers_processed_online_rate": 100}))
+
+    records = [(key, MetricUpdates.model_validate_json(value)) for key, value in outbox.rows]
+    for key, record in records:
+        assert {u.unit_code for u in record.updates} == {key}
+    # Bytes equal to what the model writes, record by record.
+    for (_, value), (_, record) in zip(outbox.rows, records, strict=True):
+        assert value == record.model_dump_json().encode()
+    # One record per unit, split at the maximum; units in the order they first changed.
+    assert [(k, len(r.updates)) for k, r in records] == [
+        ("08", MAX_METRIC_UPDATES),
+        ("08", 3),
+        ("071", MAX_METRIC_UPDATES),
+        ("071", 3),
+        ("02233", MAX_METRIC_UPDATES),
+        ("02233", 2),
+        ("072", MAX_METRIC_UPDATES),
+        ("072", 2),
+    ]
+    # Every change once, each unit's in the order they were made.
+    by_unit: dict[str, list[int]] = {}
+    for key, record in records:
+        by_unit.setdefault(key, []).extend(u.version for u in record.updates)
+    for scope in scopes:
+        code = scope.rpartition("/")[2]
+        assert by_unit[code] == [c.row.version for c in changes if c.row.key.scope == scope]
+    first = records[0][1].updates[0]
+    assert (first.level, first.value, first.previous_value) == ("province", 60.1, None)
+    assert (first.numerator, first.denominator) == (601.0, 1000.0)
+
+
+def test_no_changes_no_record() -> None:
+    outbox: Any = _Outbox()
+    asyncio.run(write_updates(outbox, [], {}))
+    assert outbox.rows == []

@@ -16,7 +16,7 @@ from ioc_common.events import (
     AlertChanged,
     DeadLetter,
     Family,
-    MetricUpdated,
+    MetricUpdates,
 )
 from ioc_common.topics import ALERTS, DLQ, METRICS_UPDATED, telemetry_topic
 
@@ -57,7 +57,13 @@ def build_asyncapi() -> dict[str, Any]:
         for f in Family
     ]
     entries += [
-        (METRICS_UPDATED, "metric_updated", MetricUpdated, "Aggregate changed", "receive"),
+        (
+            METRICS_UPDATED,
+            "metric_updates",
+            MetricUpdates,
+            "Aggregates changed: one unit's changes from one committed batch, in order",
+            "receive",
+        ),
         (ALERTS, "alert_changed", AlertChanged, "Alert state or severity changed", "receive"),
         (DLQ, "dead_letter", DeadLetter, "Messages a consumer could not process", "receive"),
     ]

@@ -8,10 +8,10 @@ one of four families. ``observed_at`` is the first day of the period the figure 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Final, Literal, Self
+from typing import Annotated, Any, ClassVar, Final, Literal, Protocol, Self
 from uuid import UUID
 
 from pydantic import (
@@ -298,7 +298,17 @@ EventKey = tuple[str, UUID]
 _CONTENT_EXCLUDE: Final = frozenset({"event_id", "received_at", "source"})
 
 
-def event_key(event: TelemetryEvent) -> EventKey:
+class Identified(Protocol):
+    """Anything that carries an event's identity (a decoded event of either decoder)."""
+
+    @property
+    def source(self) -> str: ...
+
+    @property
+    def event_id(self) -> UUID: ...
+
+
+def event_key(event: Identified) -> EventKey:
     return (event.source, event.event_id)
 
 
@@ -319,7 +329,7 @@ class AggregationLevel(StrEnum):
 
 
 class MetricUpdated(_Strict):
-    """On ``ioc.metrics.updated.v1`` after each committed change of an aggregate."""
+    """One committed change of an aggregate: an item of ``MetricUpdates``."""
 
     indicator: str = Field(
         description="catalogue indicator code, e.g. dossiers_processed_online_rate"
@@ -340,6 +350,42 @@ class MetricUpdated(_Strict):
     denominator: float | None = Field(default=None, description="a ratio's summed denominator")
     version: int = Field(ge=1, description="increases with every change of this aggregate")
     updated_at: datetime = Field(description="when the change was committed")
+
+
+#: Updates per ``MetricUpdates`` record at most (≈ 0.3 MB, well under Kafka's 1 MB default);
+#: a producer splits above it.
+MAX_METRIC_UPDATES: Final = 1000
+
+
+class MetricUpdates(_Strict):
+    """On ``ioc.metrics.updated.v2``: the changes of one unit's aggregates from one committed
+    batch, in the order they were made; the record's key is that unit's code. A batch that
+    changed more of the unit's aggregates than one record holds writes several, in order."""
+
+    updates: list[MetricUpdated] = Field(
+        min_length=1,
+        max_length=MAX_METRIC_UPDATES,
+        description="the changes, oldest first; all of one unit, the record's key",
+    )
+
+    @model_validator(mode="after")
+    def _one_unit(self) -> Self:
+        if len({u.unit_code for u in self.updates}) > 1:
+            raise ValueError("a record's updates are all of one unit")
+        return self
+
+
+def join_metric_updates(items: Sequence[bytes]) -> bytes:
+    """One ``MetricUpdates`` record's bytes from its items' JSON (each what
+    ``MetricUpdated.model_dump_json`` writes): byte for byte what the model writes for them."""
+    return b'{"updates":[' + b",".join(items) + b"]}"
+
+
+def encode_metric_updates(updates: Sequence[MetricUpdated]) -> bytes:
+    """One ``MetricUpdates`` record's bytes (1 to ``MAX_METRIC_UPDATES`` updates)."""
+    if not 1 <= len(updates) <= MAX_METRIC_UPDATES:
+        raise ValueError(f"a MetricUpdates record holds 1 to {MAX_METRIC_UPDATES} updates")
+    return join_metric_updates([u.model_dump_json().encode() for u in updates])
 
 
 class AlertSeverity(StrEnum):

@@ -7,7 +7,7 @@ from typing import Final
 from ioc_common.events import Family
 
 TELEMETRY_PREFIX: Final = "ioc.telemetry."
-METRICS_UPDATED: Final = "ioc.metrics.updated.v1"
+METRICS_UPDATED: Final = "ioc.metrics.updated.v2"
 ALERTS: Final = "ioc.alerts.v1"
 DLQ: Final = "ioc.dlq.v1"
 

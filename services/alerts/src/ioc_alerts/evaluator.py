@@ -1,7 +1,7 @@
 """Evaluation against the database: judge each (indicator, unit) under its targets and apply
 the outcome to the alerts.
 
-Driven by ``ioc.metrics.updated.v1`` (``observations.record_updates`` + ``evaluate``) and by
+Driven by ``ioc.metrics.updated.v2`` (``observations.record_updates`` + ``evaluate``) and by
 the periodic sweep (``sweep_keys``), since data goes stale without any event. The judgement
 itself is ``evaluation.decide``; the alerts' life, ``lifecycle``.
 

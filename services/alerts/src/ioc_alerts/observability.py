@@ -31,8 +31,9 @@ class AlertsMetrics:
         )
         self.metric_updates = new.counter(
             "ioc_alerts_metric_updates",
-            "MetricUpdated messages consumed, by result (ok, invalid, skipped: no target uses "
-            "their indicator)",
+            "Metric updates consumed, by result: ok and skipped (no target uses its indicator) "
+            "count updates (a MetricUpdates record holds up to 1,000); invalid counts records "
+            "dead-lettered",
             ["result"],
         )
         self.evaluations = new.counter(

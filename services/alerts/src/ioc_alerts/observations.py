@@ -1,6 +1,6 @@
 """What the metrics service reported, as the alerts service remembers it: the latest value per
 (indicator, unit, granularity) in ``alerts_observations`` and the last report time per
-(indicator, unit) in ``alerts_reports``; written from ``ioc.metrics.updated.v1`` batches,
+(indicator, unit) in ``alerts_reports``; written from ``ioc.metrics.updated.v2`` batches,
 read back for an evaluation; and every period's latest figure in ``alerts_period_values``, for
 as-of assessments (``assessments``)."""
 

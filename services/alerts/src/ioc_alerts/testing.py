@@ -8,7 +8,7 @@ from __future__ import annotations
 import email
 import email.policy
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -30,9 +30,15 @@ from ioc_alerts.observations import record_updates
 from ioc_alerts.state import AlertsState
 from ioc_alerts.workers import SWEEP_SLICE, Workers
 from ioc_common.db import transaction
-from ioc_common.events import AggregationLevel, MetricUpdated
+from ioc_common.events import (
+    MAX_METRIC_UPDATES,
+    AggregationLevel,
+    MetricUpdated,
+    encode_metric_updates,
+)
 from ioc_common.infra.process import free_port
 from ioc_common.kafka.memory import InMemoryBroker, InMemoryConsumer, InMemoryPublisher
+from ioc_common.kafka.records import OutgoingRecord
 from ioc_common.testing import LocalServer
 from ioc_common.timeutil import Granularity, period_label
 from ioc_common.topics import METRICS_UPDATED
@@ -265,6 +271,33 @@ def metric_update(
         version=version,
         updated_at=updated_at or datetime.now(UTC),
     )
+
+
+def update_records(
+    updates: Sequence[MetricUpdated],
+    topic: str = METRICS_UPDATED,
+    per_record: int = MAX_METRIC_UPDATES,
+) -> list[OutgoingRecord]:
+    """``updates`` as the metrics service publishes one batch's: a ``MetricUpdates`` record per
+    unit (keyed by it, its updates in the given order; split every ``per_record``), units in
+    the order they first appear."""
+    by_unit: dict[str, list[MetricUpdated]] = {}
+    for update in updates:
+        by_unit.setdefault(update.unit_code, []).append(update)
+    return [
+        OutgoingRecord(topic, encode_metric_updates(mine[i : i + per_record]), unit)
+        for unit, mine in by_unit.items()
+        for i in range(0, len(mine), per_record)
+    ]
+
+
+async def publish_updates(
+    broker: InMemoryBroker, updates: Sequence[MetricUpdated], per_record: int = MAX_METRIC_UPDATES
+) -> int:
+    """Publish ``updates`` as ``update_records`` makes them; returns how many records."""
+    records = update_records(updates, per_record=per_record)
+    await InMemoryPublisher(broker).publish_many(records)
+    return len(records)
 
 
 def dossiers(

@@ -4,7 +4,10 @@ broker down for a while) and tries again after the shared back-off.
 
 Consuming runs on the shared transactional batch worker (``ioc_common.kafka.batch_worker``):
 a batch's updates are recorded and judged in one transaction that also stores the offsets in
-``alerts_offsets``; unreadable updates go to ``ioc.dlq.v1``. This module brings the judging."""
+``alerts_offsets``; unreadable records go to ``ioc.dlq.v1``. This module brings the judging.
+
+A record is a ``MetricUpdates`` (``ioc.metrics.updated.v2``): one unit's changes from one of the
+metrics service's batches, in order; its updates join the batch's list in that order."""
 
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from ioc_alerts.notifications import queue_repeats
 from ioc_alerts.observability import AlertsMetrics
 from ioc_alerts.observations import record_updates
 from ioc_common.db import transaction
-from ioc_common.events import MetricUpdated
+from ioc_common.events import MAX_METRIC_UPDATES, MetricUpdated, MetricUpdates
 from ioc_common.kafka.backoff import Backoff
 from ioc_common.kafka.batch_worker import Batch, BatchWorker
 from ioc_common.kafka.consumer import Consumer
@@ -52,33 +55,69 @@ EVENT_OUTBOX = Outbox("alerts_event_outbox", ALERTS, chunk=500)
 def parse_updates(
     records: Sequence[ConsumedRecord], wanted: Collection[str]
 ) -> tuple[list[MetricUpdated], list[tuple[ConsumedRecord, str]], int]:
-    """(valid updates of indicators some target watches, unreadable records with why, how
-    many were skipped). An update of an indicator no enabled target uses is skipped after a
-    bare JSON parse, before the model's validation (on a busy topic, most updates are)."""
+    """(valid updates of indicators some target watches, in the records' order; records to
+    dead-letter with why; how many updates were skipped).
+
+    A record that is not a valid ``MetricUpdates`` is dead-lettered whole, none of its updates
+    recorded. An update of an indicator no enabled target uses is skipped after a bare JSON
+    parse, before the model's validation (on a busy topic, most updates are). An update the
+    tables cannot hold is left out and its record dead-lettered saying which; the record's
+    other updates are recorded."""
     updates: list[MetricUpdated] = []
     bad: list[tuple[ConsumedRecord, str]] = []
     skipped = 0
     for record in records:
         try:
-            doc = orjson.loads(record.value)
-        except orjson.JSONDecodeError:
-            doc = None
-        indicator = doc.get("indicator") if isinstance(doc, dict) else None
-        if isinstance(indicator, str) and indicator not in wanted:
-            skipped += 1
-            continue
-        try:
-            update = MetricUpdated.model_validate_json(record.value)
+            mine, passed = _read_record(record.value, wanted)
         except ValidationError as err:
             bad.append((record, str(err)[:2000]))
             continue
+        skipped += passed
         # What the tables cannot hold would fail the batch's transaction at every retry and
         # stall the partition: dead-letter it here instead.
-        if len(update.period) > PERIOD_MAX or update.version > INT4_MAX:
-            bad.append((record, "period longer than 16 characters or version beyond int4"))
-            continue
-        updates.append(update)
+        fit = [u for u in mine if len(u.period) <= PERIOD_MAX and u.version <= INT4_MAX]
+        if len(fit) < len(mine):
+            bad.append((record, _UNFIT.format(len(mine) - len(fit), len(mine))))
+            mine = fit
+        updates.extend(mine)
     return updates, bad, skipped
+
+
+_UNFIT = (
+    "{} of the record's {} watched updates have a period longer than 16 characters or a "
+    "version beyond int4: left out, the others recorded"
+)
+
+
+def _unwatched(indicator: object, wanted: Collection[str]) -> bool:
+    """An indicator no enabled target uses (one that is not a str is the model's to refuse)."""
+    return isinstance(indicator, str) and indicator not in wanted
+
+
+def _read_record(raw: bytes, wanted: Collection[str]) -> tuple[list[MetricUpdated], int]:
+    """(the record's updates of wanted indicators, validated; how many it had of others).
+    Raises ``ValidationError`` (the contract model's, whole record) when it is not valid."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        doc = None
+    items = doc.get("updates") if isinstance(doc, dict) and len(doc) == 1 else None
+    if (
+        isinstance(items, list)
+        and 0 < len(items) <= MAX_METRIC_UPDATES
+        and all(isinstance(item, dict) for item in items)
+        and all(item.get("unit_code") == items[0].get("unit_code") for item in items)
+    ):
+        kept = [item for item in items if not _unwatched(item.get("indicator"), wanted)]
+        try:
+            return [MetricUpdated.model_validate(item) for item in kept], len(items) - len(kept)
+        except ValidationError:
+            pass  # the record's own reason, below
+    # Not the shape the shortcut reads, or an item is wrong: the contract model decides, and
+    # its error (every problem, by position in the record) is the dead letter's detail.
+    whole = MetricUpdates.model_validate_json(raw)
+    kept_updates = [u for u in whole.updates if not _unwatched(u.indicator, wanted)]
+    return kept_updates, len(whole.updates) - len(kept_updates)
 
 
 @dataclass(frozen=True, slots=True)

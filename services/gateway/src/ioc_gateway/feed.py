@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ioc_common.catalogue import Catalogue
-from ioc_common.events import AlertChanged, Family, MetricUpdated, decode_telemetry
+from ioc_common.events import AlertChanged, Family, MetricUpdated, MetricUpdates, decode_telemetry
 from ioc_common.kafka.backoff import Backoff
 from ioc_common.kafka.consumer import Consumer
 from ioc_common.kafka.records import ConsumedRecord
@@ -33,7 +33,9 @@ def group_id(prefix: str) -> str:
 
 
 class FeedPublisher:
-    """Turns one Kafka record into one hub message."""
+    """Turns a Kafka record into hub messages: one per update of a ``MetricUpdates`` record
+    (``ioc.metrics.updated.v2``: one unit's changes from one batch, in order), one per alert
+    change or telemetry event."""
 
     def __init__(self, hub: Hub, catalogue: Catalogue, metrics: GatewayMetrics) -> None:
         self.hub = hub
@@ -53,7 +55,8 @@ class FeedPublisher:
         self.metrics.consumed.labels(record.topic).inc()
         try:
             if record.topic == METRICS_UPDATED:
-                self._metric(MetricUpdated.model_validate_json(record.value))
+                for update in MetricUpdates.model_validate_json(record.value).updates:
+                    self._metric(update)
             elif record.topic == ALERTS:
                 self._alert(AlertChanged.model_validate_json(record.value))
             else:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
-import sys
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -38,12 +37,18 @@ from ioc_common.contracts.metrics import (
     ScoreOut,
     SeriesOut,
 )
-from ioc_common.events import AggregationLevel, AlertChanged, MetricUpdated, encode_event
+from ioc_common.events import (
+    AggregationLevel,
+    AlertChanged,
+    MetricUpdated,
+    encode_event,
+    encode_metric_updates,
+)
 from ioc_common.kafka.memory import InMemoryBroker, InMemoryConsumer
 from ioc_common.kafka.records import OutgoingRecord
 from ioc_common.observability import new_registry
 from ioc_common.reference.units import level_of
-from ioc_common.testing import serve
+from ioc_common.testing import ioc_command, serve
 from ioc_common.timeutil import Granularity
 from ioc_gateway.app import create_app
 from ioc_gateway.config import GatewaySettings
@@ -57,8 +62,7 @@ if TYPE_CHECKING:
 def create_user_command(username: str, role: str, scope: str, *options: str) -> list[str]:
     """``ioc users create`` as an admin types it, the password read from stdin."""
     user = ["--username", username, "--role", role, "--scope", scope]
-    return [sys.executable, "-m", "ioc_common.cli", "users", "create", *user, "--password-stdin",
-            *options]  # fmt: skip
+    return ioc_command("users", "create", *user, "--password-stdin", *options)
 
 
 def alert(unit_code: str, **overrides: Any) -> dict[str, Any]:
@@ -413,7 +417,17 @@ class Gateway:
         return self.state.signer.issue(username, user.token_version if user else 0)[0]
 
     def publish(self, topic: str, event: AlertChanged | MetricUpdated) -> None:
-        self.broker.append(OutgoingRecord(topic, encode_event(event), event.unit_code))
+        """One record: an alert change, or a metric update as a ``MetricUpdates`` of one."""
+        if isinstance(event, MetricUpdated):
+            self.publish_updates(topic, event)
+        else:
+            self.broker.append(OutgoingRecord(topic, encode_event(event), event.unit_code))
+
+    def publish_updates(self, topic: str, *updates: MetricUpdated) -> None:
+        """One ``MetricUpdates`` record of ``updates`` (all of one unit, its key), as the
+        metrics service publishes a batch's changes of a unit."""
+        value = encode_metric_updates(updates)
+        self.broker.append(OutgoingRecord(topic, value, updates[0].unit_code))
 
 
 def alert_changed(unit_code: str, **overrides: Any) -> AlertChanged:

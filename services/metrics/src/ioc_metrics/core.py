@@ -33,6 +33,7 @@ from ioc_metrics.facts import (
     Part,
     era,
     gran_order,
+    parent_scope,
     scope_code,
     scope_depth,
     scope_level,
@@ -83,34 +84,32 @@ class RowKey(NamedTuple):
         return scope_code(self.scope)
 
 
-@dataclass(frozen=True, slots=True)
-class Own:
-    """A node's own report for a period: sums over its series, and how many there were."""
+class Own(NamedTuple):
+    """A node's own report for a period: sums over its series, and how many there were.
+    (Tuples, not dataclasses: a batch builds tens of thousands of these.)"""
 
     num: Decimal
     den: Decimal | None
-    count: int
+    reports: int  #: series (stocks) or identities (flows) in it
     fresh: bool  # some of it was observed inside the period (not carried)
 
 
-@dataclass(frozen=True, slots=True)
-class ChildValue:
+class ChildValue(NamedTuple):
     num: Decimal
     den: Decimal | None
     fresh: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Row:
+class Row(NamedTuple):
     key: RowKey
     own: Own | None
     num: Decimal | None
     den: Decimal | None
     carried: bool
     version: int
-
-    def same_value(self, other: Row | None) -> bool:
-        return other is not None and (self.num, self.den) == (other.num, other.den)
+    #: A flow cell's sum of its children's values (its value when it has no own report).
+    kid_num: Decimal | None = None
+    kid_den: Decimal | None = None
 
 
 class Held(NamedTuple):
@@ -121,8 +120,7 @@ class Held(NamedTuple):
     den: Decimal | None
 
 
-@dataclass(frozen=True, slots=True)
-class Figure:
+class Figure(NamedTuple):
     """A provider's flow figure for one identity (provider, indicator, unit, series, period,
     granularity) in a batch: its facts at the batch's highest revision of it, summed (distinct
     reports of one revision add up; lower ones are superseded)."""
@@ -138,8 +136,7 @@ class Figure:
         return self.fact.revision
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
+class Change(NamedTuple):
     """A row whose value changed (or appeared) in this batch."""
 
     row: Row
@@ -192,6 +189,11 @@ class Store(Protocol):
 
     async def write_rows(self, rows: Sequence[Row]) -> None: ...
 
+    async def add_flow_deltas(self, deltas: Sequence[FlowDelta]) -> list[Change]:
+        """Apply :func:`flow_cell` to each delta's cell (creating it); return the cells that
+        are new or whose value changed, each with its value before."""
+        ...
+
     async def lock_provinces(self, provinces: Sequence[str]) -> None:
         """Hold each province (sorted: no deadlock) until the transaction ends, before anything
         a province's cells are made of is read: replicas share those cells, and one that read
@@ -228,6 +230,10 @@ def flow_figures(facts: Sequence[Fact]) -> tuple[list[Figure], int]:
     figures: list[Figure] = []
     superseded = 0
     for group in groups.values():
+        if len(group) == 1:  # the common case: one report of an identity per batch
+            only = group[0]
+            figures.append(Figure(only, only.num, only.den, 1))
+            continue
         top = max(f.revision for f in group)
         kept = [f for f in group if f.revision == top]
         superseded += len(group) - len(kept)
@@ -261,7 +267,7 @@ def combine(
     key: RowKey, own: Own | None, children: Sequence[ChildValue]
 ) -> tuple[Decimal | None, Decimal | None, bool]:
     """A node's value: its own report when it has one, else the sum of its children's."""
-    if own is not None and own.count > 0:
+    if own is not None and own.reports > 0:
         return own.num, own.den, not own.fresh
     if not children:
         return None, None, True
@@ -282,28 +288,65 @@ async def apply_facts(store: Store, facts: Sequence[Fact]) -> list[Change]:
     if all_stocks:
         store.superseded[_STOCK] = store.superseded.get(_STOCK, 0) + len(all_stocks) - len(winners)
 
-    dirty: dict[tuple[str, Granularity, str], set[date]] = defaultdict(set)
-    flow_add: dict[RowKey, list[Delta]] = defaultdict(list)
+    #: Per cell, the sum of its identities' deltas (one delta per identity and period).
+    flow_add: dict[RowKey, Delta] = {}
     for figure, before in zip(figures, held, strict=True):
         delta = flow_delta(figure, before)
         if delta is None:
             superseded += figure.facts
             continue
         f = figure.fact
-        indicator, scopes = f.indicator, f.scopes
         # One identity, one delta per period it counts toward (day → month → quarter → year).
         for g, start in periods_of(f.observed_at, f.granularity):
-            for scope in scopes:
-                dirty[(indicator, g, scope)].add(start)
-            flow_add[RowKey(indicator, g, f.scope, start)].append(delta)
+            cell = RowKey(f.indicator, g, f.scope, start)
+            held_delta = flow_add.get(cell)
+            flow_add[cell] = delta if held_delta is None else add_deltas(held_delta, delta)
     if flows:
         store.superseded[_FLOW] = store.superseded.get(_FLOW, 0) + superseded
+    # Flows first: they take only row locks, in one global order (communes, districts, the
+    # province; sorted within), and never wait for a province lock while holding rows.
+    changes = await _apply_flow_deltas(store, flow_add) if flow_add else []
+    if winners:
+        changes += await _apply_stocks(store, winners)
+    return changes
 
-    touched = {f.scopes[0] for f in winners} | {fig.fact.scopes[0] for fig in figures}
-    if touched:
-        await store.lock_provinces(sorted(touched))
+
+async def _apply_flow_deltas(store: Store, flow_add: dict[RowKey, Delta]) -> list[Change]:
+    """Add the batch's deltas level by level: each cell's own-report delta, and the change of
+    its children's values (known from the level below) to its children's sum. No read-back:
+    additions commute, so replicas sharing a cell need no lock beyond the row's own."""
+    own_by_depth: dict[int, dict[RowKey, Delta]] = {3: {}, 2: {}, 1: {}}
+    for key, delta in flow_add.items():
+        own_by_depth[scope_depth(key.scope)][key] = delta
+    changes: list[Change] = []
+    kids: dict[RowKey, Delta] = {}
+    for depth in (3, 2, 1):
+        own = own_by_depth[depth]
+        # Sorted: concurrent consumers then lock shared rows in the same order.
+        keys = sorted(own.keys() | kids.keys())
+        if not keys:
+            continue
+        changed = await store.add_flow_deltas([FlowDelta(k, own.get(k), kids.get(k)) for k in keys])
+        changes += changed
+        kids = {}
+        for change in changed:
+            key = change.row.key
+            parent = parent_scope(key.scope)
+            if parent:
+                up = RowKey(key.indicator, key.granularity, parent, key.period_start)
+                step = value_change(change)
+                held = kids.get(up)
+                kids[up] = step if held is None else add_deltas(held, step)
+    return changes
+
+
+async def _apply_stocks(store: Store, winners: Sequence[Fact]) -> list[Change]:
+    """Recompute the stock cells the winning facts touch, exactly (carry-forward, own report
+    as of each period's end), bottom-up, under the provinces' locks."""
+    await store.lock_provinces(sorted({f.scopes[0] for f in winners}))
+    dirty: dict[tuple[str, Granularity, str], set[date]] = defaultdict(set)
     ranges: list[tuple[str, Granularity, str, date, date | None]] = []
-    later = await store.later_stock_dates(winners) if winners else []
+    later = await store.later_stock_dates(winners)
     for f, nexts in zip(winners, later, strict=True):
         for g, start in periods_of(f.observed_at, f.granularity):
             if era(period_end_of(start, g)) != era(f.observed_at):
@@ -324,7 +367,6 @@ async def apply_facts(store: Store, facts: Sequence[Fact]) -> list[Change]:
         ):
             dirty[(indicator, g, scope)].update(starts)
 
-    parts = {f.indicator: f.part for f in (*flows, *stocks)}
     by_depth: dict[int, list[RowKey]] = {3: [], 2: [], 1: []}
     for (indicator, g, scope), periods in dirty.items():
         depth_keys = by_depth[scope_depth(scope)]
@@ -337,23 +379,12 @@ async def apply_facts(store: Store, facts: Sequence[Fact]) -> list[Change]:
         if not keys:
             continue
         old = await store.load_rows(keys)
-        stock_keys = [k for k in keys if parts[k.indicator] is _STOCK]
-        flow_keys = [k for k in keys if parts[k.indicator] is _FLOW]
-        owns: dict[RowKey, Own] = await store.stock_own(stock_keys) if stock_keys else {}
-        kids: dict[RowKey, list[ChildValue]] = {}
-        if depth < 3:
-            if stock_keys:
-                kids.update(await store.children(stock_keys, carry=True))
-            if flow_keys:
-                kids.update(await store.children(flow_keys, carry=False))
+        owns = await store.stock_own(keys)
+        kids = await store.children(keys, carry=True) if depth < 3 else {}
         written: list[Row] = []
         for key in keys:
             previous = old.get(key)
-            own = (
-                owns.get(key)
-                if parts[key.indicator] is _STOCK
-                else _flow_own(previous, flow_add.get(key, ()))
-            )
+            own = owns.get(key)
             num, den, carried = combine(key, own, kids.get(key, ()))
             if previous is not None:
                 same = num == previous.num and den == previous.den
@@ -374,16 +405,60 @@ async def apply_facts(store: Store, facts: Sequence[Fact]) -> list[Change]:
     return changes
 
 
-def _flow_own(previous: Row | None, added: Sequence[Delta]) -> Own | None:
-    base = previous.own if previous is not None else None
-    if not added:
-        return base
-    num = sum((d.num for d in added), base.num if base else Decimal(0))
-    dens = [d.den for d in added if d.den is not None]
-    den = base.den if base is not None else None
-    if dens:
-        den = sum(dens, den if den is not None else Decimal(0))
-    return Own(num, den, (base.count if base else 0) + sum(d.identities for d in added), True)
+def add_den(a: Decimal | None, b: Decimal | None) -> Decimal | None:
+    """Denominators add; a missing one adds nothing (and two missing stay missing)."""
+    if a is None:
+        return b
+    return a if b is None else a + b
+
+
+def add_deltas(a: Delta, b: Delta) -> Delta:
+    """Two deltas of one cell as one."""
+    return Delta(a.num + b.num, add_den(a.den, b.den), a.identities + b.identities)
+
+
+class FlowDelta(NamedTuple):
+    """What a batch adds to one flow cell: to its own report (facts of its own unit) and to
+    the sum of its children's values (their changes, one level down)."""
+
+    key: RowKey
+    own: Delta | None
+    kids: Delta | None
+
+
+def flow_cell(before: Row | None, delta: FlowDelta) -> Row:
+    """The flow rule, once: both parts grow by their deltas; the value is the own report when
+    the unit has one, else the children's sum; the version moves when the value does.
+    (``pg.PostgresStore.add_flow_deltas`` is the same rule as one upsert; the property tests
+    hold the memory and SQL stores equal to a naive reference.)"""
+    own = before.own if before is not None else None
+    if delta.own is not None:
+        d = delta.own
+        own = (
+            Own(d.num, d.den, d.identities, True)
+            if own is None
+            else Own(own.num + d.num, add_den(own.den, d.den), own.reports + d.identities, True)
+        )
+    kid_num, kid_den = (before.kid_num, before.kid_den) if before is not None else (None, None)
+    if delta.kids is not None:
+        kid_num = delta.kids.num if kid_num is None else kid_num + delta.kids.num
+        kid_den = add_den(kid_den, delta.kids.den)
+    num, den = (own.num, own.den) if own is not None and own.reports > 0 else (kid_num, kid_den)
+    moved = before is None or (num, den) != (before.num, before.den)
+    version = 1 if before is None else before.version + moved
+    return Row(delta.key, own, num, den, False, version, kid_num, kid_den)
+
+
+def value_change(change: Change) -> Delta:
+    """How a flow cell's value moved: what its parent's children's sum moves by."""
+    row, before = change.row, change.previous
+    zero = Decimal(0)
+    old_num = before.num if before is not None and before.num is not None else zero
+    old_den = before.den if before is not None else None
+    num = (row.num if row.num is not None else zero) - old_num
+    if row.den is None and old_den is None:
+        return Delta(num, None, 0)
+    return Delta(num, (row.den or zero) - (old_den or zero), 0)
 
 
 async def apply_events(

@@ -13,13 +13,14 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
-from typing import Final
+from typing import Final, NamedTuple
 from uuid import UUID
 
 from ioc_common.catalogue import AggregationKind, Catalogue, Indicator
-from ioc_common.events import Family, ObservationEvent, TelemetryEvent
+from ioc_common.events import Family, ObservationEvent
 from ioc_common.reference.units import REFORM_DATE, Level, UnitTree, UnknownUnitError
 from ioc_common.timeutil import GRANULARITY_ORDER, Granularity
+from ioc_common.wire import AnyTelemetry, ObservationWireEvent
 
 #: Levels from the top of the tree down; a scope lists a unit's codes in this order.
 LEVELS: Final = (Level.PROVINCE, Level.DISTRICT, Level.COMMUNE)
@@ -87,8 +88,10 @@ def scope_level(scope: str) -> Level:
     return LEVELS[scope_depth(scope) - 1]
 
 
-@dataclass(frozen=True, slots=True)
-class Fact:
+class Fact(NamedTuple):
+    """(A tuple: a batch builds one per indicator an event feeds, and a frozen dataclass's
+    constructor costs several times a tuple's.)"""
+
     indicator: str
     part: Part
     unit_code: str
@@ -125,9 +128,10 @@ class Fact:
         return f"{key}|{self.source}" if self.part is _FLOW else key
 
     @property
-    def rank(self) -> tuple[int, datetime, str]:
-        """Among facts with one identity the highest wins, whatever order they arrive in."""
-        return (self.revision, self.received_at, str(self.event_id))
+    def rank(self) -> tuple[int, datetime, UUID]:
+        """Among facts with one identity the highest wins, whatever order they arrive in. (UUIDs
+        order as their text does, which is how PostgreSQL breaks the same tie.)"""
+        return (self.revision, self.received_at, self.event_id)
 
 
 def to_decimal(number: float | int) -> Decimal:
@@ -188,7 +192,7 @@ def _recipes(catalogue: Catalogue, family: Family) -> tuple[_Recipe, ...]:
     return recipes
 
 
-def facts_of(event: TelemetryEvent, catalogue: Catalogue, tree: UnitTree) -> list[Fact]:
+def facts_of(event: AnyTelemetry, catalogue: Catalogue, tree: UnitTree) -> list[Fact]:
     """The facts an event yields; raises :class:`Poison` when it yields none it should."""
     unit_code, observed_at = event.unit_code, event.observed_at
     scope = scope_of(tree, unit_code, observed_at)
@@ -196,7 +200,7 @@ def facts_of(event: TelemetryEvent, catalogue: Catalogue, tree: UnitTree) -> lis
     granularity, revision = event.granularity, event.revision
     received_at, event_id, source = event.received_at, event.event_id, event.source
 
-    if isinstance(event, ObservationEvent):
+    if isinstance(event, ObservationEvent | ObservationWireEvent):
         indicator = catalogue.get(event.indicator)
         if indicator is None:
             raise Poison("unknown_indicator", f"{event.indicator!r} is not in the catalogue")

@@ -49,7 +49,9 @@ class Instruments:
             "ioc_metrics_aggregates_changed", "Aggregate rows whose value changed"
         )
         self.updates_published = new.counter(
-            "ioc_metrics_updates_published", "MetricUpdated events published from the outbox"
+            "ioc_metrics_updates_published",
+            "MetricUpdates records published from the outbox (one per unit and batch, up to "
+            "1,000 updates each; ioc_metrics_aggregates_changed counts the updates)",
         )
         self.superseded = new.counter(
             "ioc_metrics_superseded_facts",

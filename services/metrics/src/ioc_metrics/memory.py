@@ -13,7 +13,18 @@ from decimal import Decimal
 
 from ioc_common.events import EventKey
 from ioc_common.timeutil import Granularity, period_end
-from ioc_metrics.core import ChildValue, Figure, Held, Own, Row, RowKey, era_floor
+from ioc_metrics.core import (
+    Change,
+    ChildValue,
+    Figure,
+    FlowDelta,
+    Held,
+    Own,
+    Row,
+    RowKey,
+    era_floor,
+    flow_cell,
+)
 from ioc_metrics.facts import Fact, Part, era, gran_order, parent_scope
 
 
@@ -119,7 +130,7 @@ class MemoryStore:
                 out[key] = Own(
                     num=sum((f.num for f in chosen), Decimal(0)),
                     den=sum(dens, Decimal(0)) if dens else None,
-                    count=len(chosen),
+                    reports=len(chosen),
                     fresh=any(f.observed_at >= key.period_start for f in chosen),
                 )
         return out
@@ -159,6 +170,16 @@ class MemoryStore:
             parent = parent_scope(row.key.scope)
             if parent:
                 self._children[(row.key.indicator, row.key.granularity, parent)].add(row.key.scope)
+
+    async def add_flow_deltas(self, deltas: Sequence[FlowDelta]) -> list[Change]:
+        changes = []
+        for delta in deltas:
+            before = self.rows.get(delta.key)
+            row = flow_cell(before, delta)
+            await self.write_rows([row])
+            if before is None or (row.num, row.den) != (before.num, before.den):
+                changes.append(Change(row, before))
+        return changes
 
     async def lock_provinces(self, provinces: Sequence[str]) -> None:
         return None  # one store, one writer

@@ -18,12 +18,14 @@ from typing import Any
 
 import orjson
 
-from ioc_common.catalogue import display_value
 from ioc_common.events import EventKey
 from ioc_common.timeutil import Granularity
 from ioc_metrics.core import (
+    Change,
     ChildValue,
+    Delta,
     Figure,
+    FlowDelta,
     Held,
     Own,
     Row,
@@ -177,6 +179,50 @@ def _keys_json(keys: Sequence[RowKey], floors: Sequence[date] | None = None) -> 
         }
         for i, k in enumerate(keys)
     )
+
+
+def _added(column: str) -> str:
+    """A part after the upsert: the delta added to it (a missing delta adds nothing)."""
+    return (
+        f"CASE WHEN EXCLUDED.{column} IS NULL THEN a.{column}"
+        f" ELSE coalesce(a.{column}, 0) + EXCLUDED.{column} END"
+    )
+
+
+_HAS_OWN = "a.own_count + EXCLUDED.own_count > 0"
+_NEW_NUM = f"CASE WHEN {_HAS_OWN} THEN {_added('own_num')} ELSE {_added('kid_num')} END"
+_NEW_DEN = f"CASE WHEN {_HAS_OWN} THEN {_added('own_den')} ELSE {_added('kid_den')} END"
+#: ``core.flow_cell`` for a batch of cells of one level (see ``PostgresStore.add_flow_deltas``).
+_ADD_FLOW_DELTAS = (
+    "INSERT INTO metrics_aggregates AS a (indicator, granularity, scope, period_start,"
+    " period_end, parent_scope, level, code, own_num, own_den, own_count, own_fresh, kid_num,"
+    " kid_den, num, den, carried, version, updated_at)"
+    " SELECT indicator, granularity, scope, period_start, period_end, parent_scope, level, code,"
+    "  own_num, own_den, own_count, own_count > 0, kid_num, kid_den,"
+    "  CASE WHEN own_count > 0 THEN own_num ELSE kid_num END,"
+    "  CASE WHEN own_count > 0 THEN own_den ELSE kid_den END, false, 1, now()"
+    " FROM json_to_recordset($1::json) AS x(indicator text, granularity text, scope text,"
+    "  period_start date, period_end date, parent_scope text, level text, code text,"
+    "  own_num numeric, own_den numeric, own_count int, kid_num numeric, kid_den numeric)"
+    " ON CONFLICT (indicator, granularity, scope, period_start) DO UPDATE SET"
+    f" own_num = {_added('own_num')}, own_den = {_added('own_den')},"
+    " own_count = a.own_count + EXCLUDED.own_count, own_fresh = " + _HAS_OWN + ","
+    f" kid_num = {_added('kid_num')}, kid_den = {_added('kid_den')},"
+    f" num = {_NEW_NUM}, den = {_NEW_DEN}, carried = false,"
+    f" version = a.version + CASE WHEN ({_NEW_NUM}, {_NEW_DEN}) IS DISTINCT FROM (a.num, a.den)"
+    "  THEN 1 ELSE 0 END, updated_at = now()"
+    " RETURNING a.indicator, a.granularity, a.scope, a.period_start, a.own_num, a.own_den,"
+    "  a.own_count, a.kid_num, a.kid_den, a.num, a.den, a.version, (a.xmax = 0) AS inserted"
+)
+
+
+def _minus(
+    num: Decimal | None, den: Decimal | None, delta: Delta | None
+) -> tuple[Decimal | None, Decimal | None]:
+    """A part before a delta was added to it."""
+    if delta is None or num is None:
+        return num, den
+    return num - delta.num, den if delta.den is None or den is None else den - delta.den
 
 
 class PostgresStore:
@@ -354,18 +400,31 @@ class PostgresStore:
         for province in provinces:
             await self.conn.execute("SELECT pg_advisory_xact_lock($1)", province_lock(province))
 
-    async def write_rows(self, rows: Sequence[Row]) -> None:
+    async def _insert_nodes(self, keys: Iterable[RowKey]) -> None:
+        """Record each cell's node under its parent (``children`` walks them), once."""
         known, new = self.known_nodes, self.new_nodes
         nodes: set[Node] = set()
-        data = []
-        scales = self.scales
-        for r in rows:
-            k, own = r.key, r.own
-            parent, level, code = scope_columns(k.scope)
+        for k in keys:
+            parent = scope_columns(k.scope)[0]
             if parent:
                 node = (k.indicator, k.granularity.value, parent, k.scope)
                 if node not in known and node not in new:
                     nodes.add(node)
+        if nodes:
+            await self.conn.execute(
+                "INSERT INTO metrics_nodes (indicator, granularity, parent_scope, scope)"
+                " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
+                " ON CONFLICT DO NOTHING",
+                *(list(column) for column in zip(*sorted(nodes), strict=True)),
+            )
+            new |= nodes
+
+    async def write_rows(self, rows: Sequence[Row]) -> None:
+        await self._insert_nodes(r.key for r in rows)
+        data = []
+        for r in rows:
+            k, own = r.key, r.own
+            parent, level, code = scope_columns(k.scope)
             data.append(
                 {
                     "indicator": k.indicator,
@@ -378,36 +437,77 @@ class PostgresStore:
                     "code": code,
                     "own_num": own.num if own else None,
                     "own_den": own.den if own else None,
-                    "own_count": own.count if own else 0,
+                    "own_count": own.reports if own else 0,
                     "own_fresh": own.fresh if own else False,
+                    "kid_num": r.kid_num,
+                    "kid_den": r.kid_den,
                     "num": r.num,
                     "den": r.den,
-                    "value": display_value(r.num, r.den, scales.get(k.indicator)),
                     "carried": r.carried,
                     "version": r.version,
                 }
             )
-        if nodes:
-            await self.conn.execute(
-                "INSERT INTO metrics_nodes (indicator, granularity, parent_scope, scope)"
-                " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
-                " ON CONFLICT DO NOTHING",
-                *(list(column) for column in zip(*sorted(nodes), strict=True)),
-            )
-            new |= nodes
         await self.conn.execute(
             "INSERT INTO metrics_aggregates (indicator, granularity, scope, period_start,"
             " period_end, parent_scope, level, code, own_num, own_den, own_count, own_fresh,"
-            " num, den, value, carried, version, updated_at)"
+            " kid_num, kid_den, num, den, carried, version, updated_at)"
             " SELECT *, now() FROM json_to_recordset($1::json) AS x(indicator text,"
             "  granularity text, scope text, period_start date, period_end date,"
             "  parent_scope text, level text, code text, own_num numeric, own_den numeric,"
-            "  own_count int, own_fresh bool, num numeric, den numeric, value float8,"
-            "  carried bool, version int)"
+            "  own_count int, own_fresh bool, kid_num numeric, kid_den numeric, num numeric,"
+            "  den numeric, carried bool, version int)"
             " ON CONFLICT (indicator, granularity, scope, period_start) DO UPDATE SET"
             " own_num = EXCLUDED.own_num, own_den = EXCLUDED.own_den,"
             " own_count = EXCLUDED.own_count, own_fresh = EXCLUDED.own_fresh,"
-            " num = EXCLUDED.num, den = EXCLUDED.den, value = EXCLUDED.value,"
+            " kid_num = EXCLUDED.kid_num, kid_den = EXCLUDED.kid_den,"
+            " num = EXCLUDED.num, den = EXCLUDED.den,"
             " carried = EXCLUDED.carried, version = EXCLUDED.version, updated_at = now()",
             to_json(data),
         )
+
+    async def add_flow_deltas(self, deltas: Sequence[FlowDelta]) -> list[Change]:
+        """``core.flow_cell`` as one upsert per level. PostgreSQL (before 18) cannot return a
+        row's old values from an upsert; the value before is the new state minus the deltas
+        added (exact: ``numeric`` and ``Decimal``), or nothing for a row just inserted."""
+        await self._insert_nodes(d.key for d in deltas)
+        rows = []
+        for d in deltas:
+            k = d.key
+            parent, level, code = scope_columns(k.scope)
+            add, kids = d.own, d.kids
+            rows.append(
+                {
+                    "indicator": k.indicator,
+                    "granularity": k.granularity,
+                    "scope": k.scope,
+                    "period_start": k.period_start,
+                    "period_end": period_end_of(k.period_start, k.granularity),
+                    "parent_scope": parent,
+                    "level": level,
+                    "code": code,
+                    "own_num": add.num if add else None,
+                    "own_den": add.den if add else None,
+                    "own_count": add.identities if add else 0,
+                    "kid_num": kids.num if kids else None,
+                    "kid_den": kids.den if kids else None,
+                }
+            )
+        by_key: dict[tuple[str, str, str, date], FlowDelta] = {d.key: d for d in deltas}
+        changes: list[Change] = []
+        for r in await self.conn.fetch(_ADD_FLOW_DELTAS, to_json(rows)):
+            # A StrEnum hashes and compares as its text: the key finds the RowKey it came from.
+            d = by_key[(r["indicator"], r["granularity"], r["scope"], r["period_start"])]
+            reports = r["own_count"]
+            own = Own(r["own_num"], r["own_den"], reports, True) if reports > 0 else None
+            row = Row(d.key, own, r["num"], r["den"], False, r["version"], r["kid_num"],
+                      r["kid_den"])  # fmt: skip
+            if r["inserted"]:
+                changes.append(Change(row, None))
+                continue
+            if reports - (d.own.identities if d.own else 0) > 0:
+                num, den = _minus(r["own_num"], r["own_den"], d.own)
+            else:
+                num, den = _minus(r["kid_num"], r["kid_den"], d.kids)
+            if (num, den) != (row.num, row.den):
+                changes.append(Change(row, Row(d.key, None, num, den, False, r["version"] - 1)))
+        return changes

@@ -3,11 +3,11 @@
 The loop, the transaction, the offsets, the dead letters and the outbox drain are the shared
 batch worker's (``ioc_common.kafka.batch_worker``); this module holds only what is the metrics
 service's own. In the batch's ONE transaction it claims the event ids (only new ones count),
-folds their facts into the aggregates, writes the resulting ``MetricUpdated`` events to
-``metrics_outbox`` and updates freshness; the worker adds the partitions' next offsets (in
-``metrics_offsets``) and commits. Poison records are rejected to ``ioc.dlq.v1``. A crash before
-the commit redoes the batch from the stored offsets; a crash after it finds the outbox still
-full and publishes it on the next drain (downstream sees at-least-once).
+folds their facts into the aggregates, writes the resulting changes to ``metrics_outbox`` (one
+``MetricUpdates`` record per unit) and updates freshness; the worker adds the partitions' next
+offsets (in ``metrics_offsets``) and commits. Poison records are rejected to ``ioc.dlq.v1``. A
+crash before the commit redoes the batch from the stored offsets; a crash after it finds the
+outbox still full and publishes it on the next drain (downstream sees at-least-once).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ioc_common.catalogue import Catalogue
 from ioc_common.db import pg_transaction
-from ioc_common.events import decode_telemetry, event_key
+from ioc_common.events import EventKey, event_key
 from ioc_common.kafka.batch_worker import Batch, apply_batch
 from ioc_common.kafka.consumer import Partition
 from ioc_common.kafka.outbox import Outbox, drain_outbox
@@ -33,6 +33,7 @@ from ioc_common.kafka.stored_offsets import PgOffsets
 from ioc_common.logs import get_logger
 from ioc_common.reference.units import UnitTree
 from ioc_common.topics import METRICS_UPDATED
+from ioc_common.wire import decode_wire
 from ioc_metrics.core import apply_events
 from ioc_metrics.facts import Fact, Poison, facts_of
 from ioc_metrics.instruments import Instruments
@@ -66,14 +67,16 @@ class BatchResult:
 OFFSETS_TABLE = "metrics_offsets"
 #: The consumer's name in dead letters.
 CONSUMER = "ioc-metrics"
-OUTBOX = Outbox("metrics_outbox", METRICS_UPDATED)
+#: A row is one unit's ``MetricUpdates`` of a batch (≈ 6 kB): 500 per publish bounds a drain's
+#: memory to a few MB.
+OUTBOX = Outbox("metrics_outbox", METRICS_UPDATED, chunk=500)
 
 
 @dataclass(slots=True)
 class _Decoded:
     """A batch decoded: its events with their facts, and its poison (record, reason, detail)."""
 
-    good: list[tuple[Any, list[Fact]]]
+    good: list[tuple[EventKey, list[Fact]]]
     poison: list[tuple[ConsumedRecord, str, str]]
 
 
@@ -126,8 +129,9 @@ class BatchProcessor:
         decoded = _Decoded([], [])
         for record in records:
             try:
-                event = decode_telemetry(record.value)
-                decoded.good.append((event, facts_of(event, self.catalogue, self.tree)))
+                event = decode_wire(record.value)
+                facts = facts_of(event, self.catalogue, self.tree)
+                decoded.good.append((event_key(event), facts))
             except pydantic.ValidationError as exc:
                 undecodable = any(e["type"] == "json_invalid" for e in exc.errors())
                 reason = "undecodable" if undecodable else "schema_invalid"
@@ -157,9 +161,7 @@ class BatchProcessor:
             batch.reject(record, reason, detail)
         good = decoded.good
         store = PostgresStore(tx, self.scales, self._known_nodes)
-        changes, aggregated = await apply_events(
-            store, [(event_key(e), facts) for e, facts in good]
-        )
+        changes, aggregated = await apply_events(store, good)
         await write_updates(tx, changes, self.scales)
         await self._touch_freshness(tx, good)
         return _Applied(store, aggregated, len(good) - aggregated, len(changes))
@@ -233,7 +235,9 @@ class BatchProcessor:
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
 
-    async def _touch_freshness(self, conn: Any, good: Sequence[tuple[Any, list[Fact]]]) -> None:
+    async def _touch_freshness(
+        self, conn: Any, good: Sequence[tuple[EventKey, list[Fact]]]
+    ) -> None:
         latest: dict[tuple[str, str], Fact] = {}
         for _, facts in good:
             for f in facts:
@@ -270,7 +274,7 @@ class BatchProcessor:
         )
 
     async def drain_outbox(self) -> int:
-        """Publish pending ``MetricUpdated`` events (``ioc_common.kafka.outbox``)."""
+        """Publish pending ``MetricUpdates`` records (``ioc_common.kafka.outbox``)."""
         return await drain_outbox(
             self.engine, self.publisher, OUTBOX, published=self.instruments.updates_published.inc
         )

@@ -37,15 +37,17 @@ SLICE = 20_000
 _SHADOWED = ("metrics_facts", "metrics_aggregates", "metrics_nodes")
 _ROW_COLUMNS = (
     "indicator, granularity, scope, period_start, own_num, own_den, own_count, own_fresh,"
-    " num, den, carried, version"
+    " num, den, carried, version, kid_num, kid_den"
 )
+#: What must agree for a cell: its value, whether it is carried, and (flows) its children's sum.
+Compared = tuple[Decimal | None, Decimal | None, bool, Decimal | None, Decimal | None]
 
 
 @dataclass(frozen=True, slots=True)
 class Difference:
     key: RowKey
-    live: tuple[Decimal | None, Decimal | None, bool] | None
-    rebuilt: tuple[Decimal | None, Decimal | None, bool] | None
+    live: Compared | None
+    rebuilt: Compared | None
 
     def line(self) -> str:
         k = self.key
@@ -79,7 +81,7 @@ def _row(r: Any) -> Row:
     own = None
     if r["own_count"] > 0:
         own = Own(r["own_num"], r["own_den"], r["own_count"], r["own_fresh"])
-    return Row(key, own, r["num"], r["den"], r["carried"], r["version"])
+    return Row(key, own, r["num"], r["den"], r["carried"], r["version"], r["kid_num"], r["kid_den"])
 
 
 async def _rows(conn: Any, schema: str) -> dict[RowKey, Row]:
@@ -89,8 +91,8 @@ async def _rows(conn: Any, schema: str) -> dict[RowKey, Row]:
     return {row.key: row for row in map(_row, rows)}
 
 
-def _value(row: Row | None) -> tuple[Decimal | None, Decimal | None, bool] | None:
-    return None if row is None else (row.num, row.den, row.carried)
+def _value(row: Row | None) -> Compared | None:
+    return None if row is None else (row.num, row.den, row.carried, row.kid_num, row.kid_den)
 
 
 async def rebuild(engine: AsyncEngine, *, apply: bool = False) -> RebuildResult:
@@ -150,7 +152,7 @@ async def _apply(
         if new is None:  # the facts do not support it: an empty cell (value None downstream)
             row = Row(d.key, None, None, None, True, version)
         else:
-            row = Row(new.key, new.own, new.num, new.den, new.carried, version)
+            row = new._replace(version=version)
         written.append(row)
         changes.append(Change(row, old))
     # The live tables from here on (pg_temp is searched first unless it is named).

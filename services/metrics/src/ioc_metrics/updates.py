@@ -1,10 +1,13 @@
-"""``MetricUpdated`` bytes for the outbox, without building a pydantic model per change.
+"""The outbox's ``MetricUpdates`` records (``ioc.metrics.updated.v2``), without building a
+pydantic model per change.
 
 A batch changes thousands of aggregate cells; validating a ``MetricUpdated`` for each (or
 ``model_construct``, which is Python-level too) cost more than the rest of the outbox write.
 The fields go through a ``TypedDict`` with the same names and types instead, serialised by
 pydantic's own core serializer: the same bytes as ``MetricUpdated.model_dump_json()`` (a test
-compares them), at the cost of one C call.
+compares them), at the cost of one C call. A unit's updates of the batch are then joined into
+one record (``ioc_common.events.join_metric_updates``) — one outbox row and one Kafka record per
+unit per batch instead of one per cell, keyed by the unit so its changes stay in order.
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ from pydantic import TypeAdapter
 from typing_extensions import TypedDict  # pydantic needs it on Python < 3.12
 
 from ioc_common.catalogue import display_value
-from ioc_common.events import AggregationLevel
+from ioc_common.events import MAX_METRIC_UPDATES, AggregationLevel, join_metric_updates
 from ioc_common.timeutil import Granularity, period_label, utc_now
 from ioc_metrics.core import Change
-from ioc_metrics.pg import scope_columns, to_json
+from ioc_metrics.pg import scope_columns
 
 
 class UpdateFields(TypedDict):
@@ -54,12 +57,14 @@ _period_label = lru_cache(maxsize=65_536)(period_label)
 
 
 async def write_updates(conn: Any, changes: Sequence[Change], scales: dict[str, int]) -> None:
-    """A ``MetricUpdated`` per changed cell into ``metrics_outbox`` (in the caller's
-    transaction; published after its commit)."""
+    """The batch's changes into ``metrics_outbox`` (in the caller's transaction; published
+    after its commit): a ``MetricUpdates`` row per unit — several above
+    ``MAX_METRIC_UPDATES`` — holding that unit's ``MetricUpdated`` items in the order of
+    ``changes``; rows in the order each unit first changed."""
     if not changes:
         return
     now = utc_now()
-    rows = []
+    by_unit: dict[str, list[bytes]] = {}
     for change in changes:
         row, prev = change.row, change.previous
         key = row.key
@@ -82,9 +87,20 @@ async def write_updates(conn: Any, changes: Sequence[Change], scales: dict[str, 
                 "updated_at": now,
             }
         )
-        rows.append({"key": code, "value": value.decode()})
+        parts = by_unit.get(code)
+        if parts is None:
+            by_unit[code] = [value]
+        else:
+            parts.append(value)
+    keys: list[str] = []
+    values: list[bytes] = []
+    for code, parts in by_unit.items():
+        for i in range(0, len(parts), MAX_METRIC_UPDATES):
+            keys.append(code)
+            values.append(join_metric_updates(parts[i : i + MAX_METRIC_UPDATES]))
+    # Arrays in asyncpg's binary format: the bytes travel as they are (no JSON escaping).
     await conn.execute(
-        "INSERT INTO metrics_outbox (key, value) SELECT key, convert_to(value, 'UTF8')"
-        " FROM json_to_recordset($1::json) AS x(key text, value text)",
-        to_json(rows),
+        "INSERT INTO metrics_outbox (key, value) SELECT * FROM unnest($1::text[], $2::bytea[])",
+        keys,
+        values,
     )
