@@ -235,7 +235,11 @@ class BatchWorker(Generic[Tx, R]):
 
     async def _take_next(self) -> Batch | None:
         task, self._next = self._next, None
-        batch = await task if task is not None else await self._fetch()
+        batch = await task if task is not None else None
+        if batch is None:
+            # The prefetch found nothing when it polled, maybe long ago: poll now. (A step
+            # right after records arrived must see them — tests step one batch at a time.)
+            batch = await self._fetch()
         if batch is not None and batch.generation != self._generation:
             # Fetched before a rebalance: the assignment re-reads from the stored offsets.
             log.info("kafka.prefetch_dropped", consumer=self.name, records=len(batch.records))
