@@ -19,10 +19,14 @@ def _run(connection: Connection) -> None:
 
 async def _run_online() -> None:
     engine = create_async_engine(config.get_main_option("sqlalchemy.url") or "")
-    async with engine.connect() as connection:
-        await connection.run_sync(_run)
-        await connection.commit()
-    await engine.dispose()
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+            await connection.commit()
+    finally:
+        # Also when a migration refuses: a pooled connection left open is a leak (and a
+        # ResourceWarning wherever the collector happens to find it).
+        await engine.dispose()
 
 
 def _main() -> None:
