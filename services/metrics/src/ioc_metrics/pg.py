@@ -225,6 +225,21 @@ def _minus(
     return num - delta.num, den if delta.den is None or den is None else den - delta.den
 
 
+def _cell_columns(k: RowKey) -> dict[str, Any]:
+    """An aggregate cell's identifying columns, as written by every upsert of cells."""
+    parent, level, code = scope_columns(k.scope)
+    return {
+        "indicator": k.indicator,
+        "granularity": k.granularity,
+        "scope": k.scope,
+        "period_start": k.period_start,
+        "period_end": period_end_of(k.period_start, k.granularity),
+        "parent_scope": parent,
+        "level": level,
+        "code": code,
+    }
+
+
 class PostgresStore:
     """``conn`` is an asyncpg connection inside an open transaction."""
 
@@ -423,18 +438,10 @@ class PostgresStore:
         await self._insert_nodes(r.key for r in rows)
         data = []
         for r in rows:
-            k, own = r.key, r.own
-            parent, level, code = scope_columns(k.scope)
+            own = r.own
             data.append(
-                {
-                    "indicator": k.indicator,
-                    "granularity": k.granularity,
-                    "scope": k.scope,
-                    "period_start": k.period_start,
-                    "period_end": period_end_of(k.period_start, k.granularity),
-                    "parent_scope": parent,
-                    "level": level,
-                    "code": code,
+                _cell_columns(r.key)
+                | {
                     "own_num": own.num if own else None,
                     "own_den": own.den if own else None,
                     "own_count": own.reports if own else 0,
@@ -472,19 +479,10 @@ class PostgresStore:
         await self._insert_nodes(d.key for d in deltas)
         rows = []
         for d in deltas:
-            k = d.key
-            parent, level, code = scope_columns(k.scope)
             add, kids = d.own, d.kids
             rows.append(
-                {
-                    "indicator": k.indicator,
-                    "granularity": k.granularity,
-                    "scope": k.scope,
-                    "period_start": k.period_start,
-                    "period_end": period_end_of(k.period_start, k.granularity),
-                    "parent_scope": parent,
-                    "level": level,
-                    "code": code,
+                _cell_columns(d.key)
+                | {
                     "own_num": add.num if add else None,
                     "own_den": add.den if add else None,
                     "own_count": add.identities if add else 0,
