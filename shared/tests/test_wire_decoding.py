@@ -1,5 +1,6 @@
-"""The fast decoder of the topics' telemetry agrees with the pydantic contract: whatever it
-accepts, pydantic accepts with the same values; whatever it does not, goes to pydantic."""
+"""The fast decoders of the topics' telemetry and metric updates agree with the pydantic
+contract: whatever they accept, pydantic accepts with the same values; whatever they do not,
+goes to pydantic."""
 
 from __future__ import annotations
 
@@ -14,8 +15,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ioc_common.events import EVENT_MODELS, Family, decode_telemetry, encode_event, event_key
-from ioc_common.wire import decode_fast, decode_wire
+from ioc_common.events import (
+    EVENT_MODELS,
+    Family,
+    MetricUpdated,
+    MetricUpdates,
+    decode_telemetry,
+    encode_event,
+    encode_metric_updates,
+    event_key,
+)
+from ioc_common.wire import (
+    decode_fast,
+    decode_metric_updates,
+    decode_metric_updates_fast,
+    decode_wire,
+    metric_update_of,
+)
 
 _PAYLOADS: dict[Family, st.SearchStrategy[dict[str, Any]]] = {
     Family.BTS: st.fixed_dictionaries(
@@ -184,3 +200,110 @@ def test_duplicate_keys_read_as_the_contract_reads_them() -> None:
     _check(base.encode())
     assert decode_wire(base.encode()).payload.transactions == 7  # type: ignore[union-attr]
     assert decode_wire(base.encode()).event_id == UUID("6f1c2b9e-0d7e-4c51-9a43-2a4a2f9f0c11")
+
+
+# --- metric updates ------------------------------------------------------------------------------
+
+
+@st.composite
+def canonical_updates(draw: st.DrawFn) -> dict[str, Any]:
+    unit = draw(st.sampled_from(["08", "071", "02233", "7", "0710"]))
+    moment = draw(st.datetimes(datetime(1990, 1, 1), datetime(2100, 1, 1)))
+    zone = draw(_ZONES)
+    numbers = st.none() | st.floats(allow_nan=False, allow_infinity=False) | st.integers(-9, 10**6)
+    items = [
+        {
+            "indicator": draw(st.sampled_from(["bts_sites", "cashless_value_vnd", ""])),
+            "unit_code": unit,
+            "level": draw(st.sampled_from(["commune", "district", "province"])),
+            "granularity": draw(st.sampled_from(["day", "month", "quarter", "year"])),
+            "period": draw(st.sampled_from(["2026-11", "2026-Q4", "2026", "2026-11-30"])),
+            "period_start": draw(st.dates(date(1990, 1, 1), date(2100, 1, 1))).isoformat(),
+            "value": draw(numbers),
+            "previous_value": draw(numbers),
+            "numerator": draw(numbers),
+            "denominator": draw(numbers),
+            "version": draw(st.integers(0, 2**40)),
+            "updated_at": (moment if zone is None else moment.replace(tzinfo=zone)).isoformat(),
+        }
+        for _ in range(draw(st.integers(1, 3)))
+    ]
+    return {"updates": items}
+
+
+#: What pydantic reads differently from (or more leniently than) JSON's own, in one item.
+_UPDATE_MUTATIONS = [
+    lambda u: u.update(value=str(u["value"])),
+    lambda u: u.update(version=float(u["version"])),
+    lambda u: u.update(version=str(u["version"])),
+    lambda u: u.update(level=u["level"].upper()),
+    lambda u: u.update(granularity=" month"),
+    lambda u: u.update(unit_code="072"),  # a second unit in the record
+    lambda u: u.update(unit_code="٠٧١"),
+    lambda u: u.update(unit_code=71),
+    lambda u: u.update(period_start=u["updated_at"]),
+    lambda u: u.update(updated_at=u["updated_at"].replace("T", " ")),
+    lambda u: u.update(updated_at=1_700_000_000),
+    lambda u: u.update(value=True),
+    lambda u: u.pop("numerator"),
+    lambda u: u.pop("value"),
+    lambda u: u.update(extra=1),
+]
+
+
+def _check_updates(raw: bytes) -> None:
+    fast = decode_metric_updates_fast(raw)
+    try:
+        slow = MetricUpdates.model_validate_json(raw).updates
+    except pydantic.ValidationError:
+        assert fast is None, "the fast decoder accepted what the contract refuses"
+        with pytest.raises(pydantic.ValidationError):
+            decode_metric_updates(raw)
+        return
+    for got in (fast, decode_metric_updates(raw)):
+        if got is None:
+            continue
+        assert len(got) == len(slow)
+        for a, b in zip(got, slow, strict=True):
+            for name in MetricUpdated.model_fields:
+                x, y = getattr(a, name), getattr(b, name)
+                assert (x, type(x)) == (y, type(y)), name
+                if isinstance(x, datetime):
+                    assert x.utcoffset() == y.utcoffset(), name
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    canonical_updates(),
+    st.lists(
+        st.tuples(st.integers(0, 2), st.sampled_from(range(len(_UPDATE_MUTATIONS)))), max_size=3
+    ),
+)
+def test_fast_update_decoding_accepts_a_subset_of_the_contract_with_the_same_values(
+    record: dict[str, Any], mutations: list[tuple[int, int]]
+) -> None:
+    items = record["updates"]
+    for at, m in mutations:
+        with contextlib.suppress(KeyError, TypeError, ValueError):
+            _UPDATE_MUTATIONS[m](items[at % len(items)])
+    _check_updates(json.dumps(record).encode())
+
+
+@settings(max_examples=200, deadline=None)
+@given(canonical_updates())
+def test_what_metrics_writes_takes_the_fast_update_path(record: dict[str, Any]) -> None:
+    try:
+        models = MetricUpdates.model_validate_json(json.dumps(record)).updates
+    except pydantic.ValidationError:
+        return
+    raw = encode_metric_updates(models)
+    fast = decode_metric_updates_fast(raw)
+    assert fast is not None, raw
+    assert [metric_update_of(m) for m in models] == fast
+
+
+def test_update_records_outside_the_contract_are_refused_by_it() -> None:
+    with pytest.raises(pydantic.ValidationError, match="updates"):
+        decode_metric_updates(b'{"updates":[]}')
+    with pytest.raises(pydantic.ValidationError):
+        decode_metric_updates(b"not json")

@@ -1,4 +1,4 @@
-"""Telemetry as it travels on the topics, decoded fast.
+"""Telemetry and metric updates as they travel on the topics, decoded fast.
 
 Ingest writes every event through the pydantic models (``events.encode_event``), so a topic's
 records share one canonical form: ``observed_at`` a full date beside its ``granularity``,
@@ -11,21 +11,30 @@ The contract stays pydantic's. :func:`decode_wire` accepts a *subset* of what
 pydantic would mend, a rule only pydantic checks, a refusal whose reason must be pydantic's —
 goes to ``decode_telemetry``, which accepts it or raises ``pydantic.ValidationError`` as
 before. ``shared/tests/test_wire_decoding.py`` holds the two to that, on generated input.
+
+Metric updates (``ioc.metrics.updated.v2``) follow the same rule: :func:`decode_metric_updates`
+reads the form the metrics service writes with msgspec and anything else through
+``events.MetricUpdates``; either way its consumers get :class:`MetricUpdate` structs, one type
+(a busy topic carries thousands of updates a second, and most consumers drop most of them).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, ClassVar, Final, Literal
+from typing import Annotated, Any, ClassVar, Final, Literal
 from uuid import UUID
 
 import msgspec
 from msgspec import Meta
 
 from ioc_common.events import (
+    MAX_METRIC_UPDATES,
     SCHEMA_VERSION,
+    AggregationLevel,
     Family,
+    MetricUpdated,
+    MetricUpdates,
     MobileOperator,
     PaymentChannel,
     ServiceLevel,
@@ -152,8 +161,70 @@ def decode_fast(raw: bytes | str) -> WireEvent | None:
     return event
 
 
+def payload_of(event: AnyTelemetry) -> dict[str, Any]:
+    """An event's payload as JSON-ready values, from either decoder (the same for both)."""
+    if isinstance(event.payload, msgspec.Struct):
+        payload: dict[str, Any] = msgspec.to_builtins(event.payload)
+        return payload
+    return event.payload.model_dump(mode="json")
+
+
 def decode_wire(raw: bytes | str) -> AnyTelemetry:
     """One telemetry record: fast when canonical, else through the pydantic contract (which
     raises ``pydantic.ValidationError`` on a bad one, as ``decode_telemetry`` does)."""
     fast = decode_fast(raw)
     return fast if fast is not None else decode_telemetry(raw)
+
+
+# --- metric updates (ioc.metrics.updated.v2) ----------------------------------------------------
+
+
+class MetricUpdate(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+    """One item of a ``MetricUpdates`` record: the fields of ``events.MetricUpdated``, with
+    its names, types and values."""
+
+    indicator: str
+    unit_code: str
+    level: AggregationLevel
+    granularity: Granularity
+    period: str
+    period_start: date
+    value: float | None
+    previous_value: float | None
+    numerator: float | None = None
+    denominator: float | None = None
+    version: Annotated[int, Meta(ge=1)]
+    updated_at: datetime
+
+
+class _MetricUpdatesWire(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    updates: Annotated[list[MetricUpdate], Meta(min_length=1, max_length=MAX_METRIC_UPDATES)]
+
+
+_UPDATES_DECODER: Final = msgspec.json.Decoder(_MetricUpdatesWire)
+
+
+def decode_metric_updates_fast(raw: bytes | str) -> list[MetricUpdate] | None:
+    """A record's updates when it is in the canonical form and passes every rule; else None."""
+    try:
+        updates = _UPDATES_DECODER.decode(raw).updates
+    except (msgspec.ValidationError, msgspec.DecodeError):
+        return None
+    unit = updates[0].unit_code
+    if _UNIT_CODE.fullmatch(unit) is None or any(u.unit_code != unit for u in updates):
+        return None  # the contract's pattern and its one-unit rule: pydantic says why
+    return updates
+
+
+def decode_metric_updates(raw: bytes | str) -> list[MetricUpdate]:
+    """One ``MetricUpdates`` record's updates, in order: fast when canonical, else through the
+    pydantic contract (which raises ``pydantic.ValidationError`` naming every bad item)."""
+    fast = decode_metric_updates_fast(raw)
+    if fast is not None:
+        return fast
+    return [metric_update_of(u) for u in MetricUpdates.model_validate_json(raw).updates]
+
+
+def metric_update_of(model: MetricUpdated) -> MetricUpdate:
+    """The struct of a validated ``MetricUpdated`` (same names, types and values)."""
+    return MetricUpdate(**model.model_dump())

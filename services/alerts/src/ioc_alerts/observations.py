@@ -16,16 +16,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ioc_alerts.evaluation import Observation, display_value
 from ioc_common.catalogue import load_catalogue
-from ioc_common.events import MetricUpdated
 from ioc_common.logs import get_logger
 from ioc_common.timeutil import Granularity
+from ioc_common.wire import MetricUpdate
 
 log = get_logger("ioc.alerts.observations")
 
 Key = tuple[str, str, str]  # indicator, unit code, level
 
 
-async def record_updates(session: AsyncSession, updates: Sequence[MetricUpdated]) -> set[Key]:
+async def record_updates(session: AsyncSession, updates: Sequence[MetricUpdate]) -> set[Key]:
     """Keep the latest value per (indicator, unit, granularity) and the last report time per
     (indicator, unit); returns the keys to evaluate.
 
@@ -33,10 +33,10 @@ async def record_updates(session: AsyncSession, updates: Sequence[MetricUpdated]
     indicator its last report time), then written set-based: a thousand updates of one key
     cost what one does."""
     catalogue = load_catalogue()
-    latest: dict[tuple[str, str, str], MetricUpdated] = {}
+    latest: dict[tuple[str, str, str], MetricUpdate] = {}
     # Every period's newest version too: the history as-of assessments are judged on.
-    periods: dict[tuple[str, str, str, date], MetricUpdated] = {}
-    reported: dict[tuple[str, str], MetricUpdated] = {}
+    periods: dict[tuple[str, str, str, date], MetricUpdate] = {}
+    reported: dict[tuple[str, str], MetricUpdate] = {}
     keys: set[Key] = set()
     for update in updates:
         if catalogue.get(update.indicator) is None:
@@ -77,7 +77,7 @@ async def record_updates(session: AsyncSession, updates: Sequence[MetricUpdated]
     return keys
 
 
-async def _upsert(session: AsyncSession, statement: Any, rows: Sequence[MetricUpdated]) -> None:
+async def _upsert(session: AsyncSession, statement: Any, rows: Sequence[MetricUpdate]) -> None:
     if rows:
         catalogue = load_catalogue()
         await session.execute(

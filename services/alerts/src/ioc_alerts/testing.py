@@ -42,6 +42,7 @@ from ioc_common.kafka.records import OutgoingRecord
 from ioc_common.testing import LocalServer
 from ioc_common.timeutil import Granularity, period_label
 from ioc_common.topics import METRICS_UPDATED
+from ioc_common.wire import metric_update_of
 
 # --- SMTP ---------------------------------------------------------------------------------------
 
@@ -372,7 +373,7 @@ class Harness:
 
     async def feed(self, *updates: MetricUpdated) -> list[str]:
         async with transaction(self.state.sessions) as session:
-            keys = await record_updates(session, list(updates))
+            keys = await record_updates(session, [metric_update_of(u) for u in updates])
             return await self.state.evaluator.evaluate(session, keys)
 
     async def sweep(self) -> list[str]:

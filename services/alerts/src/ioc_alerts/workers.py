@@ -16,7 +16,6 @@ import contextlib
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 
-import orjson
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -26,7 +25,6 @@ from ioc_alerts.notifications import queue_repeats
 from ioc_alerts.observability import AlertsMetrics
 from ioc_alerts.observations import record_updates
 from ioc_common.db import transaction
-from ioc_common.events import MAX_METRIC_UPDATES, MetricUpdated, MetricUpdates
 from ioc_common.kafka.backoff import Backoff
 from ioc_common.kafka.batch_worker import Batch, BatchWorker
 from ioc_common.kafka.consumer import Consumer
@@ -37,6 +35,7 @@ from ioc_common.kafka.stored_offsets import SessionOffsets
 from ioc_common.logs import get_logger
 from ioc_common.timeutil import utc_now
 from ioc_common.topics import ALERTS
+from ioc_common.wire import MetricUpdate, decode_metric_updates
 
 log = get_logger("ioc.alerts.workers")
 
@@ -54,25 +53,26 @@ EVENT_OUTBOX = Outbox("alerts_event_outbox", ALERTS, chunk=500)
 
 def parse_updates(
     records: Sequence[ConsumedRecord], wanted: Collection[str]
-) -> tuple[list[MetricUpdated], list[tuple[ConsumedRecord, str]], int]:
+) -> tuple[list[MetricUpdate], list[tuple[ConsumedRecord, str]], int]:
     """(valid updates of indicators some target watches, in the records' order; records to
     dead-letter with why; how many updates were skipped).
 
     A record that is not a valid ``MetricUpdates`` is dead-lettered whole, none of its updates
-    recorded. An update of an indicator no enabled target uses is skipped after a bare JSON
-    parse, before the model's validation (on a busy topic, most updates are). An update the
-    tables cannot hold is left out and its record dead-lettered saying which; the record's
-    other updates are recorded."""
-    updates: list[MetricUpdated] = []
+    recorded (``ioc_common.wire.decode_metric_updates``: fast for the canonical form, the
+    contract model's reasons otherwise). An update of an indicator no enabled target uses is
+    skipped (on a busy topic, most updates are). An update the tables cannot hold is left out
+    and its record dead-lettered saying which; the record's other updates are recorded."""
+    updates: list[MetricUpdate] = []
     bad: list[tuple[ConsumedRecord, str]] = []
     skipped = 0
     for record in records:
         try:
-            mine, passed = _read_record(record.value, wanted)
+            every = decode_metric_updates(record.value)
         except ValidationError as err:
             bad.append((record, str(err)[:2000]))
             continue
-        skipped += passed
+        mine = [u for u in every if u.indicator in wanted]
+        skipped += len(every) - len(mine)
         # What the tables cannot hold would fail the batch's transaction at every retry and
         # stall the partition: dead-letter it here instead.
         fit = [u for u in mine if len(u.period) <= PERIOD_MAX and u.version <= INT4_MAX]
@@ -87,37 +87,6 @@ _UNFIT = (
     "{} of the record's {} watched updates have a period longer than 16 characters or a "
     "version beyond int4: left out, the others recorded"
 )
-
-
-def _unwatched(indicator: object, wanted: Collection[str]) -> bool:
-    """An indicator no enabled target uses (one that is not a str is the model's to refuse)."""
-    return isinstance(indicator, str) and indicator not in wanted
-
-
-def _read_record(raw: bytes, wanted: Collection[str]) -> tuple[list[MetricUpdated], int]:
-    """(the record's updates of wanted indicators, validated; how many it had of others).
-    Raises ``ValidationError`` (the contract model's, whole record) when it is not valid."""
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        doc = None
-    items = doc.get("updates") if isinstance(doc, dict) and len(doc) == 1 else None
-    if (
-        isinstance(items, list)
-        and 0 < len(items) <= MAX_METRIC_UPDATES
-        and all(isinstance(item, dict) for item in items)
-        and all(item.get("unit_code") == items[0].get("unit_code") for item in items)
-    ):
-        kept = [item for item in items if not _unwatched(item.get("indicator"), wanted)]
-        try:
-            return [MetricUpdated.model_validate(item) for item in kept], len(items) - len(kept)
-        except ValidationError:
-            pass  # the record's own reason, below
-    # Not the shape the shortcut reads, or an item is wrong: the contract model decides, and
-    # its error (every problem, by position in the record) is the dead letter's detail.
-    whole = MetricUpdates.model_validate_json(raw)
-    kept_updates = [u for u in whole.updates if not _unwatched(u.indicator, wanted)]
-    return kept_updates, len(whole.updates) - len(kept_updates)
 
 
 @dataclass(frozen=True, slots=True)

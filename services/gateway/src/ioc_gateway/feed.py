@@ -8,15 +8,23 @@ import asyncio
 import uuid
 from typing import Any
 
+import msgspec
 from pydantic import ValidationError
 
 from ioc_common.catalogue import Catalogue
-from ioc_common.events import AlertChanged, Family, MetricUpdated, MetricUpdates, decode_telemetry
+from ioc_common.events import AlertChanged, Family
 from ioc_common.kafka.backoff import Backoff
 from ioc_common.kafka.consumer import Consumer
 from ioc_common.kafka.records import ConsumedRecord
 from ioc_common.logs import get_logger
 from ioc_common.topics import ALERTS, METRICS_UPDATED, TELEMETRY_TOPICS
+from ioc_common.wire import (
+    AnyTelemetry,
+    MetricUpdate,
+    decode_metric_updates,
+    decode_wire,
+    payload_of,
+)
 from ioc_gateway.hub import Hub
 from ioc_gateway.observability import GatewayMetrics
 from ioc_gateway.scope import unit_name
@@ -35,7 +43,9 @@ def group_id(prefix: str) -> str:
 class FeedPublisher:
     """Turns a Kafka record into hub messages: one per update of a ``MetricUpdates`` record
     (``ioc.metrics.updated.v2``: one unit's changes from one batch, in order), one per alert
-    change or telemetry event."""
+    change or telemetry event. Records are decoded fast (``ioc_common.wire``) and a message's
+    JSON is built only when a client takes it: thousands of updates a second pass through,
+    and most go to no client."""
 
     def __init__(self, hub: Hub, catalogue: Catalogue, metrics: GatewayMetrics) -> None:
         self.hub = hub
@@ -46,21 +56,27 @@ class FeedPublisher:
             for f in Family
             if f is not Family.OBSERVATION
         }
+        self._pillars: dict[str | None, frozenset[str]] = {}
 
     def _pillar(self, indicator: str | None) -> frozenset[str]:
-        found = self.catalogue.get(indicator) if indicator else None
-        return frozenset({found.pillar.value}) if found else frozenset()
+        pillars = self._pillars.get(indicator)
+        if pillars is None:
+            found = self.catalogue.get(indicator) if indicator else None
+            pillars = frozenset({found.pillar.value}) if found else frozenset()
+            if len(self._pillars) < 10_000:  # the catalogue's codes, and a few strays
+                self._pillars[indicator] = pillars
+        return pillars
 
     def handle(self, record: ConsumedRecord) -> None:
         self.metrics.consumed.labels(record.topic).inc()
         try:
             if record.topic == METRICS_UPDATED:
-                for update in MetricUpdates.model_validate_json(record.value).updates:
+                for update in decode_metric_updates(record.value):
                     self._metric(update)
             elif record.topic == ALERTS:
                 self._alert(AlertChanged.model_validate_json(record.value))
             else:
-                self._telemetry(record.value)
+                self._telemetry(decode_wire(record.value))
         except (ValidationError, ValueError) as exc:
             self.metrics.undecodable.labels(record.topic).inc()
             log.warning(
@@ -71,11 +87,10 @@ class FeedPublisher:
                 error=str(exc)[:300],
             )
 
-    def _metric(self, m: MetricUpdated) -> None:
-        data = m.model_dump(mode="json") | {"unit_name": unit_name(m.unit_code)}
+    def _metric(self, m: MetricUpdate) -> None:
         self.hub.publish(
             "metric",
-            data,
+            lambda: msgspec.to_builtins(m) | {"unit_name": unit_name(m.unit_code)},
             unit_code=m.unit_code,
             pillars=self._pillar(m.indicator),
             dates=(m.period_start,),
@@ -83,29 +98,29 @@ class FeedPublisher:
         )
 
     def _alert(self, a: AlertChanged) -> None:
-        data = a.model_dump(mode="json") | {"unit_name": unit_name(a.unit_code)}
         self.hub.publish(
             "alert",
-            data,
+            lambda: a.model_dump(mode="json") | {"unit_name": unit_name(a.unit_code)},
             unit_code=a.unit_code,
             pillars=frozenset({a.pillar}),
             severity=a.severity.value,
             dates=(a.changed_at.date(),),
         )
 
-    def _telemetry(self, raw: bytes) -> None:
-        event = decode_telemetry(raw)
-        data: dict[str, Any] = {
-            "event_id": str(event.event_id),
-            "family": event.family.value,
-            "indicator": event.indicator,
-            "unit_code": event.unit_code,
-            "unit_name": unit_name(event.unit_code),
-            "observed_at": event.observed_at.isoformat(),
-            "granularity": event.granularity.value,
-            "source": event.source,
-            "payload": event.payload.model_dump(mode="json"),
-        }
+    def _telemetry(self, event: AnyTelemetry) -> None:
+        def data() -> dict[str, Any]:
+            return {
+                "event_id": str(event.event_id),
+                "family": event.family.value,
+                "indicator": event.indicator,
+                "unit_code": event.unit_code,
+                "unit_name": unit_name(event.unit_code),
+                "observed_at": event.observed_at.isoformat(),
+                "granularity": event.granularity.value,
+                "source": event.source,
+                "payload": payload_of(event),
+            }
+
         pillars = (
             self._pillar(event.indicator)
             if event.indicator

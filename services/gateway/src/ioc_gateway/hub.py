@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict, deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -35,16 +35,52 @@ Kind = Literal["metric", "alert", "telemetry"]
 KINDS: tuple[Kind, ...] = ("metric", "alert", "telemetry")
 
 
-@dataclass(frozen=True, slots=True)
 class FeedMessage:
-    seq: int
-    kind: Kind
-    unit_code: str
-    pillars: frozenset[str]
-    severity: str | None
-    dates: tuple[date, ...]
-    coalesce_key: Hashable | None
-    body: str  # the JSON sent, encoded once for every client
+    """One message of the feed. Its JSON is written on first use and then shared by every
+    client: on a busy topic most messages reach no client at all (an operator's feed is
+    narrowed to a unit, a pillar, a kind), and the replay buffer keeps them unread."""
+
+    __slots__ = (
+        "_body",
+        "_data",
+        "coalesce_key",
+        "dates",
+        "kind",
+        "pillars",
+        "seq",
+        "severity",
+        "unit_code",
+    )  # fmt: skip
+
+    def __init__(
+        self,
+        seq: int,
+        kind: Kind,
+        unit_code: str,
+        pillars: frozenset[str],
+        severity: str | None,
+        dates: tuple[date, ...],
+        coalesce_key: Hashable | None,
+        data: Callable[[], dict[str, Any]],
+    ) -> None:
+        self.seq = seq
+        self.kind = kind
+        self.unit_code = unit_code
+        self.pillars = pillars
+        self.severity = severity
+        self.dates = dates
+        self.coalesce_key = coalesce_key
+        self._data: Callable[[], dict[str, Any]] | None = data
+        self._body: str | None = None
+
+    @property
+    def body(self) -> str:
+        """The JSON sent: ``{"seq", "type", "data"}``."""
+        if self._body is None:
+            data = self._data() if self._data is not None else {}
+            self._body = orjson.dumps({"seq": self.seq, "type": self.kind, "data": data}).decode()
+            self._data = None  # what it was built from is no longer needed
+        return self._body
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +248,7 @@ class Hub:
         self._recent: deque[FeedMessage] = deque(maxlen=replay_size or None)
         self._replay = replay_size > 0
         self._today = vietnam_today()
+        self._day_checked_at = time.monotonic()
 
     @property
     def last_seq(self) -> int:
@@ -220,7 +257,7 @@ class Hub:
     def publish(
         self,
         kind: Kind,
-        data: dict[str, Any],
+        data: Callable[[], dict[str, Any]],
         *,
         unit_code: str,
         pillars: frozenset[str] = frozenset(),
@@ -228,13 +265,17 @@ class Hub:
         dates: tuple[date, ...] = (),
         coalesce_key: Hashable | None = None,
     ) -> FeedMessage:
-        today = vietnam_today()
-        if today != self._today:  # "today's tree" moved: scope answers may differ
-            self._today = today
-            _unit_in_scope.cache_clear()
+        """Offer a message to every client; ``data()`` builds its ``data`` when a client (or
+        a replay) first needs it."""
+        now = time.monotonic()
+        if now >= self._day_checked_at + 1.0:  # once a second: "today" is a time-zone sum
+            self._day_checked_at = now
+            today = vietnam_today()
+            if today != self._today:  # "today's tree" moved: scope answers may differ
+                self._today = today
+                _unit_in_scope.cache_clear()
         self._seq += 1
-        body = orjson.dumps({"seq": self._seq, "type": kind, "data": data}).decode()
-        m = FeedMessage(self._seq, kind, unit_code, pillars, severity, dates, coalesce_key, body)
+        m = FeedMessage(self._seq, kind, unit_code, pillars, severity, dates, coalesce_key, data)
         if self._replay:
             self._recent.append(m)
         for client in list(self.clients):
