@@ -71,6 +71,26 @@ async def publish(broker: InMemoryBroker, *values: bytes, key: str = "071") -> N
     await InMemoryPublisher(broker).publish_many([OutgoingRecord(TOPIC, v, key) for v in values])
 
 
+async def test_records_that_arrive_after_the_prefetch_join_the_next_batch() -> None:
+    """The next batch is prefetched as a transaction begins; what arrives during that
+    transaction joins it (up to the batch size) rather than waiting one more batch."""
+    broker, store, handler = InMemoryBroker(partitions=1), InMemoryOffsetStore(), Counter()
+    worker, consumer = worker_on(broker, store, handler, batch_size=4)
+    await consumer.start()
+    await publish(broker, b"1")
+    handler.gate = asyncio.Event()
+    step = asyncio.create_task(worker.step())
+    await handler.entered.wait()  # the first batch's transaction runs; the prefetch polls
+    await publish(broker, b"2")
+    await asyncio.sleep(0.02)  # the prefetch has taken "2"
+    await publish(broker, b"3", b"4", b"5", b"6")
+    handler.gate.set()
+    assert await step == 1
+    assert await worker.step() == 4  # "2", then "3" to "5" topped up to the batch size
+    assert await worker.step() == 1
+    assert handler.done == [1, 4, 1]
+
+
 async def test_a_failed_batch_is_retried_whole_without_moving_offsets() -> None:
     broker, store, handler = InMemoryBroker(partitions=1), InMemoryOffsetStore(), Counter()
     worker, consumer = worker_on(broker, store, handler)
