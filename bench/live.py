@@ -20,7 +20,7 @@ import random
 import statistics
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -259,6 +259,8 @@ async def soak(
 
     feed_ms: list[float] = []
     hook_ms: list[float] = []
+    to_commit_s: list[float] = []
+    after_commit_s: list[float] = []
     missed = {"feed": 0, "webhook": 0}
 
     async def probes(client: httpx.AsyncClient) -> None:
@@ -277,15 +279,16 @@ async def soak(
                 "villages_covered": covered,
             }
             r = await client.post("/v1/events", content=orjson.dumps(sub))
-            accepted = time.perf_counter()
+            accepted, accepted_wall = time.perf_counter(), time.time()
             if r.status_code != 202:
                 raise RuntimeError(f"probe answered {r.status_code}: {r.text[:300]}")
             got_feed = got_hook = None
+            update: dict[str, Any] | None = None
             while time.perf_counter() - accepted < 10 and (got_feed is None or got_hook is None):
                 if got_feed is None:
-                    got_feed = next(
+                    got_feed, update = next(
                         (
-                            at
+                            (at, d)
                             for at, d in feed
                             if at >= started
                             and d.get("unit_code") == commune
@@ -294,7 +297,7 @@ async def soak(
                             and d.get("value") is not None
                             and abs(d["value"] - covered * 2.5) < 1e-6
                         ),
-                        None,
+                        (None, None),
                     )
                 if got_hook is None:
                     got_hook = receiver.first_after(
@@ -305,6 +308,12 @@ async def soak(
                 missed["feed"] += 1
             else:
                 feed_ms.append(max(0.0, got_feed - accepted))
+                if update is not None:
+                    # Where the time went: 202 → the metrics commit (the update's time stamp,
+                    # written in its transaction) and that commit → the WebSocket.
+                    committed = datetime.fromisoformat(update["updated_at"]).timestamp()
+                    to_commit_s.append(max(0.0, committed - accepted_wall))
+                    after_commit_s.append(max(0.0, accepted_wall + got_feed - accepted - committed))
             if got_hook is None:
                 missed["webhook"] += 1
             else:
@@ -313,7 +322,8 @@ async def soak(
             if n % 20 == 0:
                 say(
                     f"    {n} probes, {posted['events']:,} background events; feed p50 "
-                    f"{_ms(feed_ms)}, webhook p50 {_ms(hook_ms)}"
+                    f"{_ms(feed_ms)} (to the metrics commit {_ms(to_commit_s)}), webhook p50 "
+                    f"{_ms(hook_ms)}"
                 )
             await asyncio.sleep(max(0.0, 1.0 - (time.perf_counter() - started)))
 
@@ -340,6 +350,8 @@ async def soak(
     return {
         "feed": feed_ms,
         "webhook": hook_ms,
+        "feed_to_commit": to_commit_s,
+        "feed_after_commit": after_commit_s,
         "missed": missed,
         "rss": rss,
         "background_events": posted["events"],
@@ -536,6 +548,10 @@ def run(
             **percentiles(result["feed"]),
             "missed": result["missed"]["feed"],
             "goal_p99_ms": 500,
+            "split": {
+                "ingest_202_to_metrics_commit": percentiles(result["feed_to_commit"]),
+                "metrics_commit_to_websocket": percentiles(result["feed_after_commit"]),
+            },
             **common,
         },
         "latency_to_webhook": {
