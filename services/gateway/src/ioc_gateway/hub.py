@@ -50,7 +50,7 @@ class FeedMessage:
         "seq",
         "severity",
         "unit_code",
-    )  # fmt: skip
+    )
 
     def __init__(
         self,
