@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from ioc_common.errors import BrokerUnavailable, DatabaseUnavailable, FieldError
-from ioc_common.events import content_sha256, encode_event
 from ioc_common.kafka.publisher import Publisher
 from ioc_common.kafka.records import OutgoingRecord
 from ioc_common.logs import get_logger
@@ -103,7 +102,7 @@ class Ingestor:
         first: dict[uuid.UUID, bytes] = {}
         unique: list[tuple[int, Checked, bytes]] = []
         for index, checked in valid:
-            eid, digest = checked.event.event_id, content_sha256(checked.event)
+            eid, digest = checked.event.event_id, checked.content_digest()
             if eid not in first:
                 first[eid] = digest
                 unique.append((index, checked, digest))
@@ -136,9 +135,7 @@ class Ingestor:
         outcomes: list[Outcome | None],
         received_at: object,
     ) -> None:
-        records = [
-            OutgoingRecord(c.topic, encode_event(c.event), key=c.key) for _, c, _ in to_publish
-        ]
+        records = [OutgoingRecord(c.topic, c.record_value(), key=c.key) for _, c, _ in to_publish]
         started = time.perf_counter()
         try:
             metas = await self.publisher.publish_many(records)

@@ -5,18 +5,30 @@ payload}`` is completed with ``received_at`` and ``source`` and validated by the
 ``TELEMETRY_ADAPTER``; then the rules that need reference data or the clock: the unit exists
 at the right level on the period's first day, the period is not in the future, old periods are
 flagged as backfill, and an observation names a catalogue indicator in the right form.
+
+Most submissions come in the plain form the API documents (exact family and choice spellings,
+JSON integers, a UUID string, a period ``parse_observed`` reads, no platform field). Those
+take a fast path: read with plain checks and msgspec, the same rules applied, and the record's
+bytes and content digest written directly — byte for byte what ``encode_event`` and
+``content_sha256`` write for the pydantic event. Anything else, and every refusal, goes through
+pydantic as before, so every answer and reason stays the model's.
+``tests/test_ingest_fast_path.py`` holds the two paths to the same results.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Any, Final
+from typing import Annotated, Any, Final
+from uuid import UUID
 
-from pydantic import ValidationError
+import msgspec
+from msgspec import Meta
+from pydantic import TypeAdapter, ValidationError
 
 from ioc_common.catalogue import (
     AggregationKind,
@@ -33,7 +45,8 @@ from ioc_common.events import (
     Family,
     ObservationEvent,
     Parts,
-    TelemetryEvent,
+    content_sha256,
+    encode_event,
     exceeds,
 )
 from ioc_common.reference.units import (
@@ -45,8 +58,18 @@ from ioc_common.reference.units import (
     unit_history,
     unit_tree,
 )
-from ioc_common.timeutil import VIETNAM_TZ, parse_observed, utc_now
+from ioc_common.timeutil import VIETNAM_TZ, Granularity, parse_observed, utc_now
 from ioc_common.topics import telemetry_topic
+from ioc_common.wire import (
+    AnyTelemetry,
+    BtsWireEvent,
+    BtsWirePayload,
+    CashlessWireEvent,
+    CashlessWirePayload,
+    PublicServiceWireEvent,
+    PublicServiceWirePayload,
+    WireEvent,
+)
 from ioc_ingest.reasons import reason
 
 #: Fixed forever: derived event ids must stay the same across releases.
@@ -63,6 +86,85 @@ _TOPICS: Final = {f: telemetry_topic(f) for f in Family}
 #: (unit, day) answers kept by a validator before it starts afresh.
 _UNIT_CACHE: Final = 65_536
 
+# --- the plain form (the fast path) ------------------------------------------------------------
+
+
+class _PlainItem(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, tag_field="family"):
+    """A submission in the plain form: the fields a sender may write, typed as JSON writes
+    them, bounded as the models bound them (the unit code's pattern is checked after)."""
+
+    event_id: UUID | None = None
+    indicator: None = None
+    unit_code: str
+    observed_at: str
+    revision: Annotated[int, Meta(ge=1, le=1_000_000)] = 1
+    backfill: bool = False
+    idempotency_key: Annotated[str, Meta(min_length=1, max_length=MAX_IDEMPOTENCY_KEY)] | None = (
+        None
+    )
+
+
+class _PlainBts(_PlainItem, tag=Family.BTS.value, kw_only=True):
+    payload: BtsWirePayload
+
+
+class _PlainPublicService(_PlainItem, tag=Family.PUBLIC_SERVICE.value, kw_only=True):
+    payload: PublicServiceWirePayload
+
+
+class _PlainCashless(_PlainItem, tag=Family.CASHLESS.value, kw_only=True):
+    payload: CashlessWirePayload
+
+
+_PlainForm = _PlainBts | _PlainPublicService | _PlainCashless
+#: By family, the plain form and the event it describes. An observation is not read here (the
+#: catalogue's checks on its floats are pydantic's path's); msgspec's own tagged-union lookup
+#: from a dict costs more than this one.
+_PLAIN_FAMILIES: Final[dict[str, tuple[type[_PlainForm], Callable[..., WireEvent]]]] = {
+    Family.BTS.value: (_PlainBts, BtsWireEvent),
+    Family.PUBLIC_SERVICE.value: (_PlainPublicService, PublicServiceWireEvent),
+    Family.CASHLESS.value: (_PlainCashless, CashlessWireEvent),
+}
+#: ``events.UnitCode`` in ASCII digits only (pydantic's ``\d`` also takes other scripts' digits:
+#: those go to pydantic).
+_PLAIN_UNIT: Final = re.compile(r"[0-9]{2}|[0-9]{3}|[0-9]{5}")
+
+
+class _Record(msgspec.Struct):
+    """The record as ``encode_event`` writes it: the models' fields in their order."""
+
+    event_id: UUID
+    schema_version: int
+    unit_code: str
+    observed_at: date
+    granularity: Granularity
+    #: ``received_at`` and ``source`` as pydantic writes them (one pair per request).
+    received_at: msgspec.Raw
+    source: msgspec.Raw
+    revision: int
+    family: Family
+    indicator: None
+    #: A plain family's: integers and choices (an observation's floats never come this way).
+    payload: msgspec.Struct
+
+
+class _Content(msgspec.Struct):
+    """What ``content_sha256`` digests: the record without id, arrival and source."""
+
+    schema_version: int
+    unit_code: str
+    observed_at: date
+    granularity: Granularity
+    revision: int
+    family: Family
+    indicator: None
+    payload: msgspec.Struct
+
+
+_ENCODER: Final = msgspec.json.Encoder()
+_DATETIME_JSON: Final = TypeAdapter(datetime)
+_STR_JSON: Final = TypeAdapter(str)
+
 
 def derive_event_id(provider: str, idempotency_key: str) -> uuid.UUID:
     """The event id of a submission that came with an idempotency key instead of an id.
@@ -76,9 +178,25 @@ def derive_event_id(provider: str, idempotency_key: str) -> uuid.UUID:
 class Checked:
     """A valid event, ready to publish."""
 
-    event: TelemetryEvent
+    event: AnyTelemetry
     topic: str
     key: str
+    #: Written by the fast path (else None): the record's bytes and its content digest, what
+    #: ``encode_event`` and ``content_sha256`` give for the pydantic event.
+    value: bytes | None = None
+    digest: bytes | None = None
+
+    def record_value(self) -> bytes:
+        if self.value is not None:
+            return self.value
+        assert not isinstance(self.event, msgspec.Struct)  # the fast path always writes it
+        return encode_event(self.event)
+
+    def content_digest(self) -> bytes:
+        if self.digest is not None:
+            return self.digest
+        assert not isinstance(self.event, msgspec.Struct)
+        return content_sha256(self.event)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +250,84 @@ def _parts_problems(data: Mapping[str, Any], family: str | None, problems: _Prob
         return
     for part, whole in model.exceeding_parts(payload):
         problems.add("schema", f"payload.{part}", exceeds(part, whole))
+
+
+def _read_plain(
+    raw: object,
+    provider: str,
+    received_at: datetime,
+    idempotency_key: str | None,
+    item_keys: bool,
+) -> tuple[WireEvent, bool] | None:
+    """The event of a plain submission, with its backfill flag; None when it is not plain or
+    a field is refused (pydantic's to read or refuse). The values are the ones pydantic would
+    give: the period through the same ``parse_observed``, the payload through the contract's
+    msgspec structs (exact choices, JSON integers, the same bounds, parts within their whole)."""
+    if type(raw) is not dict:
+        return None
+    family = raw.get("family")
+    types = _PLAIN_FAMILIES.get(family) if type(family) is str else None
+    if types is None or (not item_keys and "idempotency_key" in raw):
+        return None
+    try:
+        item = msgspec.convert(raw, types[0])
+        start, granularity = parse_observed(item.observed_at)
+    except (msgspec.ValidationError, ValueError, OverflowError, TypeError):
+        return None
+    if (
+        _PLAIN_UNIT.fullmatch(item.unit_code) is None
+        or not item.payload.sound()
+        or not 1 <= len(provider) <= 64
+    ):
+        return None
+    event_id = item.event_id
+    if event_id is None:
+        key = item.idempotency_key or idempotency_key
+        if key is None:
+            return None
+        event_id = derive_event_id(provider, key)
+    event = types[1](
+        event_id=event_id,
+        unit_code=item.unit_code,
+        observed_at=start,
+        granularity=granularity,
+        received_at=received_at,
+        source=provider,
+        revision=item.revision,
+        payload=item.payload,
+    )
+    return event, item.backfill
+
+
+def _write_plain(
+    event: WireEvent, received_at: msgspec.Raw, source: msgspec.Raw
+) -> tuple[bytes, bytes]:
+    """The record's bytes and its content digest, byte for byte what ``encode_event`` and
+    ``content_sha256`` write for the pydantic event of the same values."""
+    record = _Record(
+        event.event_id,
+        event.schema_version,
+        event.unit_code,
+        event.observed_at,
+        event.granularity,
+        received_at,
+        source,
+        event.revision,
+        event.family,
+        None,
+        event.payload,
+    )
+    content = _Content(
+        event.schema_version,
+        event.unit_code,
+        event.observed_at,
+        event.granularity,
+        event.revision,
+        event.family,
+        None,
+        event.payload,
+    )
+    return _ENCODER.encode(record), hashlib.sha256(_ENCODER.encode(content)).digest()
 
 
 def _links(links: tuple[UnitLink, ...]) -> tuple[str, str]:
@@ -193,6 +389,7 @@ class EventValidator:
         self.tree = tree or unit_tree()
         self.now = now
         self._units: dict[tuple[str, date], tuple[bool, str | None]] = {}
+        self._last_stamp: tuple[datetime, str, tuple[msgspec.Raw, msgspec.Raw]] | None = None
 
     def build(
         self,
@@ -208,6 +405,76 @@ class EventValidator:
 
         ``now``: the clock reading to judge the period by (a batch reads the clock once, not
         once per event); by default the validator's clock."""
+        clock = now or self.now()
+        fast = self.build_fast(
+            raw,
+            provider=provider,
+            received_at=received_at,
+            idempotency_key=idempotency_key,
+            item_keys=item_keys,
+            now=clock,
+        )
+        if fast is not None:
+            return fast
+        return self.build_slow(
+            raw,
+            provider=provider,
+            received_at=received_at,
+            idempotency_key=idempotency_key,
+            item_keys=item_keys,
+            now=clock,
+        )
+
+    def build_fast(
+        self,
+        raw: object,
+        *,
+        provider: str,
+        received_at: datetime,
+        idempotency_key: str | None = None,
+        item_keys: bool = False,
+        now: datetime | None = None,
+    ) -> Checked | None:
+        """A plain, valid submission as ``build_slow`` would accept it, its record already
+        written; None for anything else (``build_slow`` then accepts it or says why)."""
+        plain = _read_plain(raw, provider, received_at, idempotency_key, item_keys)
+        if plain is None:
+            return None
+        event, backfill = plain
+        exists, district = self._unit(event.unit_code, event.observed_at)
+        if not exists:
+            return None
+        problems = _Problems()
+        self._check_period(event.observed_at, backfill, problems, now or self.now())
+        if problems.errors:
+            return None
+        value, digest = _write_plain(event, *self._stamp(received_at, provider))
+        return Checked(event, _TOPICS[event.family], district or event.unit_code, value, digest)
+
+    def _stamp(self, received_at: datetime, provider: str) -> tuple[msgspec.Raw, msgspec.Raw]:
+        """``received_at`` and ``source`` as pydantic writes them: the same for a whole
+        request, so written once for it."""
+        last = self._last_stamp
+        if last is None or last[0] is not received_at or last[1] != provider:
+            written = (
+                msgspec.Raw(_DATETIME_JSON.dump_json(received_at)),
+                msgspec.Raw(_STR_JSON.dump_json(provider)),
+            )
+            last = self._last_stamp = (received_at, provider, written)
+        return last[2]
+
+    def build_slow(
+        self,
+        raw: object,
+        *,
+        provider: str,
+        received_at: datetime,
+        idempotency_key: str | None = None,
+        item_keys: bool = False,
+        now: datetime | None = None,
+    ) -> Checked | Rejection:
+        """``build`` through the pydantic models: any submission, every reason a refused one
+        has."""
         if isinstance(raw, Rejection):
             return raw  # refused before validation (a malformed CSV row)
         problems = _Problems()
