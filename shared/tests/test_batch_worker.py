@@ -91,6 +91,42 @@ async def test_records_that_arrive_after_the_prefetch_join_the_next_batch() -> N
     assert handler.done == [1, 4, 1]
 
 
+async def test_each_commit_is_drained_before_the_next_batch_begins() -> None:
+    """The outbox a commit filled is published before the next batch's transaction starts,
+    not beside it (where its records waited on that transaction's turns of the event loop)."""
+    broker, store, handler = InMemoryBroker(partitions=1), InMemoryOffsetStore(), Counter()
+    seen: list[str] = []
+    consumer = InMemoryConsumer(broker, [TOPIC], group_id="g")
+
+    class Recording(Counter):
+        async def handle(self, tx: InMemoryTransaction, batch: Batch) -> int:
+            seen.append("batch")
+            return await super().handle(tx, batch)
+
+    async def drain() -> int:
+        seen.append("drain")
+        return 0
+
+    handler = Recording()
+    handler.expected = 6
+    worker: BatchWorker[InMemoryTransaction, int] = BatchWorker(
+        name="test-worker",
+        consumer=consumer,
+        publisher=InMemoryPublisher(broker),
+        offsets=store,
+        handler=handler,
+        batch_size=2,
+        poll_timeout_ms=1_000,  # no idle drain inside the test
+        drain=drain,
+    )
+    await consumer.start()
+    await publish(broker, *[b"1"] * 6)
+    worker.start()
+    await handler.finished.wait()
+    await worker.stop()
+    assert seen[:6] == ["batch", "drain"] * 3
+
+
 async def test_a_failed_batch_is_retried_whole_without_moving_offsets() -> None:
     broker, store, handler = InMemoryBroker(partitions=1), InMemoryOffsetStore(), Counter()
     worker, consumer = worker_on(broker, store, handler)

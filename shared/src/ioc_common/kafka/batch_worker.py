@@ -192,6 +192,7 @@ class BatchWorker(Generic[Tx, R]):
         self._task: asyncio.Task[None] | None = None
         self._drainer: asyncio.Task[None] | None = None
         self._drain_wanted = asyncio.Event()
+        self._draining = asyncio.Lock()
 
     async def _assigned(self, partitions: set[Partition]) -> dict[Partition, int]:
         self._generation += 1
@@ -282,11 +283,13 @@ class BatchWorker(Generic[Tx, R]):
             log.error("kafka.after_commit_failed", consumer=self.name, error=repr(exc))
 
     async def drain(self) -> int:
-        """Publish the outbox (if any); a failure is logged and retried at the next drain."""
+        """Publish the outbox (if any); a failure is logged and retried at the next drain.
+        One drain at a time, so records leave in the outbox's order."""
         if self._drain is None:
             return 0
         try:
-            return await self._drain()
+            async with self._draining:
+                return await self._drain()
         except Exception as exc:  # the rows stay in the outbox
             log.warning("kafka.outbox_drain_failed", consumer=self.name, error=type(exc).__name__)
             return 0
@@ -329,7 +332,10 @@ class BatchWorker(Generic[Tx, R]):
                     await self.backoff.wait(self._stopping)
                     continue
                 self.backoff.reset()
-                self._drain_wanted.set()
+                # Publish what this commit wrote before the next batch begins: drained beside
+                # that batch, its records waited for the event loop between the batch's
+                # statements (hundreds of ms of a live feed's latency) to save ≈ 10 ms here.
+                await self.drain()
         finally:
             self.running = False
             self._pending = None  # abandoned uncommitted: re-read from the stored offsets
@@ -351,8 +357,8 @@ class BatchWorker(Generic[Tx, R]):
             log.info("kafka.batch_worker_stopped", consumer=self.name)
 
     async def _drain_loop(self) -> None:
-        """Publish the outbox right after each commit (and on idle polls), beside the next
-        batch's transaction: one drainer, so records leave in the outbox's order."""
+        """Publish the outbox on idle polls (what a failed drain or another writer left); the
+        loop drains right after each commit itself."""
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._drain_wanted.wait(), self.poll_timeout_ms / 1000)
