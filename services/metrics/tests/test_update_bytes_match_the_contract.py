@@ -1,7 +1,8 @@
-"""The outbox's bytes (built without a model per change) are exactly what the contract models
-write for the same fields: each ``MetricUpdated`` item, and the ``MetricUpdates`` record that
+"""The outbox's bytes (built without a model per change) hold exactly what the contract models
+hold for the same fields: each ``MetricUpdated`` item, and the ``MetricUpdates`` record that
 ``write_updates`` makes of a batch's changes — one per unit (split above the maximum), its
-updates in the order they were made."""
+updates in the order they were made. (msgspec may spell a number differently from pydantic,
+``4.9e17`` for ``4.9e+17``: the JSON values, and what both decoders read, are the same.)"""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -22,8 +24,9 @@ from ioc_common.events import (
     join_metric_updates,
 )
 from ioc_common.timeutil import Granularity, period_label
+from ioc_common.wire import MetricUpdate, decode_metric_updates_fast, encode_metric_update
 from ioc_metrics.core import Change, Row, RowKey
-from ioc_metrics.updates import UpdateFields, encode_update, write_updates
+from ioc_metrics.updates import write_updates
 
 numbers = st.none() | st.floats(min_value=0, max_value=1e18, allow_nan=False)
 zones = st.sampled_from([UTC, timezone(timedelta(hours=7))])
@@ -55,7 +58,7 @@ def test_encoded_update_equals_the_contract_model(
     version: int,
     moment: datetime,
 ) -> None:
-    fields: UpdateFields = {
+    fields: dict[str, Any] = {
         "indicator": indicator,
         "unit_code": unit,
         "level": level,
@@ -69,13 +72,15 @@ def test_encoded_update_equals_the_contract_model(
         "version": version,
         "updated_at": moment,
     }
-    expected = MetricUpdated(**fields).model_dump_json().encode()
-    assert encode_update(fields) == expected
-    assert MetricUpdated.model_validate_json(encode_update(fields)) == MetricUpdated(**fields)
+    model = MetricUpdated(**fields)
+    encoded = encode_metric_update(MetricUpdate(**fields))
+    assert orjson.loads(encoded) == orjson.loads(model.model_dump_json())
+    assert MetricUpdated.model_validate_json(encoded) == model
+    assert decode_metric_updates_fast(join_metric_updates([encoded])) == [MetricUpdate(**fields)]
 
 
 def test_the_fields_are_the_contract_fields_in_order() -> None:
-    assert list(UpdateFields.__annotations__) == list(MetricUpdated.model_fields)
+    assert list(MetricUpdate.__struct_fields__) == list(MetricUpdated.model_fields)
 
 
 @given(
@@ -102,8 +107,8 @@ def test_the_fields_are_the_contract_fields_in_order() -> None:
 def test_joined_items_are_the_records_model_json(updates: list[MetricUpdated]) -> None:
     record = MetricUpdates(updates=updates)
     expected = record.model_dump_json().encode()
-    items = [encode_update(u.model_dump()) for u in updates]  # type: ignore[arg-type]
-    assert join_metric_updates(items) == expected
+    items = [encode_metric_update(MetricUpdate(**u.model_dump())) for u in updates]
+    assert MetricUpdates.model_validate_json(join_metric_updates(items)) == record
     assert encode_metric_updates(updates) == expected
     assert MetricUpdates.model_validate_json(expected) == record
 
@@ -145,9 +150,9 @@ def test_write_updates_makes_a_record_per_unit_with_its_changes_in_order() -> No
     records = [(key, MetricUpdates.model_validate_json(value)) for key, value in outbox.rows]
     for key, record in records:
         assert {u.unit_code for u in record.updates} == {key}
-    # Bytes equal to what the model writes, record by record.
+    # The same JSON as the model writes, record by record.
     for (_, value), (_, record) in zip(outbox.rows, records, strict=True):
-        assert value == record.model_dump_json().encode()
+        assert orjson.loads(value) == orjson.loads(record.model_dump_json())
     # One record per unit, split at the maximum; units in the order they first changed.
     assert [(k, len(r.updates)) for k, r in records] == [
         ("08", MAX_METRIC_UPDATES),

@@ -144,7 +144,7 @@ AnyTelemetry = TelemetryEvent | WireEvent
 _DECODER: Final = msgspec.json.Decoder(WireEvent)
 #: ``events.UnitCode`` and the indicator pattern, written for Python's ``fullmatch`` (ASCII
 #: digits only: pydantic's ``\d`` also takes other scripts' digits — those go to pydantic).
-_UNIT_CODE: Final = re.compile(r"[0-9]{2}|[0-9]{3}|[0-9]{5}")
+UNIT_CODE: Final = re.compile(r"[0-9]{2}|[0-9]{3}|[0-9]{5}")
 _INDICATOR: Final = re.compile(r"[a-z][a-z0-9_]{1,63}")
 
 
@@ -154,7 +154,7 @@ def decode_fast(raw: bytes | str) -> WireEvent | None:
         event = _DECODER.decode(raw)
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
-    if _UNIT_CODE.fullmatch(event.unit_code) is None or not event.payload.sound():
+    if UNIT_CODE.fullmatch(event.unit_code) is None or not event.payload.sound():
         return None
     if isinstance(event, ObservationWireEvent) and _INDICATOR.fullmatch(event.indicator) is None:
         return None
@@ -202,6 +202,14 @@ class _MetricUpdatesWire(msgspec.Struct, forbid_unknown_fields=True, frozen=True
 
 
 _UPDATES_DECODER: Final = msgspec.json.Decoder(_MetricUpdatesWire)
+_UPDATE_ENCODER: Final = msgspec.json.Encoder()
+
+
+def encode_metric_update(update: MetricUpdate) -> bytes:
+    """One item's JSON, the contract's fields in its order (≈ 1.7 µs against pydantic's 6).
+    Numbers may be spelt differently from pydantic's (``4.9e17`` for ``4.9e+17``): the same
+    JSON values, which both decoders read back equal."""
+    return _UPDATE_ENCODER.encode(update)
 
 
 def decode_metric_updates_fast(raw: bytes | str) -> list[MetricUpdate] | None:
@@ -211,7 +219,7 @@ def decode_metric_updates_fast(raw: bytes | str) -> list[MetricUpdate] | None:
     except (msgspec.ValidationError, msgspec.DecodeError):
         return None
     unit = updates[0].unit_code
-    if _UNIT_CODE.fullmatch(unit) is None or any(u.unit_code != unit for u in updates):
+    if UNIT_CODE.fullmatch(unit) is None or any(u.unit_code != unit for u in updates):
         return None  # the contract's pattern and its one-unit rule: pydantic says why
     return updates
 

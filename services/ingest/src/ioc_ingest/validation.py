@@ -61,6 +61,7 @@ from ioc_common.reference.units import (
 from ioc_common.timeutil import VIETNAM_TZ, Granularity, parse_observed, utc_now
 from ioc_common.topics import telemetry_topic
 from ioc_common.wire import (
+    UNIT_CODE,
     AnyTelemetry,
     BtsWireEvent,
     BtsWirePayload,
@@ -125,9 +126,6 @@ _PLAIN_FAMILIES: Final[dict[str, tuple[type[_PlainForm], Callable[..., WireEvent
     Family.PUBLIC_SERVICE.value: (_PlainPublicService, PublicServiceWireEvent),
     Family.CASHLESS.value: (_PlainCashless, CashlessWireEvent),
 }
-#: ``events.UnitCode`` in ASCII digits only (pydantic's ``\d`` also takes other scripts' digits:
-#: those go to pydantic).
-_PLAIN_UNIT: Final = re.compile(r"[0-9]{2}|[0-9]{3}|[0-9]{5}")
 
 
 class _Record(msgspec.Struct):
@@ -275,7 +273,7 @@ def _read_plain(
     except (msgspec.ValidationError, ValueError, OverflowError, TypeError):
         return None
     if (
-        _PLAIN_UNIT.fullmatch(item.unit_code) is None
+        UNIT_CODE.fullmatch(item.unit_code) is None
         or not item.payload.sound()
         or not 1 <= len(provider) <= 64
     ):
