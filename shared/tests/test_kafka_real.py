@@ -82,3 +82,32 @@ async def test_dead_broker_gives_broker_unavailable_not_success() -> None:
     with pytest.raises(BrokerUnavailable):
         await publisher.start()
         await publisher.publish_many([OutgoingRecord("ioc.dlq.v1", b"x")])
+
+
+async def test_a_producer_the_broker_refuses_by_sequence_is_renewed(
+    kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a broker restart the idempotent producer's sequence can be refused for good
+    (OutOfOrderSequenceNumber; the chaos run saw it answer 503 for 11 s): that write is
+    refused, and the next one goes out through a new producer."""
+    from aiokafka.errors import OutOfOrderSequenceNumber
+
+    topic = f"test.renew.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(kafka_bootstrap, [topic], partitions=1)
+    publisher = KafkaPublisher(kafka_bootstrap, idempotence="on")
+    await publisher.start()
+    try:
+        broken = publisher._producer
+        assert broken is not None
+
+        async def refused(*args: object, **kwargs: object) -> None:
+            raise OutOfOrderSequenceNumber()
+
+        monkeypatch.setattr(broken, "send", refused)
+        with pytest.raises(BrokerUnavailable):
+            await publisher.publish_many([OutgoingRecord(topic, b"1", key="k")])
+        assert publisher._producer is not broken
+        (meta,) = await publisher.publish_many([OutgoingRecord(topic, b"2", key="k")])
+        assert meta.topic == topic
+    finally:
+        await publisher.stop()

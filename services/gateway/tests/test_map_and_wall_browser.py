@@ -10,6 +10,7 @@ turns the indicator. Screenshots go to ``test-artifacts/``."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -51,11 +52,6 @@ async def _statuses(page: Page, selector: str) -> dict[str, str]:
     return found
 
 
-async def _fill(page: Page, selector: str, prop: str) -> str:
-    value: str = await page.eval_on_selector(selector, f"e => getComputedStyle(e).{prop}")
-    return value
-
-
 async def _expect_coloured(page: Page, mode: str, selector: str, prop: str) -> None:
     """The map panel in ``mode`` with one ``selector`` element per district (18), each with
     its expected status, and the three with a target painted (CSS ``prop``) in its colour."""
@@ -64,9 +60,11 @@ async def _expect_coloured(page: Page, mode: str, selector: str, prop: str) -> N
     for district, status in STATUSES.items():
         unit = page.locator(f'{selector}[data-unit="{district}"]')
         await expect(unit).to_have_attribute("data-status", status)
+    css = re.sub(r"[A-Z]", lambda m: "-" + m.group().lower(), prop)  # backgroundColor → …-color
     for district in ("070", "071", "072"):
-        colour = await _fill(page, f'{selector}[data-unit="{district}"]', prop)
-        assert colour == COLOURS[STATUSES[district]]
+        # Polled: the panel may redraw (a live update) between finding a shape and reading it.
+        unit = page.locator(f'{selector}[data-unit="{district}"]')
+        await expect(unit).to_have_css(css, COLOURS[STATUSES[district]])
 
 
 async def test_the_map_colours_districts_by_status_from_real_aggregates(

@@ -7,11 +7,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, OutOfOrderSequenceNumber
 
 from ioc_common.errors import BrokerUnavailable
 from ioc_common.kafka.records import OutgoingRecord, RecordMeta
@@ -130,7 +131,32 @@ class KafkaPublisher:
             return await asyncio.wait_for(send_all(), timeout=self._delivery_timeout_s)
         except (KafkaError, TimeoutError) as exc:
             log.warning("kafka.publish_failed", error=type(exc).__name__, records=len(records))
+            if isinstance(exc, OutOfOrderSequenceNumber):
+                await self._renew(producer)
             raise _unavailable(exc) from exc
+
+    async def _renew(self, broken: AIOKafkaProducer) -> None:
+        """Replace a producer whose idempotent session the broker no longer accepts (its
+        sequence state was lost in a broker restart): every later write would be refused
+        too, while a new producer (a new id) is accepted. The refused writes were answered
+        503 and their senders re-send them (consumers drop duplicates by event id). When the
+        new one cannot start yet, the old one stays and the next refusal tries again."""
+        if self._producer is not broken:
+            return  # another caller renewed it already
+        fresh = self._new_producer(self.idempotent)
+        try:
+            await asyncio.wait_for(fresh.start(), timeout=self._delivery_timeout_s)
+        except (KafkaError, TimeoutError):
+            with contextlib.suppress(Exception):
+                await fresh.stop()
+            return
+        if self._producer is not broken:  # renewed by another caller meanwhile
+            await fresh.stop()
+            return
+        self._producer = fresh
+        log.warning("kafka.publisher.renewed", reason="OutOfOrderSequenceNumber")
+        with contextlib.suppress(Exception):
+            await broken.stop()
 
     async def is_ready(self) -> bool:
         if self._producer is None:
