@@ -4,6 +4,7 @@ once more on real Kafka and PostgreSQL: ``test_batch_worker_real.py``)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -51,7 +52,13 @@ class Counter(HandlerControls):
 
 
 def worker_on(
-    broker: InMemoryBroker, store: InMemoryOffsetStore, handler: Counter, batch_size: int = 100
+    broker: InMemoryBroker,
+    store: InMemoryOffsetStore,
+    handler: Counter,
+    batch_size: int = 100,
+    *,
+    poll_timeout_ms: int = 10,
+    drain: Callable[[], Awaitable[int]] | None = None,
 ) -> tuple[BatchWorker[InMemoryTransaction, int], InMemoryConsumer]:
     consumer = InMemoryConsumer(broker, [TOPIC], group_id="g")
     worker: BatchWorker[InMemoryTransaction, int] = BatchWorker(
@@ -61,7 +68,8 @@ def worker_on(
         offsets=store,
         handler=handler,
         batch_size=batch_size,
-        poll_timeout_ms=10,
+        poll_timeout_ms=poll_timeout_ms,
+        drain=drain,
         backoff=Backoff(rand=lambda: 0.0),  # no waiting between attempts
     )
     return worker, consumer
@@ -94,9 +102,8 @@ async def test_records_that_arrive_after_the_prefetch_join_the_next_batch() -> N
 async def test_each_commit_is_drained_before_the_next_batch_begins() -> None:
     """The outbox a commit filled is published before the next batch's transaction starts,
     not beside it (where its records waited on that transaction's turns of the event loop)."""
-    broker, store, handler = InMemoryBroker(partitions=1), InMemoryOffsetStore(), Counter()
+    broker, store = InMemoryBroker(partitions=1), InMemoryOffsetStore()
     seen: list[str] = []
-    consumer = InMemoryConsumer(broker, [TOPIC], group_id="g")
 
     class Recording(Counter):
         async def handle(self, tx: InMemoryTransaction, batch: Batch) -> int:
@@ -109,16 +116,8 @@ async def test_each_commit_is_drained_before_the_next_batch_begins() -> None:
 
     handler = Recording()
     handler.expected = 6
-    worker: BatchWorker[InMemoryTransaction, int] = BatchWorker(
-        name="test-worker",
-        consumer=consumer,
-        publisher=InMemoryPublisher(broker),
-        offsets=store,
-        handler=handler,
-        batch_size=2,
-        poll_timeout_ms=1_000,  # no idle drain inside the test
-        drain=drain,
-    )
+    # A poll timeout of 1 s: no idle drain inside the test.
+    worker, consumer = worker_on(broker, store, handler, 2, poll_timeout_ms=1_000, drain=drain)
     await consumer.start()
     await publish(broker, *[b"1"] * 6)
     worker.start()
