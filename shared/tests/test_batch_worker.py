@@ -126,6 +126,26 @@ async def test_each_commit_is_drained_before_the_next_batch_begins() -> None:
     assert seen[:6] == ["batch", "drain"] * 3
 
 
+async def test_the_handler_hears_of_a_commit_before_the_group_commit_is_sent() -> None:
+    """Counters move with the stored offsets: a reader who sees a batch's offsets committed
+    (the metrics tests wait on the offsets table) also sees its counts, however long the
+    broker's group commit takes (CI once read ``/metrics`` in that window)."""
+    broker, store, handler = InMemoryBroker(partitions=1), InMemoryOffsetStore(), Counter()
+    worker, consumer = worker_on(broker, store, handler)
+    heard_when_group_commit_sent: list[list[int]] = []
+    plain_commit = consumer.commit
+
+    async def noting_commit(offsets: dict[tuple[str, int], int]) -> None:
+        heard_when_group_commit_sent.append(list(handler.done))
+        await plain_commit(offsets)
+
+    consumer.commit = noting_commit  # type: ignore[method-assign]
+    await consumer.start()
+    await publish(broker, b"1", b"2")
+    assert await worker.step() == 2
+    assert heard_when_group_commit_sent == [[2]]
+
+
 async def test_a_failed_batch_is_retried_whole_without_moving_offsets() -> None:
     broker, store, handler = InMemoryBroker(partitions=1), InMemoryOffsetStore(), Counter()
     worker, consumer = worker_on(broker, store, handler)

@@ -271,16 +271,17 @@ class BatchWorker(Generic[Tx, R]):
         )
 
     async def _after_commit(self, batch: Batch, result: R) -> None:
-        offsets = batch.next_offsets()
-        try:
-            # For lag tools only (the table is what the worker resumes from).
-            await self.consumer.commit(offsets)
-        except Exception as exc:
-            log.warning("kafka.group_commit_failed", consumer=self.name, error=type(exc).__name__)
+        # The handler first, before any network wait: its counters then move with the
+        # committed offsets (a reader who sees the offsets sees the counts too).
         try:
             await self.handler.committed(batch, result)
         except Exception as exc:  # the batch is committed: never redo it for this
             log.error("kafka.after_commit_failed", consumer=self.name, error=repr(exc))
+        try:
+            # For lag tools only (the table is what the worker resumes from).
+            await self.consumer.commit(batch.next_offsets())
+        except Exception as exc:
+            log.warning("kafka.group_commit_failed", consumer=self.name, error=type(exc).__name__)
 
     async def drain(self) -> int:
         """Publish the outbox (if any); a failure is logged and retried at the next drain.
