@@ -24,7 +24,12 @@ from ioc_common.events import (
     join_metric_updates,
 )
 from ioc_common.timeutil import Granularity, period_label
-from ioc_common.wire import MetricUpdate, decode_metric_updates_fast, encode_metric_update
+from ioc_common.wire import (
+    MetricUpdate,
+    decode_metric_updates_fast,
+    encode_metric_update,
+    metric_update_of,
+)
 from ioc_metrics.core import Change, Row, RowKey
 from ioc_metrics.updates import write_updates
 
@@ -124,12 +129,45 @@ class _Outbox:
         self.rows += zip(keys, values, strict=True)
 
 
+#: A period of each granularity: its first day and its label, written out.
+_PERIODS = {
+    Granularity.DAY: (date(2024, 5, 17), "2024-05-17"),
+    Granularity.MONTH: (date(2024, 5, 1), "2024-05"),
+    Granularity.QUARTER: (date(2024, 4, 1), "2024-Q2"),
+    Granularity.YEAR: (date(2024, 1, 1), "2024"),
+}
+_GRANULARITIES = list(_PERIODS)
+_LEVELS = {1: "province", 2: "district", 3: "commune"}
+
+
 def _change(scope: str, indicator: str, version: int, ratio: bool) -> Change:
-    key = RowKey(indicator, Granularity.MONTH, scope, date(2024, 5, 1))
+    granularity = _GRANULARITIES[version % len(_GRANULARITIES)]
+    key = RowKey(indicator, granularity, scope, _PERIODS[granularity][0])
     den = Decimal(1000) if ratio else None
     row = Row(key, None, Decimal(600 + version), den, False, version)
     before = Row(key, None, Decimal(600), den, False, version - 1) if version > 1 else None
     return Change(row, before)
+
+
+def _expected_item(change: Change) -> dict[str, Any]:
+    """What the contract item of a ``_change`` holds, worked out by hand (the ratio's scale is
+    100: 601 / 1000 is 60.1), but for ``updated_at``."""
+    key, version = change.row.key, change.row.version
+    ratio = change.row.den is not None
+    start, label = _PERIODS[key.granularity]
+    return {
+        "indicator": key.indicator,
+        "unit_code": key.scope.rpartition("/")[2],
+        "level": _LEVELS[key.scope.count("/") + 1],
+        "granularity": key.granularity,
+        "period": label,
+        "period_start": start,
+        "value": (600 + version) / 10 if ratio else float(600 + version),
+        "previous_value": None if version == 1 else 60.0 if ratio else 600.0,
+        "numerator": float(600 + version) if ratio else None,
+        "denominator": 1000.0 if ratio else None,
+        "version": version,
+    }
 
 
 def test_write_updates_makes_a_record_per_unit_with_its_changes_in_order() -> None:
@@ -145,7 +183,9 @@ def test_write_updates_makes_a_record_per_unit_with_its_changes_in_order() -> No
         for i in range(4 * MAX_METRIC_UPDATES + 10)
     ]
     outbox = _Outbox()
+    started = datetime.now(UTC)
     asyncio.run(write_updates(outbox, changes, {"dossiers_processed_online_rate": 100}))
+    finished = datetime.now(UTC)
 
     records = [(key, MetricUpdates.model_validate_json(value)) for key, value in outbox.rows]
     for key, record in records:
@@ -171,9 +211,18 @@ def test_write_updates_makes_a_record_per_unit_with_its_changes_in_order() -> No
     for scope in scopes:
         code = scope.rpartition("/")[2]
         assert by_unit[code] == [c.row.version for c in changes if c.row.key.scope == scope]
-    first = records[0][1].updates[0]
-    assert (first.level, first.value, first.previous_value) == ("province", 60.1, None)
-    assert (first.numerator, first.denominator) == (601.0, 1000.0)
+    # Every field of every item, as the contract reads it and as the fast decoder does.
+    items = [u for _, record in records for u in record.updates]
+    # The records' order: units as they first changed, each unit's changes as made (stable).
+    units = list(dict.fromkeys(c.row.key.scope for c in changes))
+    made = sorted(changes, key=lambda c: units.index(c.row.key.scope))
+    assert [u.model_dump(exclude={"updated_at"}) for u in items] == [
+        _expected_item(c) for c in made
+    ]
+    assert {u.updated_at for u in items} == {items[0].updated_at}
+    assert started <= items[0].updated_at <= finished
+    fast = [u for _, value in outbox.rows for u in decode_metric_updates_fast(value) or []]
+    assert fast == [metric_update_of(u) for u in items]
 
 
 def test_no_changes_no_record() -> None:
