@@ -154,6 +154,7 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await starter
             await pub.stop()
+            await app.state.ingest.ingestor.flush()  # the ids recorded behind their answers
             if pg_seen is not None:
                 await pg_seen.close()
             if engine is not None:

@@ -3,10 +3,19 @@ what is left in one ``publish_many``, then record the published ids.
 
 Nothing is recorded as seen before the broker acknowledged it, and a broker failure fails the
 whole request (503) with nothing recorded, so a retry of the same request is always safe.
+
+The record is written behind the answer: once Kafka acknowledged, the request answers 202 and
+the ids go to the seen store in the background (a 2,000-event insert took 20–40 ms of each
+request's 150–200). Until that insert commits, this process remembers the ids itself, so a
+resend it receives meanwhile is still told "duplicate". What that changes: a crash in those
+milliseconds forgets the ids (a resend is published again and consumers deduplicate it — as
+when the insert fails, which could always happen after the acknowledgement); shutdown waits for
+the pending inserts; past ``_PENDING_MAX`` ids in flight a request waits for its own insert.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -32,6 +41,10 @@ _std_log = logging.getLogger("ioc.ingest")
 Status = Literal["accepted", "duplicate", "rejected"]
 #: At most this many event ids in one log line.
 _LOGGED_IDS = 1_000
+#: Published ids whose record may be in flight at once; past it a request awaits its insert
+#: (a slow database slows the answers instead of growing this process's memory).
+_PENDING_MAX = 50_000
+_Key = tuple[str, uuid.UUID]
 
 
 @dataclass(slots=True)
@@ -55,6 +68,14 @@ class Ingestor:
     seen: SeenStore
     metrics: IngestMetrics
     retry_after_s: float = 5.0
+    #: Published ids whose record has not committed yet, with their content digests.
+    _unrecorded: dict[_Key, bytes] = field(default_factory=dict, init=False)
+    _recording: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+
+    async def flush(self) -> None:
+        """Wait for every record written behind an answer (before the seen store closes)."""
+        while self._recording:
+            await asyncio.gather(*self._recording, return_exceptions=True)
 
     async def ingest(
         self,
@@ -109,8 +130,16 @@ class Ingestor:
             else:
                 outcomes[index] = _repeat(index, checked, same=first[eid] == digest)
 
-        # Identity is (provider, id): only this provider's earlier events can be repeats.
+        # Identity is (provider, id): only this provider's earlier events can be repeats. Ids
+        # whose record is still in flight are taken before asking the store: one that commits
+        # during the lookup leaves this list, but the lookup may not see it yet.
+        in_flight: dict[uuid.UUID, bytes | None] = {}
+        for _, checked, _ in unique:
+            recording = self._unrecorded.get((key.provider, checked.event.event_id))
+            if recording is not None:
+                in_flight[checked.event.event_id] = recording
         already = await self.seen.seen(key.provider, (c.event.event_id for _, c, _ in unique))
+        already.update(in_flight)
         to_publish: list[tuple[int, Checked, bytes]] = []
         for index, checked, digest in unique:
             eid = checked.event.event_id
@@ -175,18 +204,32 @@ class Ingestor:
                     digest,
                 )
             )
+        pending = {(r.provider, r.event_id): r.content_sha256 for r in seen_rows}
+        self._unrecorded.update(pending)
+        task = asyncio.create_task(self._record(key, seen_rows, pending))
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
+        if len(self._unrecorded) > _PENDING_MAX:
+            await asyncio.shield(task)
+
+    async def _record(
+        self, key: ApiKey, seen_rows: list[SeenEvent], pending: dict[_Key, bytes]
+    ) -> None:
         try:
             await self.seen.record(seen_rows)
-        except DatabaseUnavailable as exc:
-            # Already acknowledged by Kafka: answering 503 now would invite a resend anyway.
+        except Exception as exc:  # in the background: nobody else would hear of it
+            # Already acknowledged by Kafka: the answer was 202 and stays right.
             self.metrics.seen_record_failures.inc(len(seen_rows))
             log.error(
                 "ingest.seen_record_failed",
                 provider=key.provider,
                 events=len(seen_rows),
-                error=exc.message_en,
+                error=exc.message_en if isinstance(exc, DatabaseUnavailable) else repr(exc),
                 hint="a resend of these events will publish them again; consumers deduplicate",
             )
+        finally:
+            for k in pending:
+                self._unrecorded.pop(k, None)
 
     def _count(self, key: ApiKey, endpoint: str, outcomes: list[Outcome]) -> None:
         self.metrics.batch_events.labels(endpoint).observe(len(outcomes))

@@ -5,12 +5,14 @@ never collide with another's. Each row keeps a digest of what the event said, so
 the same id with other content is told apart from a true duplicate (409, not "duplicate").
 
 Ids are recorded only after the broker acknowledged them, so a "duplicate" answer never hides
-an event that was not published. A crash between the acknowledgement and the insert lets a
-resend publish the event twice; downstream consumers deduplicate by (provider, event_id).
+an event that was not published (the ingestor writes them behind its answer and remembers them
+until the insert commits: ``ioc_ingest.ingestor``). A crash between the acknowledgement and the
+insert lets a resend publish the event twice; consumers deduplicate by (provider, event_id).
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -177,11 +179,13 @@ class PgSeenStore:
 
 
 class InMemorySeenStore:
-    """A real fake of the table for fast unit tests; ``available`` switches it off."""
+    """A real fake of the table for fast unit tests; ``available`` switches it off, and
+    ``hold`` (an unset event) keeps each ``record`` from finishing until it is set."""
 
     def __init__(self) -> None:
         self.rows: dict[_Key, SeenEvent] = {}
         self.available = True
+        self.hold: asyncio.Event | None = None
 
     async def seen(
         self, provider: str, event_ids: Iterable[uuid.UUID]
@@ -192,6 +196,8 @@ class InMemorySeenStore:
         return {i: row.content_sha256 for i, row in rows if row is not None}
 
     async def record(self, events: Sequence[SeenEvent]) -> None:
+        if self.hold is not None:
+            await self.hold.wait()
         if not self.available:
             raise _db_down(ConnectionError("in-memory store switched off"))
         for e in events:

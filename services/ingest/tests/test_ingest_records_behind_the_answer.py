@@ -1,0 +1,79 @@
+"""The seen ids are recorded behind the 202 (``ioc_ingest.ingestor``): while that insert is in
+flight a resend is still a duplicate (or a conflict), shutdown waits for it, and its failure is
+counted and logged without changing the answer already given."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+from ioc_ingest.ingestor import Ingestor
+from ioc_ingest.testing import Harness, memory_harness
+
+TOPIC = "ioc.telemetry.bts.v1"
+
+
+def ingestor_of(harness: Harness) -> Ingestor:
+    ingestor: Ingestor = harness.app.state.ingest.ingestor
+    return ingestor
+
+
+async def test_a_resend_while_its_record_is_in_flight_is_a_duplicate(
+    harness: Harness, make_bts: Any
+) -> None:
+    sent = make_bts()
+    harness.seen.hold = hold = asyncio.Event()  # the insert of the seen ids does not finish yet
+    try:
+        await resend_while_held(harness, sent)
+    finally:
+        hold.set()  # else the harness's shutdown would wait for the held insert
+    await ingestor_of(harness).flush()
+    assert set(harness.seen.rows) == {("so-tttt-tq", uuid.UUID(sent["event_id"]))}
+
+
+async def resend_while_held(harness: Harness, sent: dict[str, Any]) -> None:
+    first = await harness.client.post("/v1/events", json=sent, headers=harness.headers())
+    assert first.status_code == 202
+    assert harness.seen.rows == {}  # answered before the record was written
+    again = await harness.client.post("/v1/events", json=sent, headers=harness.headers())
+    assert again.status_code == 200
+    assert again.json() == {"status": "duplicate", "event_id": sent["event_id"]}
+    changed = {**sent, "payload": {**sent["payload"], "sites": sent["payload"]["sites"] + 1}}
+    other = await harness.client.post("/v1/events", json=changed, headers=harness.headers())
+    assert other.status_code == 409  # the same id for another figure: a conflict, as ever
+    assert len(harness.broker.records(TOPIC)) == 1
+
+
+async def test_shutdown_waits_for_the_records_behind_its_answers(make_bts: Any) -> None:
+    sent = [make_bts() for _ in range(3)]
+    async with memory_harness() as harness:
+        harness.seen.hold = asyncio.Event()
+        answer = await harness.client.post(
+            "/v1/events:batch", json={"events": sent}, headers=harness.headers()
+        )
+        assert answer.status_code == 202
+        assert harness.seen.rows == {}
+        seen, hold = harness.seen, harness.seen.hold
+        asyncio.get_running_loop().call_later(0.05, hold.set)
+    # The lifespan's exit waited for the insert the hold kept back.
+    assert {i for _, i in seen.rows} == {uuid.UUID(e["event_id"]) for e in sent}
+
+
+async def test_a_record_that_fails_behind_the_answer_is_counted_and_forgotten(
+    harness: Harness, make_bts: Any
+) -> None:
+    sent = make_bts()
+    harness.seen.hold = asyncio.Event()
+    first = await harness.client.post("/v1/events", json=sent, headers=harness.headers())
+    assert first.status_code == 202
+    harness.seen.available = False  # the database goes away before the insert
+    harness.seen.hold.set()
+    await ingestor_of(harness).flush()
+    assert harness.seen.rows == {}
+    assert harness.metric("ioc_ingest_seen_record_failures_total") == 1
+    harness.seen.available = True
+    # Forgotten, as the module says: a resend is published again (consumers deduplicate).
+    again = await harness.client.post("/v1/events", json=sent, headers=harness.headers())
+    assert again.status_code == 202
+    assert len(harness.broker.records(TOPIC)) == 2
