@@ -21,6 +21,7 @@ from pydantic import TypeAdapter
 
 from ioc_common.audit import AuditOriginMiddleware
 from ioc_common.catalogue import load_catalogue
+from ioc_common.collector import tune_for_batches
 from ioc_common.db import create_engine, session_factory
 from ioc_common.errors import BrokerUnavailable
 from ioc_common.kafka import client_security
@@ -145,6 +146,7 @@ def create_app(
             # Start anyway: /readyz says not ready and writes answer 503 until it connects.
             log.warning("ingest.broker_unreachable", error=exc.message_en)
             starter = asyncio.create_task(_keep_starting(pub))
+        tune_for_batches()  # a 2,000-event request is a batch: ioc_common.collector
         log.info("ingest.started", bootstrap=settings.kafka_bootstrap_servers)
         try:
             yield

@@ -36,12 +36,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+from ioc_common.collector import tune_for_batches
 from ioc_common.kafka.backoff import Backoff
 from ioc_common.kafka.consumer import Consumer, Partition
 from ioc_common.kafka.dead_letters import Rejected, dead_letters
@@ -97,21 +97,6 @@ class BatchHandler(Protocol[Tx_contra, R]):
     async def committed(self, batch: Batch, result: R) -> None:
         """After the commit (instruments, caches, logs). A failure here is only logged."""
         ...
-
-
-#: Allocations between two young-generation collections while a worker runs (Python's default
-#: is 700): a batch of thousands of events allocates hundreds of thousands of short-lived,
-#: acyclic objects (facts, rows, tuples), and at 700 the collector ran hundreds of times per
-#: batch — a quarter of the metrics service's CPU. Cycles still go in the next young pass.
-GC_YOUNG_THRESHOLD = 20_000
-
-
-def collect_garbage_per_batch() -> None:
-    """Tune the cyclic collector for batch work (process-wide; once the worker starts): fewer
-    young passes, rarer full ones, and everything alive at start-up (modules, the catalogue,
-    the unit tree) frozen out of them — a full pass no longer walks what never dies."""
-    gc.freeze()
-    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 10)
 
 
 async def apply_batch(
@@ -318,7 +303,7 @@ class BatchWorker(Generic[Tx, R]):
         if self.owns_clients and not await self._connect():
             return
         self.running = True
-        collect_garbage_per_batch()
+        tune_for_batches()  # ioc_common.collector
         log.info("kafka.batch_worker_started", consumer=self.name)
         if self._drain is not None:
             self._drainer = asyncio.create_task(self._drain_loop(), name=f"{self.name}-outbox")
