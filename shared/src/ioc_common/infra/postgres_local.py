@@ -97,7 +97,11 @@ class LocalPostgres(LocalDaemon):
                 # fsync off: test and dev data survive a process kill (the OS keeps the pages),
                 # not a power cut; synchronous_commit stays on so a commit is durable to a kill.
                 "-c", "fsync=off", "-c", "full_page_writes=off",
-                "-c", "max_connections=200", "-c", "shared_buffers=128MB",
+                # 512 MB (PostgreSQL's default is 128): at 1,000 events/s the hot tables and
+                # their indexes outgrow 128 MB within minutes and every batch then waits on
+                # evicting dirty pages — live-feed latency ≈ 1 s instead of tens of ms
+                # (docs/benchmarks.md). Taken from the OS only as pages are used.
+                "-c", "max_connections=200", "-c", "shared_buffers=512MB",
             ],
             stdout=log, stderr=subprocess.STDOUT, user=self.user, start_new_session=True,
         )  # fmt: skip
