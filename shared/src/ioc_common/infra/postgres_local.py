@@ -97,10 +97,9 @@ class LocalPostgres(LocalDaemon):
                 # fsync off: test and dev data survive a process kill (the OS keeps the pages),
                 # not a power cut; synchronous_commit stays on so a commit is durable to a kill.
                 "-c", "fsync=off", "-c", "full_page_writes=off",
-                # 512 MB (PostgreSQL's default is 128): at 1,000 events/s the hot tables and
-                # their indexes outgrow 128 MB within minutes and every batch then waits on
-                # evicting dirty pages — live-feed latency ≈ 1 s instead of tens of ms
-                # (docs/benchmarks.md). Taken from the OS only as pages are used.
+                # 512 MB (PostgreSQL's default is 128): at 1,000 events/s the metrics tables
+                # outgrow 128 MB within minutes; the live bench's feed p99 was 2.2 s with 128,
+                # 1.5 s with 512 (docs/benchmarks.md). Taken from the OS as pages are used.
                 "-c", "max_connections=200", "-c", "shared_buffers=512MB",
             ],
             stdout=log, stderr=subprocess.STDOUT, user=self.user, start_new_session=True,
