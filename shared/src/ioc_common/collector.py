@@ -14,15 +14,10 @@ import gc
 #: Allocations between two young-generation collections (Python's default is 700).
 YOUNG_THRESHOLD = 20_000
 
-_frozen = False
-
 
 def tune_for_batches() -> None:
-    """Fewer young passes, rarer full ones, and everything alive at start-up (modules, the
-    catalogue, the unit tree) frozen out of them: a full pass no longer walks what never dies.
-    Process-wide; call it once start-up is done (the freeze happens once per process)."""
-    global _frozen
-    if not _frozen:
-        gc.freeze()
-        _frozen = True
+    """Fewer young passes, rarer full ones, and everything alive now (modules, the catalogue,
+    the unit tree) frozen out of them: a full pass no longer walks what never dies.
+    Process-wide; call it once start-up is done."""
+    gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, 20, 10)
