@@ -10,6 +10,8 @@ import gc
 import uuid
 from typing import Any
 
+import pytest
+
 from ioc_common.collector import YOUNG_THRESHOLD
 from ioc_ingest.ingestor import Ingestor
 from ioc_ingest.testing import Harness, memory_harness
@@ -46,6 +48,65 @@ async def resend_while_held(harness: Harness, sent: dict[str, Any]) -> None:
     other = await harness.client.post("/v1/events", json=changed, headers=harness.headers())
     assert other.status_code == 409  # the same id for another figure: a conflict, as ever
     assert len(harness.broker.records(TOPIC)) == 1
+
+
+async def test_an_id_two_racing_requests_published_stays_in_flight_until_both_are_recorded(
+    harness: Harness, make_bts: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two requests with one new id, both past the lookup before either published, both
+    publish it (the consumers deduplicate). The first record to end — here it fails — must not
+    take the id out of flight while the other's is still being written."""
+    sent = make_bts()
+    store = harness.seen
+    real_seen, real_record = store.seen, store.record
+    lookups: list[int] = []
+    both_looked_up = asyncio.Event()
+    gates: list[asyncio.Event] = []
+    released = asyncio.Event()
+
+    async def seen(provider: str, ids: Any) -> dict[uuid.UUID, bytes | None]:
+        ids = list(ids)
+        lookups.append(1)
+        if len(lookups) == 2:
+            both_looked_up.set()
+        await both_looked_up.wait()
+        return await real_seen(provider, ids)
+
+    async def record(events: Any) -> None:
+        if not released.is_set():
+            gates.append(gate := asyncio.Event())  # each record waits for its own release
+            await gate.wait()
+        await real_record(events)
+
+    monkeypatch.setattr(store, "seen", seen)
+    monkeypatch.setattr(store, "record", record)
+    try:
+        post = harness.client.post
+        answers = await asyncio.gather(
+            post("/v1/events", json=sent, headers=harness.headers()),
+            post("/v1/events", json=sent, headers=harness.headers()),
+        )
+        assert [a.status_code for a in answers] == [202, 202]
+        assert len(gates) == 2
+        store.available = False
+        gates[0].set()
+        for _ in range(200):  # the first record fails and ends
+            if harness.metric("ioc_ingest_seen_record_failures_total") == 1:
+                break
+            await asyncio.sleep(0.01)
+        assert harness.metric("ioc_ingest_seen_record_failures_total") == 1
+        store.available = True
+        again = await post("/v1/events", json=sent, headers=harness.headers())
+        assert again.status_code == 200  # still in flight with the second request's record
+        assert len(harness.broker.records(TOPIC)) == 2
+        gates[1].set()
+        await ingestor_of(harness).flush()
+    finally:  # a failed check must not leave records held for the shutdown to wait on
+        store.available = True
+        released.set()
+        for gate in gates:
+            gate.set()
+    assert set(store.rows) == {("so-tttt-tq", uuid.UUID(sent["event_id"]))}
 
 
 async def test_shutdown_waits_for_the_records_behind_its_answers(make_bts: Any) -> None:

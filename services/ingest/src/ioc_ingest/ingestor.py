@@ -68,8 +68,9 @@ class Ingestor:
     seen: SeenStore
     metrics: IngestMetrics
     retry_after_s: float = 5.0
-    #: Published ids whose record has not committed yet, with their content digests.
-    _unrecorded: dict[_Key, bytes] = field(default_factory=dict, init=False)
+    #: Published ids whose record has not committed yet: the content digest, and how many
+    #: requests are recording the id (two racing requests can both publish a new one).
+    _unrecorded: dict[_Key, tuple[bytes, int]] = field(default_factory=dict, init=False)
     _recording: set[asyncio.Task[None]] = field(default_factory=set, init=False)
 
     async def flush(self) -> None:
@@ -137,7 +138,7 @@ class Ingestor:
         for _, checked, _ in unique:
             recording = self._unrecorded.get((key.provider, checked.event.event_id))
             if recording is not None:
-                in_flight[checked.event.event_id] = recording
+                in_flight[checked.event.event_id] = recording[0]
         already = await self.seen.seen(key.provider, (c.event.event_id for _, c, _ in unique))
         already.update(in_flight)
         to_publish: list[tuple[int, Checked, bytes]] = []
@@ -205,7 +206,9 @@ class Ingestor:
                 )
             )
         pending = {(r.provider, r.event_id): r.content_sha256 for r in seen_rows}
-        self._unrecorded.update(pending)
+        for k, digest in pending.items():
+            held = self._unrecorded.get(k)
+            self._unrecorded[k] = (digest, held[1] + 1 if held else 1)
         task = asyncio.create_task(self._record(key, seen_rows, pending))
         self._recording.add(task)
         task.add_done_callback(self._recording.discard)
@@ -228,8 +231,13 @@ class Ingestor:
                 hint="a resend of these events will publish them again; consumers deduplicate",
             )
         finally:
+            # An id stays in flight until the last request recording it is done.
             for k in pending:
-                self._unrecorded.pop(k, None)
+                digest, holders = self._unrecorded[k]
+                if holders == 1:
+                    del self._unrecorded[k]
+                else:
+                    self._unrecorded[k] = (digest, holders - 1)
 
     def _count(self, key: ApiKey, endpoint: str, outcomes: list[Outcome]) -> None:
         self.metrics.batch_events.labels(endpoint).observe(len(outcomes))
