@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import time
 import uuid
@@ -141,6 +142,18 @@ def database_url(postgres_base_url: str) -> str:
 def fresh_database_url(postgres_base_url: str) -> str:
     """A migrated database of the test's own, for tests that count rows."""
     return new_database(postgres_base_url)
+
+
+# --- leaks: what a test left unclosed is reported against that test ---------------------------
+
+
+@pytest.fixture(autouse=True)
+def _collect_what_the_test_left() -> Iterator[None]:
+    """A collection after each test (its fixtures closed first: autouse ones end last). An
+    unclosed connection or socket then warns — an error here — in the test that left it, not
+    in whichever later test the collector happened to run in (CI once failed that way)."""
+    yield
+    gc.collect()
 
 
 # --- reporting: show that the connected tests really ran, and never let CI skip them ---------
