@@ -24,6 +24,7 @@ from ioc_common.events import (
     join_metric_updates,
 )
 from ioc_common.timeutil import Granularity, period_label
+from ioc_common.topics import METRICS_UPDATED
 from ioc_common.wire import (
     MetricUpdate,
     decode_metric_updates_fast,
@@ -124,9 +125,11 @@ class _Outbox:
     def __init__(self) -> None:
         self.rows: list[tuple[str, bytes]] = []
 
-    async def execute(self, sql: str, keys: list[str], values: list[bytes]) -> None:
+    async def fetch(self, sql: str, keys: list[str], values: list[bytes]) -> list[dict[str, int]]:
         assert "metrics_outbox" in sql
+        first = len(self.rows) + 1
         self.rows += zip(keys, values, strict=True)
+        return [{"id": first + i} for i in range(len(keys))]
 
 
 #: A period of each granularity: its first day and its label, written out.
@@ -184,8 +187,13 @@ def test_write_updates_makes_a_record_per_unit_with_its_changes_in_order() -> No
     ]
     outbox = _Outbox()
     started = datetime.now(UTC)
-    asyncio.run(write_updates(outbox, changes, {"dossiers_processed_online_rate": 100}))
+    written = asyncio.run(write_updates(outbox, changes, {"dossiers_processed_online_rate": 100}))
     finished = datetime.now(UTC)
+    # What is published from memory once committed is what the rows hold, id for id.
+    assert written.ids == list(range(1, len(outbox.rows) + 1))
+    assert [(r.topic, r.key, r.value) for r in written.records] == [
+        (METRICS_UPDATED, key, value) for key, value in outbox.rows
+    ]
 
     records = [(key, MetricUpdates.model_validate_json(value)) for key, value in outbox.rows]
     for key, record in records:
@@ -227,5 +235,6 @@ def test_write_updates_makes_a_record_per_unit_with_its_changes_in_order() -> No
 
 def test_no_changes_no_record() -> None:
     outbox: Any = _Outbox()
-    asyncio.run(write_updates(outbox, [], {}))
+    written = asyncio.run(write_updates(outbox, [], {}))
     assert outbox.rows == []
+    assert (written.ids, written.records) == ([], [])

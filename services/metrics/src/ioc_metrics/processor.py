@@ -26,13 +26,12 @@ from ioc_common.db import pg_transaction
 from ioc_common.events import EventKey, event_key
 from ioc_common.kafka.batch_worker import Batch, apply_batch
 from ioc_common.kafka.consumer import Partition
-from ioc_common.kafka.outbox import Outbox, drain_outbox
+from ioc_common.kafka.outbox import Written, drain_outbox, publish_written
 from ioc_common.kafka.publisher import Publisher
 from ioc_common.kafka.records import ConsumedRecord
 from ioc_common.kafka.stored_offsets import PgOffsets
 from ioc_common.logs import get_logger
 from ioc_common.reference.units import UnitTree
-from ioc_common.topics import METRICS_UPDATED
 from ioc_common.wire import decode_wire
 from ioc_metrics.core import apply_events
 from ioc_metrics.facts import Fact, Poison, facts_of
@@ -43,7 +42,7 @@ from ioc_metrics.pg import (
     aware,
     to_json,
 )
-from ioc_metrics.updates import write_updates
+from ioc_metrics.updates import OUTBOX, write_updates
 
 log = get_logger("ioc.metrics.processor")
 
@@ -67,9 +66,12 @@ class BatchResult:
 OFFSETS_TABLE = "metrics_offsets"
 #: The consumer's name in dead letters.
 CONSUMER = "ioc-metrics"
-#: A row is one unit's ``MetricUpdates`` of a batch (≈ 6 kB): 500 per publish bounds a drain's
-#: memory to a few MB.
-OUTBOX = Outbox("metrics_outbox", METRICS_UPDATED, chunk=500)
+#: Committed batches whose outbox rows are kept in memory until published; past this many
+#: (nobody drains: a tool calling ``process`` alone) the table's drain takes over.
+_UNPUBLISHED_MAX = 64
+#: Seconds between two drains of the whole table while batches are published from memory: it
+#: then holds only what a failed publish or another replica left.
+_TABLE_DRAIN_EVERY_S = 5.0
 
 
 @dataclass(slots=True)
@@ -92,6 +94,7 @@ class _Applied:
     aggregated: int
     duplicates: int
     changes: int
+    written: Written
 
 
 class BatchProcessor:
@@ -119,6 +122,10 @@ class BatchProcessor:
         #: Nodes known to be in ``metrics_nodes`` (rows there are never deleted).
         self._known_nodes: set[Node] = set()
         self.offsets = PgOffsets(engine, OFFSETS_TABLE, group_id)
+        #: Outbox rows of committed batches, in commit order, not yet published.
+        self._unpublished: list[Written] = []
+        #: When the whole outbox table was last drained (never: at start-up it may hold rows).
+        self._table_drained_at: float | None = None
 
     async def stored_offsets(self, partitions: set[Partition]) -> dict[Partition, int]:
         """The next offset to read per partition, as last committed with the aggregates."""
@@ -162,15 +169,20 @@ class BatchProcessor:
         good = decoded.good
         store = PostgresStore(tx, self.scales, self._known_nodes)
         changes, aggregated = await apply_events(store, good)
-        await write_updates(tx, changes, self.scales)
+        written = await write_updates(tx, changes, self.scales)
         await self._touch_freshness(tx, good)
-        return _Applied(store, aggregated, len(good) - aggregated, len(changes))
+        return _Applied(store, aggregated, len(good) - aggregated, len(changes), written)
 
     async def committed(self, batch: Batch, applied: _Applied) -> None:
         new_nodes = applied.store.new_nodes
         if len(self._known_nodes) + len(new_nodes) > _KNOWN_NODES_MAX:
             self._known_nodes.clear()
         self._known_nodes |= new_nodes  # committed: they exist now
+        if applied.written.ids:
+            self._unpublished.append(applied.written)
+            if len(self._unpublished) > _UNPUBLISHED_MAX:
+                self._unpublished.clear()  # still in the table, which the next drain takes
+                self._table_drained_at = None
         dead = batch.rejected
         inst = self.instruments
         inst.commit_seconds.observe(batch.transaction_s)
@@ -274,7 +286,27 @@ class BatchProcessor:
         )
 
     async def drain_outbox(self) -> int:
-        """Publish pending ``MetricUpdates`` records (``ioc_common.kafka.outbox``)."""
-        return await drain_outbox(
-            self.engine, self.publisher, OUTBOX, published=self.instruments.updates_published.inc
+        """Publish pending ``MetricUpdates`` records (``ioc_common.kafka.outbox``): the
+        batches committed since the last call from memory, and the whole table at start-up,
+        after a failure and every few seconds (what another replica or a crash left). Rows
+        leave in commit order: while the table may hold older rows, it is drained first."""
+        published = self.instruments.updates_published.inc
+        total = 0
+        stale = self._table_drained_at is None or (
+            time.monotonic() - self._table_drained_at > _TABLE_DRAIN_EVERY_S
         )
+        if stale:
+            self._table_drained_at = None
+            self._unpublished.clear()  # the table holds them: drained with the rest, in order
+            total += await drain_outbox(self.engine, self.publisher, OUTBOX, published=published)
+            self._table_drained_at = time.monotonic()
+        if self._unpublished:
+            written, self._unpublished = self._unpublished, []
+            try:
+                total += await publish_written(
+                    self.engine, self.publisher, OUTBOX, written, published=published
+                )
+            except BaseException:
+                self._table_drained_at = None  # still in the table: the next drain takes them
+                raise
+        return total

@@ -18,22 +18,30 @@ from typing import Any
 
 from ioc_common.catalogue import display_value
 from ioc_common.events import MAX_METRIC_UPDATES, AggregationLevel, join_metric_updates
+from ioc_common.kafka.outbox import Outbox, Written
+from ioc_common.kafka.records import OutgoingRecord
 from ioc_common.timeutil import period_label, utc_now
+from ioc_common.topics import METRICS_UPDATED
 from ioc_common.wire import MetricUpdate, encode_metric_update
 from ioc_metrics.core import Change
 from ioc_metrics.pg import scope_columns
+
+#: The service's outbox. A row is one unit's ``MetricUpdates`` of a batch (≈ 6 kB): 500 per
+#: publish bounds a drain's memory to a few MB.
+OUTBOX = Outbox("metrics_outbox", METRICS_UPDATED, chunk=500)
 
 _LEVELS = {level.value: level for level in AggregationLevel}
 _period_label = lru_cache(maxsize=65_536)(period_label)
 
 
-async def write_updates(conn: Any, changes: Sequence[Change], scales: dict[str, int]) -> None:
+async def write_updates(conn: Any, changes: Sequence[Change], scales: dict[str, int]) -> Written:
     """The batch's changes into ``metrics_outbox`` (in the caller's transaction; published
     after its commit): a ``MetricUpdates`` row per unit — several above
     ``MAX_METRIC_UPDATES`` — holding that unit's ``MetricUpdated`` items in the order of
-    ``changes``; rows in the order each unit first changed."""
+    ``changes``; rows in the order each unit first changed. Returns the rows' ids and records
+    (``ioc_common.kafka.outbox.publish_written`` publishes them once committed)."""
     if not changes:
-        return
+        return Written([], [])
     now = utc_now()
     by_unit: dict[str, list[bytes]] = {}
     for change in changes:
@@ -69,9 +77,15 @@ async def write_updates(conn: Any, changes: Sequence[Change], scales: dict[str, 
         for i in range(0, len(parts), MAX_METRIC_UPDATES):
             keys.append(code)
             values.append(join_metric_updates(parts[i : i + MAX_METRIC_UPDATES]))
-    # Arrays in asyncpg's binary format: the bytes travel as they are (no JSON escaping).
-    await conn.execute(
-        "INSERT INTO metrics_outbox (key, value) SELECT * FROM unnest($1::text[], $2::bytea[])",
+    # Arrays in asyncpg's binary format: the bytes travel as they are (no JSON escaping). The
+    # identity is drawn row by row in the ORDER BY's order: the ids, sorted, are the rows'.
+    rows = await conn.fetch(
+        "INSERT INTO metrics_outbox (key, value) SELECT k, v"
+        " FROM unnest($1::text[], $2::bytea[]) WITH ORDINALITY AS u(k, v, n) ORDER BY n"
+        " RETURNING id",
         keys,
         values,
     )
+    ids = sorted(r["id"] for r in rows)
+    records = [OutgoingRecord(OUTBOX.topic, v, key=k) for k, v in zip(keys, values, strict=True)]
+    return Written(ids, records)

@@ -13,11 +13,15 @@ published keeps the outbox as small as what is pending — no table that grows f
 clean-up job, no partial index to maintain — and the history lives elsewhere (the aggregates,
 ``alerts_history``). ``metrics_outbox`` always worked this way; ``alerts_event_outbox`` moved
 to it without a schema change (its ``published_at`` column is no longer written).
+
+``publish_written`` is the same rule for rows this process has just committed and still holds
+in memory: it deletes them by id and publishes its own copies, instead of reading every value
+back (the read-back of a batch's ≈ 3.6 MB of de-TOASTed values was most of a metrics drain).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -64,3 +68,44 @@ async def drain_outbox(
             published(len(rows))
         if len(rows) < outbox.chunk:
             return total
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """Outbox rows a transaction inserted (their ids) and the records they hold, in id order."""
+
+    ids: list[int]
+    records: list[OutgoingRecord]
+
+
+async def publish_written(
+    engine: AsyncEngine,
+    publisher: Publisher,
+    outbox: Outbox,
+    written: Sequence[Written],
+    *,
+    published: Callable[[int], object] | None = None,
+) -> int:
+    """Publish committed rows from memory, by the rule above: deleted in the transaction that
+    publishes them, which commits only once the broker acknowledged them all. A row another
+    drain (a replica's) took meanwhile is not deleted here and not published again. Raises if
+    the broker did not acknowledge: the rows stay for ``drain_outbox``."""
+    ids = [i for w in written for i in w.ids]
+    if not ids:
+        return 0
+    async with pg_transaction(engine) as conn:
+        rows = await conn.fetch(
+            f"DELETE FROM {outbox.table} WHERE id = ANY($1::bigint[]) RETURNING id", ids
+        )
+        taken = {r["id"] for r in rows}
+        records = [
+            record
+            for w in written
+            for i, record in zip(w.ids, w.records, strict=True)
+            if i in taken
+        ]
+        if records:
+            await publisher.publish_many(records)
+    if published is not None and records:
+        published(len(records))
+    return len(records)
