@@ -66,6 +66,7 @@ def create_app(settings: MetricsSettings | None = None) -> FastAPI:
                 catalogue=catalogue,
                 tree=unit_tree(),
                 instruments=instruments,
+                dedup_window_days=settings.dedup_window_days,
             )
             consumer = KafkaConsumer(
                 settings.kafka_bootstrap_servers,

@@ -9,6 +9,10 @@ from ioc_common.secrets import SecretValue
 from ioc_common.settings import ServiceSettings
 from ioc_common.topics import TELEMETRY_TOPICS
 
+#: Days an event id stays remembered once counted: longer than Kafka's retention (7 days) and
+#: than a month of a department's resends.
+DEDUP_WINDOW_DAYS = 35
+
 
 class MetricsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="IOC_METRICS_", extra="ignore", frozen=True)
@@ -20,6 +24,8 @@ class MetricsSettings(ServiceSettings):
     poll_timeout_ms: int = Field(default=100, ge=10, le=60_000)
     #: Off for an API-only replica (the consumer group then scales on other replicas).
     consumer_enabled: bool = True
+    #: Days an event id stays remembered once counted (docs/metrics.md, "Dedup window").
+    dedup_window_days: int = Field(default=DEDUP_WINDOW_DAYS, ge=1, le=3650)
     retry_backoff_max_s: float = Field(default=5.0, gt=0)
     #: The telemetry topics to consume (tests point a service at topics of their own).
     topics: tuple[str, ...] = TELEMETRY_TOPICS

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
 import orjson
 
+from ioc_common.db.partitions import keep_months, month_start
 from ioc_common.events import EventKey
-from ioc_common.timeutil import Granularity
+from ioc_common.timeutil import Granularity, utc_now
 from ioc_metrics.core import (
     Change,
     ChildValue,
@@ -94,6 +95,18 @@ def _fact_row(f: Fact, num: Any, den: Any) -> dict[str, Any]:
 
 def _facts_json(facts: Sequence[Fact]) -> str:
     return to_json(_fact_row(f, f.num, f.den) for f in facts)
+
+
+#: Where counted event ids are remembered, a partition per month (``ioc_common.db.partitions``).
+PROCESSED_EVENTS = "metrics_processed_events"
+
+
+async def keep_dedup_window(conn: Any, today: date, window_days: int) -> list[str]:
+    """Make the months ``claim_events`` writes to (this one and the next) and forget the
+    months wholly older than the dedup window: an id counted more than ``window_days`` ago
+    may be counted again. Returns the partitions dropped."""
+    forget_before = today - timedelta(days=window_days)
+    return await keep_months(conn, PROCESSED_EVENTS, today, forget_before=forget_before)
 
 
 #: The advisory-lock namespace of the metrics service's province locks (high 32 bits).
@@ -235,8 +248,12 @@ class PostgresStore:
         conn: Any,
         scales: dict[str, int] | None = None,
         known_nodes: set[Node] | frozenset[Node] = frozenset(),
+        processed_on: date | None = None,
     ) -> None:
         self.conn = conn
+        #: The month claimed events are recorded under: that of ``processed_on`` (UTC today
+        #: unless given), whose partition must exist (``keep_dedup_window``).
+        self.claim_month = month_start(processed_on or utc_now().date())
         self.superseded: dict[Part, int] = {}
         self.scales = scales or {}
         #: Nodes committed earlier (never deleted): their insert is skipped.
@@ -246,12 +263,21 @@ class PostgresStore:
         self.new_nodes: set[Node] = set()
 
     async def claim_events(self, keys: Sequence[EventKey]) -> set[EventKey]:
+        """One statement: ids are inserted into this month's partition unless it holds them
+        (the key, as before) or an earlier kept month does (the month is part of the key, so
+        those are looked up; later months are pruned). Two replicas claiming one id at once
+        meet on the key: one waits for the other's commit, then skips it."""
         rows = await self.conn.fetch(
-            "INSERT INTO metrics_processed_events (provider, event_id)"
-            " SELECT * FROM unnest($1::text[], $2::uuid[])"
+            f"INSERT INTO {PROCESSED_EVENTS} (provider, event_id, processed_month)"
+            " SELECT k.provider, k.event_id, $3 FROM unnest($1::text[], $2::uuid[])"
+            "      AS k(provider, event_id)"
+            f" WHERE NOT EXISTS (SELECT 1 FROM {PROCESSED_EVENTS} p"
+            "   WHERE p.provider = k.provider AND p.event_id = k.event_id"
+            "     AND p.processed_month < $3)"
             " ON CONFLICT DO NOTHING RETURNING provider, event_id",
             [k[0] for k in keys],
             [k[1] for k in keys],
+            self.claim_month,
         )
         return {(r["provider"], r["event_id"]) for r in rows}
 

@@ -16,6 +16,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import pydantic
@@ -32,7 +33,9 @@ from ioc_common.kafka.records import ConsumedRecord
 from ioc_common.kafka.stored_offsets import PgOffsets
 from ioc_common.logs import get_logger
 from ioc_common.reference.units import UnitTree
+from ioc_common.timeutil import utc_now
 from ioc_common.wire import decode_wire
+from ioc_metrics.config import DEDUP_WINDOW_DAYS
 from ioc_metrics.core import apply_events
 from ioc_metrics.facts import Fact, Poison, facts_of
 from ioc_metrics.instruments import Instruments
@@ -40,6 +43,7 @@ from ioc_metrics.pg import (
     Node,
     PostgresStore,
     aware,
+    keep_dedup_window,
     to_json,
 )
 from ioc_metrics.updates import OUTBOX, write_updates
@@ -95,6 +99,8 @@ class _Applied:
     duplicates: int
     changes: int
     written: Written
+    #: The UTC day this transaction kept the dedup window on (None: it did not).
+    window_kept_on: date | None = None
 
 
 class BatchProcessor:
@@ -107,6 +113,7 @@ class BatchProcessor:
         catalogue: Catalogue,
         tree: UnitTree,
         instruments: Instruments,
+        dedup_window_days: int = DEDUP_WINDOW_DAYS,
     ) -> None:
         self.engine = engine
         self.publisher = publisher
@@ -126,6 +133,9 @@ class BatchProcessor:
         self._unpublished: list[Written] = []
         #: When the whole outbox table was last drained (never: at start-up it may hold rows).
         self._table_drained_at: float | None = None
+        self.dedup_window_days = dedup_window_days
+        #: The UTC day a committed batch last kept the dedup window (once a day is enough).
+        self._window_kept_on: date | None = None
 
     async def stored_offsets(self, partitions: set[Partition]) -> dict[Partition, int]:
         """The next offset to read per partition, as last committed with the aggregates."""
@@ -167,17 +177,27 @@ class BatchProcessor:
         for record, reason, detail in decoded.poison:
             batch.reject(record, reason, detail)
         good = decoded.good
-        store = PostgresStore(tx, self.scales, self._known_nodes)
+        today = utc_now().date()
+        kept_on = None
+        if today != self._window_kept_on:
+            kept_on = today
+            dropped = await keep_dedup_window(tx, today, self.dedup_window_days)
+            if dropped:
+                log.info("metrics.dedup_months_dropped", partitions=dropped)
+        store = PostgresStore(tx, self.scales, self._known_nodes, processed_on=today)
         changes, aggregated = await apply_events(store, good)
         written = await write_updates(tx, changes, self.scales)
         await self._touch_freshness(tx, good)
-        return _Applied(store, aggregated, len(good) - aggregated, len(changes), written)
+        duplicates = len(good) - aggregated
+        return _Applied(store, aggregated, duplicates, len(changes), written, kept_on)
 
     async def committed(self, batch: Batch, applied: _Applied) -> None:
         new_nodes = applied.store.new_nodes
         if len(self._known_nodes) + len(new_nodes) > _KNOWN_NODES_MAX:
             self._known_nodes.clear()
         self._known_nodes |= new_nodes  # committed: they exist now
+        if applied.window_kept_on is not None:
+            self._window_kept_on = applied.window_kept_on
         if applied.written.ids:
             self._unpublished.append(applied.written)
             if len(self._unpublished) > _UNPUBLISHED_MAX:
