@@ -223,6 +223,10 @@ async def soak(
     )
     stop = asyncio.Event()
     rss: dict[str, list[tuple[float, float]]] = {n: [] for n in services}
+    #: Records each consumer has yet to read, every 2 s: a service falling behind shows here.
+    lag: dict[str, list[tuple[float, float]]] = {n: [] for n in LAGGING}
+    #: (s since the probes began, ms) of each probe that arrived, to see any drift over time.
+    timeline: dict[str, list[tuple[float, float]]] = {"feed": [], "webhook": []}
     posted = {"events": 0, "errors": 0}
 
     async def listen() -> None:
@@ -252,10 +256,14 @@ async def soak(
 
     async def sample() -> None:
         started = time.perf_counter()
-        while not stop.is_set():
-            for name, s in services.items():
-                rss[name].append((time.perf_counter() - started, s.rss_mb()))
-            await asyncio.sleep(2.0)
+        async with httpx.AsyncClient(timeout=5) as client:
+            while not stop.is_set():
+                at = time.perf_counter() - started
+                for name, s in services.items():
+                    rss[name].append((at, s.rss_mb()))
+                for name, records in (await consumer_lag(client, services)).items():
+                    lag[name].append((at, records))
+                await asyncio.sleep(2.0)
 
     feed_ms: list[float] = []
     hook_ms: list[float] = []
@@ -266,7 +274,8 @@ async def soak(
     async def probes(client: httpx.AsyncClient) -> None:
         rng = random.Random(11)
         n = 0
-        end = time.perf_counter() + seconds
+        began = time.perf_counter()
+        end = began + seconds
         while time.perf_counter() < end:
             started = time.perf_counter()
             covered = 4 if n % 2 == 0 else 40
@@ -308,6 +317,7 @@ async def soak(
                 missed["feed"] += 1
             else:
                 feed_ms.append(max(0.0, got_feed - accepted))
+                timeline["feed"].append((accepted - began, feed_ms[-1] * 1e3))
                 if update is not None:
                     # Where the time went: 202 → the metrics commit (the update's time stamp,
                     # written in its transaction) and that commit → the WebSocket.
@@ -318,6 +328,7 @@ async def soak(
                 missed["webhook"] += 1
             else:
                 hook_ms.append(max(0.0, got_hook - accepted))
+                timeline["webhook"].append((accepted - began, hook_ms[-1] * 1e3))
             n += 1
             if n % 20 == 0:
                 say(
@@ -354,6 +365,8 @@ async def soak(
         "feed_after_commit": after_commit_s,
         "missed": missed,
         "rss": rss,
+        "lag": lag,
+        "timeline": timeline,
         "background_events": posted["events"],
         "background_errors": posted["errors"],
         "counters": counters,
@@ -415,6 +428,24 @@ async def pipeline_capacity(
     caught_up_s = time.perf_counter() - started
     say(f"    metrics and alerts caught up in {caught_up_s:,.0f} s")
     return {"events_per_s": rate, "posted": posted["events"], "catch_up_s": caught_up_s}
+
+
+#: The consumers whose lag is sampled, and the gauge each exports (records behind, per partition).
+LAGGING = {"metrics": "ioc_metrics_consumer_lag", "alerts": "ioc_alerts_consumer_lag"}
+
+
+async def consumer_lag(client: httpx.AsyncClient, services: dict[str, Service]) -> dict[str, float]:
+    """Each consumer's lag summed over its partitions, from its own ``/metrics`` (the
+    ``LagMonitor`` gauge: end offsets against the group's committed offsets)."""
+    out: dict[str, float] = {}
+    for name, gauge in LAGGING.items():
+        text = (await client.get(services[name].url + "/metrics")).text
+        out[name] = sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith(gauge + "{") or line.startswith(gauge + " ")
+        )
+    return out
 
 
 async def counter_totals(services: dict[str, Service]) -> dict[str, float]:
@@ -563,6 +594,7 @@ def run(
                 "ingest_202_to_metrics_commit": percentiles(result["feed_to_commit"]),
                 "metrics_commit_to_websocket": percentiles(result["feed_after_commit"]),
             },
+            "timeline_ms": [(round(t, 1), round(v, 1)) for t, v in result["timeline"]["feed"]],
             **common,
         },
         "latency_to_webhook": {
@@ -570,7 +602,20 @@ def run(
             **percentiles(result["webhook"]),
             "missed": result["missed"]["webhook"],
             "goal_p99_ms": 2000,
+            "timeline_ms": [(round(t, 1), round(v, 1)) for t, v in result["timeline"]["webhook"]],
             **common,
+        },
+        "consumer_lag": {
+            "title": "Consumer lag under the steady load (records not yet read, all partitions)",
+            "services": {
+                name: {
+                    "max_records": max((v for _, v in series), default=None),
+                    "last_records": series[-1][1] if series else None,
+                    "series": [(round(t, 1), v) for t, v in series],
+                }
+                for name, series in result["lag"].items()
+            },
+            "seconds": seconds,
         },
         "memory": {
             "title": "Resident memory per service (MB), at rest and under the steady load",

@@ -71,6 +71,15 @@ def markdown(results: dict[str, Any]) -> str:
             f"p99 {_n(b['p99_ms'], 1)} ms ({x['baseline_label']}) | – | "
             f"p99 < {x['goal_p99_ms']} ms |"
         )
+    if (lag := f.get("consumer_lag")) is not None:
+        behind = ", ".join(
+            f"{name} max {_n(s['max_records'])} / last {_n(s['last_records'])}"
+            for name, s in lag["services"].items()
+        )
+        lines.append(
+            f"| 5 | {lag['title']} over {lag['seconds']:.0f} s | {behind} records | – | – "
+            "| nothing falls behind |"
+        )
     m = f["memory"]
     for name, s in m["services"].items():
         lines.append(
@@ -133,6 +142,25 @@ def plots(results: dict[str, Any], stem: Path) -> list[Path]:
     ax.legend(fontsize=8)
     ax.set_title("Resident memory under the steady load")
     out.append(_save(fig, stem, "memory"))
+
+    if (lag := f.get("consumer_lag")) is not None:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+        for name, s in lag["services"].items():
+            left.plot([t for t, _ in s["series"]], [v for _, v in s["series"]], label=name)
+        left.set_xlabel("s under load")
+        left.set_ylabel("records behind")
+        left.legend(fontsize=8)
+        left.set_title("Consumer lag (falling behind would climb)")
+        for name in LATENCIES:
+            series = f[name].get("timeline_ms", [])
+            right.plot([t for t, _ in series], [v for _, v in series], ".", ms=3, label=name)
+            right.axhline(f[name]["goal_p99_ms"], linestyle="--", linewidth=0.8)
+        right.set_yscale("log")
+        right.set_xlabel("s under load")
+        right.set_ylabel("ms")
+        right.legend(fontsize=8)
+        right.set_title("Each probe's latency over the run (dashed: p99 goals)")
+        out.append(_save(fig, stem, "lag"))
     return out
 
 

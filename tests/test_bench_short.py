@@ -65,9 +65,14 @@ def test_short_benchmark_writes_every_figure_with_its_baseline(tmp_path: Path) -
         assert service["load_max_mb"] > 0, name
         assert service["series"], name
     assert memory["baseline"] > 0
+    lag = figures["consumer_lag"]["services"]
+    assert set(lag) == {"metrics", "alerts"}
+    for name, consumer in lag.items():
+        assert consumer["series"] and all(v >= 0 for _, v in consumer["series"]), name
+    assert figures["latency_to_live_feed"]["timeline_ms"], "each probe's latency over time"
 
     table = out.with_suffix(".md").read_text()
-    assert table.count("\n| ") >= 1 + len(RATIO_FIGURES) + 2 + 4
-    for plot in ("throughput", "latency", "memory"):
+    assert table.count("\n| ") >= 1 + len(RATIO_FIGURES) + 2 + 1 + 4
+    for plot in ("throughput", "latency", "memory", "lag"):
         png = out.with_name(f"short-{plot}.png")
         assert png.read_bytes().startswith(b"\x89PNG"), plot
