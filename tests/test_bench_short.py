@@ -68,7 +68,8 @@ def test_short_benchmark_writes_every_figure_with_its_baseline(tmp_path: Path) -
     lag = figures["consumer_lag"]["services"]
     assert set(lag) == {"metrics", "alerts"}
     for name, consumer in lag.items():
-        assert consumer["series"] and all(v >= 0 for _, v in consumer["series"]), name
+        assert consumer["series"], name
+        assert all(v >= 0 for _, v in consumer["series"]), name
     assert figures["latency_to_live_feed"]["timeline_ms"], "each probe's latency over time"
 
     table = out.with_suffix(".md").read_text()
