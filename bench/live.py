@@ -20,6 +20,7 @@ import random
 import statistics
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -434,18 +435,25 @@ async def pipeline_capacity(
 LAGGING = {"metrics": "ioc_metrics_consumer_lag", "alerts": "ioc_alerts_consumer_lag"}
 
 
+async def scraped(
+    client: httpx.AsyncClient, service: Service, names: Iterable[str]
+) -> dict[str, float]:
+    """Each named metric of a service's ``/metrics``, summed over its label sets."""
+    wanted = dict.fromkeys(names, 0.0)
+    for line in (await client.get(service.url + "/metrics")).text.splitlines():
+        name = line.split("{", 1)[0].split(" ", 1)[0]
+        if name in wanted:
+            wanted[name] += float(line.rsplit(" ", 1)[1])
+    return wanted
+
+
 async def consumer_lag(client: httpx.AsyncClient, services: dict[str, Service]) -> dict[str, float]:
-    """Each consumer's lag summed over its partitions, from its own ``/metrics`` (the
-    ``LagMonitor`` gauge: end offsets against the group's committed offsets)."""
-    out: dict[str, float] = {}
-    for name, gauge in LAGGING.items():
-        text = (await client.get(services[name].url + "/metrics")).text
-        out[name] = sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith(gauge + "{") or line.startswith(gauge + " ")
-        )
-    return out
+    """Each consumer's lag summed over its partitions (the ``LagMonitor`` gauge: end offsets
+    against the group's committed offsets)."""
+    return {
+        name: (await scraped(client, services[name], [gauge]))[gauge]
+        for name, gauge in LAGGING.items()
+    }
 
 
 async def counter_totals(services: dict[str, Service]) -> dict[str, float]:
@@ -462,13 +470,9 @@ async def counter_totals(services: dict[str, Service]) -> dict[str, float]:
     }
     out: dict[str, float] = {}
     async with httpx.AsyncClient(timeout=10) as client:
-        for name, prefixes in wanted.items():
-            text = (await client.get(services[name].url + "/metrics")).text
-            for line in text.splitlines():
-                for prefix in prefixes:
-                    if line.startswith(prefix) and not line.startswith("#"):
-                        key = prefix.removesuffix("_total")
-                        out[key] = out.get(key, 0.0) + float(line.rsplit(" ", 1)[1])
+        for name, counters in wanted.items():
+            for counter, total in (await scraped(client, services[name], counters)).items():
+                out[counter.removesuffix("_total")] = total
     return out
 
 
