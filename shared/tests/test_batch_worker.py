@@ -99,15 +99,18 @@ async def test_records_that_arrive_after_the_prefetch_join_the_next_batch() -> N
     assert handler.done == [1, 4, 1]
 
 
-async def test_each_commit_is_drained_before_the_next_batch_begins() -> None:
-    """The outbox a commit filled is published before the next batch's transaction starts,
-    not beside it (where its records waited on that transaction's turns of the event loop)."""
+async def test_a_live_commit_is_drained_before_the_next_batch_begins() -> None:
+    """After a batch smaller than the batch size (live: no backlog), the outbox its commit
+    filled is published before the next batch's transaction starts, not beside it (where its
+    records waited on that transaction's turns of the event loop)."""
     broker, store = InMemoryBroker(partitions=1), InMemoryOffsetStore()
     seen: list[str] = []
 
     class Recording(Counter):
         async def handle(self, tx: InMemoryTransaction, batch: Batch) -> int:
             seen.append("batch")
+            if seen.count("batch") < 3:  # the next records arrive while this batch runs
+                await publish(broker, b"1", b"1")
             return await super().handle(tx, batch)
 
     async def drain() -> int:
@@ -117,13 +120,41 @@ async def test_each_commit_is_drained_before_the_next_batch_begins() -> None:
     handler = Recording()
     handler.expected = 6
     # A poll timeout of 1 s: no idle drain inside the test.
-    worker, consumer = worker_on(broker, store, handler, 2, poll_timeout_ms=1_000, drain=drain)
+    worker, consumer = worker_on(broker, store, handler, 10, poll_timeout_ms=1_000, drain=drain)
     await consumer.start()
-    await publish(broker, *[b"1"] * 6)
+    await publish(broker, b"1", b"1")
     worker.start()
     await handler.finished.wait()
     await worker.stop()
+    assert handler.done == [2, 2, 2]
     assert seen[:6] == ["batch", "drain"] * 3
+
+
+async def test_under_a_backlog_the_next_batch_does_not_wait_for_the_drain() -> None:
+    """After a full batch (more are waiting) the drain task publishes its commit while the
+    next batch runs: a slow broker does not hold the backlog's batches up. Drains still run
+    one at a time, so records leave in commit order."""
+    broker, store, handler = InMemoryBroker(partitions=1), InMemoryOffsetStore(), Counter()
+    handler.expected = 6
+    in_drain = 0
+    most_in_drain = 0
+
+    async def slow_drain() -> int:
+        nonlocal in_drain, most_in_drain
+        in_drain += 1
+        most_in_drain = max(most_in_drain, in_drain)
+        await handler.finished.wait()  # until every batch committed
+        in_drain -= 1
+        return 0
+
+    worker, consumer = worker_on(broker, store, handler, 2, poll_timeout_ms=1_000, drain=slow_drain)
+    await consumer.start()
+    await publish(broker, *[b"1"] * 6)
+    worker.start()
+    await asyncio.wait_for(handler.finished.wait(), 5)
+    await worker.stop()
+    assert handler.done == [2, 2, 2]
+    assert most_in_drain == 1
 
 
 async def test_the_handler_hears_of_a_commit_before_the_group_commit_is_sent() -> None:

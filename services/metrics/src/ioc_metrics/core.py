@@ -24,6 +24,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import NamedTuple, Protocol
+from uuid import UUID
 
 from ioc_common.events import EventKey
 from ioc_common.reference.units import REFORM_DATE, Level
@@ -41,6 +42,8 @@ from ioc_metrics.facts import (
 
 #: Enum members read through the class are descriptor look-ups: hot loops use these.
 _FLOW, _STOCK = Part.FLOW, Part.STOCK
+#: The event of facts folded without one (``apply_facts``: rebuilds, tests).
+_NO_EVENT = UUID(int=0)
 #: Rows of a stock count toward a period only when they lie in the same tree as its end.
 _ERA_FLOOR = {0: date.min, 1: REFORM_DATE}
 
@@ -277,16 +280,52 @@ def combine(
     return num, den, not any(c.fresh for c in children)
 
 
-async def apply_facts(store: Store, facts: Sequence[Fact]) -> list[Change]:
-    """Fold new facts (of events not seen before) into the stored rows; return the changes."""
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What folding a set of events' facts takes that needs no stored state: one figure per
+    flow identity, one fact per stock identity. Built ahead of the batch's transaction (the
+    processor does it while the previous batch commits) for the events expected to be new;
+    :func:`apply_events` uses it only when the claim finds exactly those events new."""
+
+    #: The events whose facts these are.
+    events: frozenset[EventKey]
+    figures: list[Figure]
+    #: Flow facts a higher revision of their identity in the same facts superseded.
+    superseded: int
+    #: The highest-ranked fact of each stock identity, and how many stock facts there were.
+    stocks: list[Fact]
+    stock_facts: int
+    has_flows: bool
+
+
+def plan_facts(events: dict[EventKey, Sequence[Fact]]) -> Plan:
+    """The :class:`Plan` of these events' facts."""
+    facts = [f for fs in events.values() for f in fs]
     flows = [f for f in facts if f.part is _FLOW]
     all_stocks = [f for f in facts if f.part is _STOCK]
-    stocks = resolve_stock(all_stocks)
     figures, superseded = flow_figures(flows)
+    return Plan(
+        frozenset(events),
+        figures,
+        superseded,
+        resolve_stock(all_stocks),
+        len(all_stocks),
+        bool(flows),
+    )
+
+
+async def apply_facts(store: Store, facts: Sequence[Fact]) -> list[Change]:
+    """Fold new facts (of events not seen before) into the stored rows; return the changes."""
+    return await apply_plan(store, plan_facts({("", _NO_EVENT): facts}))
+
+
+async def apply_plan(store: Store, plan: Plan) -> list[Change]:
+    """Fold a plan of new facts into the stored rows; return the changes."""
+    figures, superseded, stocks = plan.figures, plan.superseded, plan.stocks
     held = await store.save_flow_figures(figures) if figures else []
     winners = await store.save_stock_facts(stocks) if stocks else []
-    if all_stocks:
-        store.superseded[_STOCK] = store.superseded.get(_STOCK, 0) + len(all_stocks) - len(winners)
+    if plan.stock_facts:
+        store.superseded[_STOCK] = store.superseded.get(_STOCK, 0) + plan.stock_facts - len(winners)
 
     #: Per cell, the sum of its identities' deltas (one delta per identity and period).
     flow_add: dict[RowKey, Delta] = {}
@@ -301,7 +340,7 @@ async def apply_facts(store: Store, facts: Sequence[Fact]) -> list[Change]:
             cell = RowKey(f.indicator, g, f.scope, start)
             held_delta = flow_add.get(cell)
             flow_add[cell] = delta if held_delta is None else add_deltas(held_delta, delta)
-    if flows:
+    if plan.has_flows:
         store.superseded[_FLOW] = store.superseded.get(_FLOW, 0) + superseded
     # Flows first: they take only row locks, in one global order (communes, districts, the
     # province; sorted within), and never wait for a province lock while holding rows.
@@ -461,21 +500,31 @@ def value_change(change: Change) -> Delta:
     return Delta(num, (row.den or zero) - (old_den or zero), 0)
 
 
-async def apply_events(
-    store: Store, batch: Sequence[tuple[EventKey, Sequence[Fact]]]
-) -> tuple[list[Change], int]:
-    """Claim the batch's events — (provider, event_id), never the id alone, so one provider
-    cannot silence another — and fold in the facts of those never processed before.
-
-    Returns the changed rows and how many events were new."""
+def first_of_each(
+    batch: Sequence[tuple[EventKey, Sequence[Fact]]],
+) -> dict[EventKey, Sequence[Fact]]:
+    """Each event of a batch once, as first seen (a copy later in the batch is a duplicate)."""
     first: dict[EventKey, Sequence[Fact]] = {}
     for key, facts in batch:
         first.setdefault(key, facts)
+    return first
+
+
+async def apply_events(
+    store: Store, batch: Sequence[tuple[EventKey, Sequence[Fact]]], plan: Plan | None = None
+) -> tuple[list[Change], int]:
+    """Claim the batch's events — (provider, event_id), never the id alone, so one provider
+    cannot silence another — and fold in the facts of those never processed before. ``plan``:
+    one built ahead for the events expected new, used when the claim agrees.
+
+    Returns the changed rows and how many events were new."""
+    first = first_of_each(batch)
     if not first:
         return [], 0
     new = await store.claim_events(list(first))
-    facts = [f for eid, facts in first.items() if eid in new for f in facts]
-    return await apply_facts(store, facts), len(new)
+    if plan is None or plan.events != new:
+        plan = plan_facts({key: facts for key, facts in first.items() if key in new})
+    return await apply_plan(store, plan), len(new)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -36,7 +36,7 @@ from ioc_common.reference.units import UnitTree
 from ioc_common.timeutil import utc_now
 from ioc_common.wire import decode_wire
 from ioc_metrics.config import DEDUP_WINDOW_DAYS
-from ioc_metrics.core import apply_events
+from ioc_metrics.core import Plan, apply_events, first_of_each, plan_facts
 from ioc_metrics.facts import Fact, Poison, facts_of
 from ioc_metrics.instruments import Instruments
 from ioc_metrics.pg import (
@@ -78,12 +78,40 @@ _UNPUBLISHED_MAX = 64
 _TABLE_DRAIN_EVERY_S = 5.0
 
 
+#: Event hashes per generation of ``_RecentEvents`` (≈ 4 MB; many batches of copies' reach).
+_RECENT_EVENTS = 65_536
+
+
 @dataclass(slots=True)
 class _Decoded:
-    """A batch decoded: its events with their facts, and its poison (record, reason, detail)."""
+    """A batch decoded: its events with their facts, and its poison (record, reason, detail);
+    when prepared ahead, also the plan of the events expected new and the freshness rows."""
 
     good: list[tuple[EventKey, list[Fact]]]
     poison: list[tuple[ConsumedRecord, str, str]]
+    plan: Plan | None = None
+    freshness: str | None = None
+
+
+class _RecentEvents:
+    """Hashes of the events this process counted lately: only a guess of which events of a
+    prepared batch are copies, so its plan is built for the others (the claim in the
+    transaction decides; a wrong guess only costs rebuilding the plan there). Two generations
+    of a bounded set: the older one is forgotten when the newer fills."""
+
+    def __init__(self, size: int = _RECENT_EVENTS) -> None:
+        self.size = size
+        self.newer: set[int] = set()
+        self.older: set[int] = set()
+
+    def add(self, keys: Iterable[EventKey]) -> None:
+        self.newer.update(map(hash, keys))
+        if len(self.newer) >= self.size:
+            self.older, self.newer = self.newer, set()
+
+    def __contains__(self, key: EventKey) -> bool:
+        h = hash(key)
+        return h in self.newer or h in self.older
 
 
 #: Records decoded between two yields to the event loop while a transaction runs (≈ 10 ms).
@@ -101,6 +129,8 @@ class _Applied:
     written: Written
     #: The UTC day this transaction kept the dedup window on (None: it did not).
     window_kept_on: date | None = None
+    #: The events it claimed (new or copies): all counted once it commits.
+    counted: set[EventKey] = field(default_factory=set)
 
 
 class BatchProcessor:
@@ -136,6 +166,10 @@ class BatchProcessor:
         self.dedup_window_days = dedup_window_days
         #: The UTC day a committed batch last kept the dedup window (once a day is enough).
         self._window_kept_on: date | None = None
+        #: Events counted lately, and those the batch in its transaction claims: a prepared
+        #: batch's plan leaves them out (``prepare``).
+        self._recent = _RecentEvents()
+        self._in_flight: set[EventKey] = set()
 
     async def stored_offsets(self, partitions: set[Partition]) -> dict[Partition, int]:
         """The next offset to read per partition, as last committed with the aggregates."""
@@ -167,6 +201,18 @@ class BatchProcessor:
             decoded.good.extend(part.good)
             decoded.poison.extend(part.poison)
             await asyncio.sleep(0)
+        # The plan and freshness rows need no stored state: built here, beside the running
+        # transaction, instead of in this batch's own. The events the running batch holds
+        # will be copies once it commits.
+        in_flight, recent = self._in_flight, self._recent
+        expected = {
+            key: facts
+            for key, facts in first_of_each(decoded.good).items()
+            if key not in in_flight and key not in recent
+        }
+        decoded.plan = plan_facts(expected)
+        await asyncio.sleep(0)
+        decoded.freshness = freshness_rows(decoded.good)
         batch.prepared = decoded
 
     async def handle(self, tx: Any, batch: Batch) -> _Applied:
@@ -177,6 +223,7 @@ class BatchProcessor:
         for record, reason, detail in decoded.poison:
             batch.reject(record, reason, detail)
         good = decoded.good
+        self._in_flight = {key for key, _ in good}
         today = utc_now().date()
         kept_on = None
         if today != self._window_kept_on:
@@ -185,17 +232,24 @@ class BatchProcessor:
             if dropped:
                 log.info("metrics.dedup_months_dropped", partitions=dropped)
         store = PostgresStore(tx, self.scales, self._known_nodes, processed_on=today)
-        changes, aggregated = await apply_events(store, good)
+        changes, aggregated = await apply_events(store, good, decoded.plan)
         written = await write_updates(tx, changes, self.scales)
-        await self._touch_freshness(tx, good)
+        # Prepared ahead with the plan, or (not prepared) now.
+        freshness = freshness_rows(good) if decoded.plan is None else decoded.freshness
+        if freshness is not None:
+            await touch_freshness(tx, freshness)
         duplicates = len(good) - aggregated
-        return _Applied(store, aggregated, duplicates, len(changes), written, kept_on)
+        return _Applied(
+            store, aggregated, duplicates, len(changes), written, kept_on, self._in_flight
+        )
 
     async def committed(self, batch: Batch, applied: _Applied) -> None:
         new_nodes = applied.store.new_nodes
         if len(self._known_nodes) + len(new_nodes) > _KNOWN_NODES_MAX:
             self._known_nodes.clear()
         self._known_nodes |= new_nodes  # committed: they exist now
+        self._recent.add(applied.counted)
+        self._in_flight = set()
         if applied.window_kept_on is not None:
             self._window_kept_on = applied.window_kept_on
         if applied.written.ids:
@@ -267,44 +321,6 @@ class BatchProcessor:
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
 
-    async def _touch_freshness(
-        self, conn: Any, good: Sequence[tuple[EventKey, list[Fact]]]
-    ) -> None:
-        latest: dict[tuple[str, str], Fact] = {}
-        for _, facts in good:
-            for f in facts:
-                held = latest.get((f.indicator, f.unit_code))
-                if held is None or (f.observed_at, f.received_at) > (
-                    held.observed_at,
-                    held.received_at,
-                ):
-                    latest[(f.indicator, f.unit_code)] = f
-        if not latest:
-            return
-        await conn.execute(
-            "INSERT INTO metrics_freshness (indicator, unit_code, scope, level, last_observed_at,"
-            " last_received_at, last_processed_at)"
-            " SELECT *, now() FROM json_to_recordset($1::json) AS x(indicator text,"
-            "  unit_code text, scope text, level text, observed_at date, received_at timestamptz)"
-            " ON CONFLICT (indicator, unit_code) DO UPDATE SET"
-            " last_observed_at = GREATEST(metrics_freshness.last_observed_at,"
-            "                             EXCLUDED.last_observed_at),"
-            " last_received_at = GREATEST(metrics_freshness.last_received_at,"
-            "                             EXCLUDED.last_received_at),"
-            " scope = EXCLUDED.scope, level = EXCLUDED.level, last_processed_at = now()",
-            to_json(
-                {
-                    "indicator": f.indicator,
-                    "unit_code": f.unit_code,
-                    "scope": f.scope,
-                    "level": f.level,
-                    "observed_at": f.observed_at,
-                    "received_at": aware(f.received_at),
-                }
-                for f in latest.values()
-            ),
-        )
-
     async def drain_outbox(self) -> int:
         """Publish pending ``MetricUpdates`` records (``ioc_common.kafka.outbox``): the
         batches committed since the last call from memory, and the whole table at start-up,
@@ -330,3 +346,47 @@ class BatchProcessor:
                 self._table_drained_at = None  # still in the table: the next drain takes them
                 raise
         return total
+
+
+def freshness_rows(good: Sequence[tuple[EventKey, list[Fact]]]) -> str | None:
+    """Per (indicator, unit), its latest fact's times, as ``json_to_recordset`` rows (None:
+    no facts)."""
+    latest: dict[tuple[str, str], Fact] = {}
+    for _, facts in good:
+        for f in facts:
+            held = latest.get((f.indicator, f.unit_code))
+            if held is None or (f.observed_at, f.received_at) > (
+                held.observed_at,
+                held.received_at,
+            ):
+                latest[(f.indicator, f.unit_code)] = f
+    if not latest:
+        return None
+    return to_json(
+        {
+            "indicator": f.indicator,
+            "unit_code": f.unit_code,
+            "scope": f.scope,
+            "level": f.level,
+            "observed_at": f.observed_at,
+            "received_at": aware(f.received_at),
+        }
+        for f in latest.values()
+    )
+
+
+async def touch_freshness(conn: Any, rows: str) -> None:
+    """Move each (indicator, unit)'s latest observed and received times forward."""
+    await conn.execute(
+        "INSERT INTO metrics_freshness (indicator, unit_code, scope, level, last_observed_at,"
+        " last_received_at, last_processed_at)"
+        " SELECT *, now() FROM json_to_recordset($1::json) AS x(indicator text,"
+        "  unit_code text, scope text, level text, observed_at date, received_at timestamptz)"
+        " ON CONFLICT (indicator, unit_code) DO UPDATE SET"
+        " last_observed_at = GREATEST(metrics_freshness.last_observed_at,"
+        "                             EXCLUDED.last_observed_at),"
+        " last_received_at = GREATEST(metrics_freshness.last_received_at,"
+        "                             EXCLUDED.last_received_at),"
+        " scope = EXCLUDED.scope, level = EXCLUDED.level, last_processed_at = now()",
+        rows,
+    )
