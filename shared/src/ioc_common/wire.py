@@ -21,8 +21,10 @@ reads the form the metrics service writes with msgspec and anything else through
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime
-from typing import Annotated, Any, ClassVar, Final, Literal
+from operator import attrgetter, le
+from typing import Annotated, Any, ClassVar, Final, Literal, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -32,11 +34,13 @@ from ioc_common.events import (
     MAX_METRIC_UPDATES,
     SCHEMA_VERSION,
     AggregationLevel,
+    BtsPayload,
     Family,
     MetricUpdated,
     MetricUpdates,
     MobileOperator,
     PaymentChannel,
+    PublicServicePayload,
     ServiceLevel,
     Technology,
     TelemetryEvent,
@@ -47,17 +51,41 @@ from ioc_common.timeutil import Granularity
 _Amount = Annotated[float, Meta(ge=0, le=1e16)]
 
 
+def _pairs_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """The named attributes of an object, always as a tuple (``attrgetter`` of one name
+    returns the bare value, so a single name is read twice)."""
+    return attrgetter(*names) if len(names) > 1 else attrgetter(names[0], names[0])
+
+
 class _Payload(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    #: (part, whole) pairs: a part above its whole is pydantic's to refuse, with its reason.
-    PARTS: ClassVar[tuple[tuple[str, str], ...]] = ()
+    #: The contract's (part, whole) pairs (``events.Parts.PARTS``): a part above its whole is
+    #: pydantic's to refuse, with its reason. Read as two tuples and compared in C.
+    _parts: ClassVar[Callable[[Any], tuple[Any, ...]] | None] = None
+    _wholes: ClassVar[Callable[[Any], tuple[Any, ...]] | None] = None
 
     def sound(self) -> bool:
-        return all(getattr(self, part) <= getattr(self, whole) for part, whole in self.PARTS)
+        parts, wholes = type(self)._parts, type(self)._wholes
+        if parts is None or wholes is None:
+            return True
+        return all(map(le, parts(self), wholes(self)))
 
 
+P = TypeVar("P", bound=type[_Payload])
+
+
+def _checking(pairs: tuple[tuple[str, str], ...]) -> Callable[[P], P]:
+    """A payload class that ``sound()`` checks for these (part, whole) pairs."""
+
+    def apply(cls: P) -> P:
+        cls._parts = _pairs_getter(tuple(part for part, _ in pairs))
+        cls._wholes = _pairs_getter(tuple(whole for _, whole in pairs))
+        return cls
+
+    return apply
+
+
+@_checking(BtsPayload.PARTS)
 class BtsWirePayload(_Payload, frozen=True):
-    PARTS: ClassVar[tuple[tuple[str, str], ...]] = (("villages_covered", "villages_total"),)
-
     operator: MobileOperator
     technology: Technology
     sites: Annotated[int, Meta(ge=0, le=100_000)]
@@ -65,13 +93,8 @@ class BtsWirePayload(_Payload, frozen=True):
     villages_covered: Annotated[int, Meta(ge=0, le=100_000)]
 
 
+@_checking(PublicServicePayload.PARTS)
 class PublicServiceWirePayload(_Payload, frozen=True):
-    PARTS: ClassVar[tuple[tuple[str, str], ...]] = (
-        ("dossiers_online", "dossiers_total"),
-        ("dossiers_processed_online", "dossiers_total"),
-        ("paid_online", "dossiers_total"),
-    )
-
     service_level: ServiceLevel
     dossiers_total: Annotated[int, Meta(ge=0, le=10**9)]
     dossiers_online: Annotated[int, Meta(ge=0, le=10**9)]
