@@ -25,7 +25,7 @@ from ioc_common.db import create_engine
 from ioc_common.timeutil import Granularity
 from ioc_metrics.core import Figure, Held, flow_figures
 from ioc_metrics.db import pg_transaction
-from ioc_metrics.facts import Fact, Part
+from ioc_metrics.facts import Fact, Part, fact_key_of, period_tag
 from ioc_metrics.pg import ConcurrentFactWrite, PostgresStore
 
 pytestmark = pytest.mark.connected
@@ -49,6 +49,7 @@ def _flow(num: int, observed_at: date, revision: int = 1) -> Fact:
         received_at=datetime(2025, 3, 1, tzinfo=UTC),
         event_id=uuid.uuid4(),
         source="dept-a",
+        fact_key=fact_key_of(Part.FLOW, "", period_tag(observed_at, Granularity.MONTH), "dept-a"),
     )
 
 

@@ -107,6 +107,9 @@ class Fact(NamedTuple):
     event_id: UUID
     #: The provider that sent the event: with ``event_id``, the event's identity.
     source: str
+    #: Identity within (indicator, unit): ``fact_key_of``, made once with the fact (a batch
+    #: asks it several times per fact).
+    fact_key: str
 
     @property
     def level(self) -> Level:
@@ -118,20 +121,25 @@ class Fact(NamedTuple):
         return scopes_of(self.scope)
 
     @property
-    def fact_key(self) -> str:
-        """Identity within (indicator, unit): the series and period for a stock (whoever
-        reports it); the same plus the provider for a flow — each provider's flows are its own
-        figures, which add up with the other providers' ones. The provider comes last: series
-        are built from payload enums, which never contain a date, so keys cannot collide."""
-        # A StrEnum formats as its value (``.value`` is a slow property in a hot path).
-        key = f"{self.series}|{self.observed_at.isoformat()}|{self.granularity}"
-        return f"{key}|{self.source}" if self.part is _FLOW else key
-
-    @property
     def rank(self) -> tuple[int, datetime, UUID]:
         """Among facts with one identity the highest wins, whatever order they arrive in. (UUIDs
         order as their text does, which is how PostgreSQL breaks the same tie.)"""
         return (self.revision, self.received_at, self.event_id)
+
+
+def period_tag(observed_at: date, granularity: Granularity) -> str:
+    """The period part of a fact's identity: ``2025-03-01|month``."""
+    # A StrEnum formats as its value (``.value`` is a slow property in a hot path).
+    return f"{observed_at.isoformat()}|{granularity}"
+
+
+def fact_key_of(part: Part, series: str, period: str, source: str) -> str:
+    """Identity within (indicator, unit): the series and period (``period_tag``) for a stock
+    (whoever reports it); the same plus the provider for a flow — each provider's flows are
+    its own figures, which add up with the other providers' ones. The provider comes last:
+    series are built from payload enums, which never contain a date, so keys cannot
+    collide."""
+    return f"{series}|{period}|{source}" if part is _FLOW else f"{series}|{period}"
 
 
 def to_decimal(number: float | int) -> Decimal:
@@ -215,12 +223,15 @@ def facts_of(event: AnyTelemetry, catalogue: Catalogue, tree: UnitTree) -> list[
             if p.value is None:
                 raise Poison("invalid_form", f"{indicator.code} is a {indicator.kind}: send value")
             num, den = to_decimal(p.value), None
+        part = part_of(indicator)
+        key = fact_key_of(part, "", period_tag(observed_at, granularity), source)
         return [
-            Fact(indicator.code, part_of(indicator), unit_code, scope, "", observed_at,
-                 granularity, num, den, revision, received_at, event_id, source)
+            Fact(indicator.code, part, unit_code, scope, "", observed_at, granularity, num, den,
+                 revision, received_at, event_id, source, key)
         ]  # fmt: skip
 
     payload = event.payload
+    period = period_tag(observed_at, granularity)
     out: list[Fact] = []
     for r in _recipes(catalogue, event.family):  # the enum: ``.value`` is a slow property
         # Payload fields are ints or StrEnums: f-strings give the same text as their JSON form.
@@ -236,8 +247,9 @@ def facts_of(event: AnyTelemetry, catalogue: Catalogue, tree: UnitTree) -> list[
         else:
             assert r.value is not None
             num, den = to_decimal(getattr(payload, r.value)), None
+        key = fact_key_of(r.part, series, period, source)
         out.append(
             Fact(r.code, r.part, unit_code, scope, series, observed_at, granularity, num, den,
-                 revision, received_at, event_id, source)
+                 revision, received_at, event_id, source, key)
         )  # fmt: skip
     return out

@@ -67,12 +67,13 @@ class RebuildResult:
 
 def _fact(r: Any) -> Fact:
     part = Part(r["part"])
-    # A flow's identity ends with its provider (``facts.Fact.fact_key``); a stock's has none.
+    # A flow's identity ends with its provider (``facts.fact_key_of``); a stock's has none.
     source = r["fact_key"].rpartition("|")[2] if part is Part.FLOW else ""
     return Fact(
         r["indicator"], part, r["unit_code"], r["scope"], r["series"], r["observed_at"],
         Granularity(r["granularity"]), r["num"], r["den"], r["revision"], r["received_at"],
         UUID(bytes=r["event_id"].bytes), source,  # asyncpg's own UUID type: not JSON-able
+        r["fact_key"],
     )  # fmt: skip
 
 
