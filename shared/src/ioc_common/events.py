@@ -294,6 +294,11 @@ def encode_event(event: BaseModel) -> bytes:
 #: on both everywhere (ingest's seen store, metrics' processed ids), so one department can never
 #: claim, or silence, an id another one used.
 EventKey = tuple[str, UUID]
+#: Days an event's identity stays remembered once handled, by ingest (published) and metrics
+#: (counted): kept in monthly partitions (``db.partitions.keep_window``), so a month is
+#: forgotten once all its days are older than this. Longer than Kafka's 7-day retention (a
+#: replay of the whole topic is still deduplicated) and a month of a department's resends.
+DEDUP_WINDOW_DAYS: Final = 35
 #: What a figure says, leaving out when it arrived and who/which id sent it.
 _CONTENT_EXCLUDE: Final = frozenset({"event_id", "received_at", "source"})
 

@@ -41,7 +41,7 @@ from ioc_ingest.metrics import IngestMetrics
 from ioc_ingest.publishing import PooledPublisher
 from ioc_ingest.ratelimit import RateLimiter
 from ioc_ingest.schemas import BatchRequest, Submission
-from ioc_ingest.seen import PgSeenStore, SeenStore
+from ioc_ingest.seen import PgSeenStore, SeenStore, keep_seen_window
 from ioc_ingest.state import IngestState
 from ioc_ingest.validation import EventValidator
 
@@ -140,6 +140,11 @@ def create_app(
             ),
         )
         starter: asyncio.Task[None] | None = None
+        window_keeper = None
+        if pg_seen is not None:
+            window_keeper = asyncio.create_task(
+                keep_seen_window(pg_seen, settings.dedup_window_days)
+            )
         try:
             await pub.start()
         except BrokerUnavailable as exc:
@@ -151,10 +156,11 @@ def create_app(
         try:
             yield
         finally:
-            if starter is not None:
-                starter.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await starter
+            for task in (starter, window_keeper):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await pub.stop()
             await app.state.ingest.ingestor.flush()  # the ids recorded behind their answers
             if pg_seen is not None:

@@ -14,16 +14,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
 import asyncpg
 
 from ioc_common.db import async_url
+from ioc_common.db.partitions import keep_window
 from ioc_common.errors import DatabaseUnavailable
+from ioc_common.logs import get_logger
+from ioc_common.timeutil import utc_now
 from ioc_ingest.coalesce import Coalescer
+
+log = get_logger("ioc.ingest.seen")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,15 +56,21 @@ class SeenStore(Protocol):
     async def is_ready(self) -> bool: ...
 
 
+#: Where published ids are remembered, a partition per month (``ioc_common.db.partitions``).
+SEEN_EVENTS = "ingest_seen_events"
+#: Any kept month may hold an id: each partition's key is probed.
 _SEEN = (
-    "SELECT s.provider, s.event_id, s.content_sha256 FROM ingest_seen_events s"
+    f"SELECT s.provider, s.event_id, s.content_sha256 FROM {SEEN_EVENTS} s"
     " JOIN unnest($1::text[], $2::uuid[]) AS k(provider, event_id) USING (provider, event_id)"
 )
+#: Each id lands in the partition of its UTC month (migration 0016); an id already there is
+#: left alone, and one in an earlier kept month was found by ``seen`` before it was published.
 _RECORD = (
-    'INSERT INTO ingest_seen_events (event_id, provider, family, topic, partition, "offset",'
-    " received_at, content_sha256) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[],"
-    " $4::text[], $5::int[], $6::bigint[], $7::timestamptz[], $8::bytea[])"
-    " ON CONFLICT (provider, event_id) DO NOTHING"
+    f'INSERT INTO {SEEN_EVENTS} (event_id, provider, family, topic, partition, "offset",'
+    " received_at, content_sha256, seen_month) SELECT *, date_trunc('month', r AT TIME ZONE"
+    " 'UTC')::date FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[],"
+    " $6::bigint[], $7::timestamptz[], $8::bytea[]) AS k(i, p, f, t, n, o, r, c)"
+    " ON CONFLICT DO NOTHING"
 )
 _Key = tuple[str, uuid.UUID]
 #: What a lost, refused or broken connection raises; all of them mean "answer 503".
@@ -170,12 +181,51 @@ class PgSeenStore:
         except _DB_ERRORS as exc:
             raise _db_down(exc) from exc
 
+    async def keep_window(self, today: date, window_days: int) -> list[str]:
+        """Make this month's and the next month's partitions and drop the months wholly older
+        than the dedup window (an id published longer ago may be published again). Returns
+        the partitions dropped."""
+        try:
+            async with self._require_pool().acquire() as conn, conn.transaction():
+                return await keep_window(conn, SEEN_EVENTS, today, window_days)
+        except _DB_ERRORS as exc:
+            raise _db_down(exc) from exc
+
     async def is_ready(self) -> bool:
         try:
             await self._require_pool().fetchval("SELECT 1", timeout=3)
         except Exception:  # any failure means "not ready"
             return False
         return True
+
+
+#: Seconds between two checks of the UTC day: the window is kept once a day, the first check
+#: after the day turned (the next month's partition exists a month ahead).
+WINDOW_CHECK_EVERY_S = 3600.0
+
+
+async def keep_seen_window(
+    store: PgSeenStore,
+    window_days: int,
+    *,
+    every_s: float = WINDOW_CHECK_EVERY_S,
+    today: Callable[[], date] = lambda: utc_now().date(),
+) -> None:
+    """For as long as the service runs: keep the dedup window at start and once per UTC day.
+    A database that does not answer is logged and tried again at the next check."""
+    kept_on: date | None = None
+    while True:
+        day = today()
+        if day != kept_on:
+            try:
+                dropped = await store.keep_window(day, window_days)
+            except DatabaseUnavailable as exc:
+                log.warning("ingest.dedup_window_failed", error=exc.message_en)
+            else:
+                kept_on = day
+                if dropped:
+                    log.info("ingest.dedup_months_dropped", partitions=dropped)
+        await asyncio.sleep(every_s)
 
 
 class InMemorySeenStore:

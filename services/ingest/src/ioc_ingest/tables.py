@@ -41,4 +41,6 @@ seen_events = sa.Table(
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
     #: SHA-256 of what the event says (not when it arrived): a re-send with other content is 409.
     sa.Column("content_sha256", sa.LargeBinary(32), nullable=True),
+    #: The UTC month of ``received_at``: the table is partitioned by it (migration 0016).
+    sa.Column("seen_month", sa.Date, primary_key=True),
 )

@@ -5,13 +5,10 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
+from ioc_common.events import DEDUP_WINDOW_DAYS
 from ioc_common.secrets import SecretValue
 from ioc_common.settings import ServiceSettings
 from ioc_common.topics import TELEMETRY_TOPICS
-
-#: Days an event id stays remembered once counted: longer than Kafka's retention (7 days) and
-#: than a month of a department's resends.
-DEDUP_WINDOW_DAYS = 35
 
 
 class MetricsSettings(ServiceSettings):

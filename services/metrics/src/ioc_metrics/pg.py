@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Iterable, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
 import orjson
 
-from ioc_common.db.partitions import keep_months, month_start
+from ioc_common.db.partitions import keep_window, month_start
 from ioc_common.events import EventKey
 from ioc_common.timeutil import Granularity, utc_now
 from ioc_metrics.core import (
@@ -105,8 +105,7 @@ async def keep_dedup_window(conn: Any, today: date, window_days: int) -> list[st
     """Make the months ``claim_events`` writes to (this one and the next) and forget the
     months wholly older than the dedup window: an id counted more than ``window_days`` ago
     may be counted again. Returns the partitions dropped."""
-    forget_before = today - timedelta(days=window_days)
-    return await keep_months(conn, PROCESSED_EVENTS, today, forget_before=forget_before)
+    return await keep_window(conn, PROCESSED_EVENTS, today, window_days)
 
 
 #: The advisory-lock namespace of the metrics service's province locks (high 32 bits).

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ioc_common.catalogue import Catalogue
 from ioc_common.db import pg_transaction
-from ioc_common.events import EventKey, event_key
+from ioc_common.events import DEDUP_WINDOW_DAYS, EventKey, event_key
 from ioc_common.kafka.batch_worker import Batch, apply_batch
 from ioc_common.kafka.consumer import Partition
 from ioc_common.kafka.outbox import Written, drain_outbox, publish_written
@@ -35,7 +35,6 @@ from ioc_common.logs import get_logger
 from ioc_common.reference.units import UnitTree
 from ioc_common.timeutil import utc_now
 from ioc_common.wire import decode_wire
-from ioc_metrics.config import DEDUP_WINDOW_DAYS
 from ioc_metrics.core import Plan, apply_events, first_of_each, plan_facts
 from ioc_metrics.facts import Fact, Poison, facts_of
 from ioc_metrics.instruments import Instruments

@@ -11,7 +11,7 @@ window are dropped).
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,40}")
@@ -75,6 +75,12 @@ async def keep_months(conn: Any, table: str, today: date, *, forget_before: date
             await conn.execute(f"DROP TABLE {name}")
             dropped.append(name)
     return dropped
+
+
+async def keep_window(conn: Any, table: str, today: date, window_days: int) -> list[str]:
+    """``keep_months`` for rows remembered ``window_days``: a month is dropped once all its
+    days lie more than ``window_days`` before ``today``."""
+    return await keep_months(conn, table, today, forget_before=today - timedelta(days=window_days))
 
 
 def _checked(table: str) -> str:
