@@ -40,6 +40,7 @@ from bench.payloads import PROBE_PROVINCE, communes, submission
 from bench.stack import Service, Stack, plain_url, say
 from ioc_common.db import create_engine, session_factory
 from ioc_common.kafka.admin import ensure_topics
+from ioc_common.kafka.lag import DEFAULT_INTERVAL_S
 from ioc_common.reference.units import Level, unit_tree
 from ioc_common.testing import LocalServer
 from ioc_common.timeutil import vietnam_today
@@ -262,8 +263,10 @@ async def soak(
                 at = time.perf_counter() - started
                 for name, s in services.items():
                     rss[name].append((at, s.rss_mb()))
-                for name, records in (await consumer_lag(client, services)).items():
-                    lag[name].append((at, records))
+                if at >= LAG_GAUGE_REFRESH_S:  # before: the gauges may still hold a value
+                    # from the capacity run that came just before this one
+                    for name, records in (await consumer_lag(client, services)).items():
+                        lag[name].append((at, records))
                 await asyncio.sleep(2.0)
 
     feed_ms: list[float] = []
@@ -431,6 +434,9 @@ async def pipeline_capacity(
     return {"events_per_s": rate, "posted": posted["events"], "catch_up_s": caught_up_s}
 
 
+#: Seconds between two refreshes of the services' lag gauges (``LagMonitor``): the lag is sampled
+#: from then on, once every gauge was computed inside the steady run.
+LAG_GAUGE_REFRESH_S = DEFAULT_INTERVAL_S
 #: The consumers whose lag is sampled, and the gauge each exports (records behind, per partition).
 LAGGING = {"metrics": "ioc_metrics_consumer_lag", "alerts": "ioc_alerts_consumer_lag"}
 
@@ -610,7 +616,8 @@ def run(
             **common,
         },
         "consumer_lag": {
-            "title": "Consumer lag under the steady load (records not yet read, all partitions)",
+            "title": "Consumer lag under the steady load (records not yet read, all partitions;"
+            f" sampled every 2 s from {LAG_GAUGE_REFRESH_S:.0f} s in, the gauges' refresh)",
             "services": {
                 name: {
                     "max_records": max((v for _, v in series), default=None),
