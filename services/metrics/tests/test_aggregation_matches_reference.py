@@ -137,7 +137,9 @@ async def run_engine(
     batch: list[tuple[EventKey, list[Any]]] = []
 
     async def apply() -> None:
-        plan = plan_facts(first_of_each(batch)) if planned else None
+        first = first_of_each(batch)
+        facts = [f for fs in first.values() for f in fs]
+        plan = plan_facts(facts, frozenset(first)) if planned else None
         await apply_events(store, batch, plan)
 
     for i, raw in enumerate(stream):

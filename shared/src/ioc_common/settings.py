@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ioc_common.events import DEDUP_WINDOW_DAYS
 from ioc_common.secrets import SecretValue, refuse_weak
+
+#: Days an event's identity stays remembered once handled (``events.DEDUP_WINDOW_DAYS``): the
+#: setting of ingest and metrics alike.
+DedupWindowDays = Annotated[int, Field(default=DEDUP_WINDOW_DAYS, ge=1, le=3650)]
 
 
 class ServiceSettings(BaseSettings):

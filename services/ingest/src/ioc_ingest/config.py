@@ -5,8 +5,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from ioc_common.events import DEDUP_WINDOW_DAYS
-from ioc_common.settings import ServiceSettings
+from ioc_common.settings import DedupWindowDays, ServiceSettings
 
 
 class IngestSettings(ServiceSettings):
@@ -39,7 +38,7 @@ class IngestSettings(ServiceSettings):
     #: Connections for the seen-id store (one statement per call, so a few serve many requests).
     seen_pool_size: int = Field(default=10, ge=1, le=100)
     #: Days a published event id stays remembered (docs/ingest.md, "Dedup window").
-    dedup_window_days: int = Field(default=DEDUP_WINDOW_DAYS, ge=1, le=3650)
+    dedup_window_days: DedupWindowDays
     #: How long a seen-id statement may take before the request answers 503.
     database_timeout_seconds: float = Field(default=10.0, gt=0)
     #: The Retry-After a 503 carries.

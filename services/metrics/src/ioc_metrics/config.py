@@ -5,9 +5,8 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
-from ioc_common.events import DEDUP_WINDOW_DAYS
 from ioc_common.secrets import SecretValue
-from ioc_common.settings import ServiceSettings
+from ioc_common.settings import DedupWindowDays, ServiceSettings
 from ioc_common.topics import TELEMETRY_TOPICS
 
 
@@ -22,7 +21,7 @@ class MetricsSettings(ServiceSettings):
     #: Off for an API-only replica (the consumer group then scales on other replicas).
     consumer_enabled: bool = True
     #: Days an event id stays remembered once counted (docs/metrics.md, "Dedup window").
-    dedup_window_days: int = Field(default=DEDUP_WINDOW_DAYS, ge=1, le=3650)
+    dedup_window_days: DedupWindowDays
     retry_backoff_max_s: float = Field(default=5.0, gt=0)
     #: The telemetry topics to consume (tests point a service at topics of their own).
     topics: tuple[str, ...] = TELEMETRY_TOPICS

@@ -24,7 +24,6 @@ from datetime import date, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import NamedTuple, Protocol
-from uuid import UUID
 
 from ioc_common.events import EventKey
 from ioc_common.reference.units import REFORM_DATE, Level
@@ -42,8 +41,6 @@ from ioc_metrics.facts import (
 
 #: Enum members read through the class are descriptor look-ups: hot loops use these.
 _FLOW, _STOCK = Part.FLOW, Part.STOCK
-#: The event of facts folded without one (``apply_facts``: rebuilds, tests).
-_NO_EVENT = UUID(int=0)
 #: Rows of a stock count toward a period only when they lie in the same tree as its end.
 _ERA_FLOOR = {0: date.min, 1: REFORM_DATE}
 
@@ -298,14 +295,13 @@ class Plan:
     has_flows: bool
 
 
-def plan_facts(events: dict[EventKey, Sequence[Fact]]) -> Plan:
-    """The :class:`Plan` of these events' facts."""
-    facts = [f for fs in events.values() for f in fs]
+def plan_facts(facts: Sequence[Fact], events: frozenset[EventKey] = frozenset()) -> Plan:
+    """The :class:`Plan` of these facts, of these events."""
     flows = [f for f in facts if f.part is _FLOW]
     all_stocks = [f for f in facts if f.part is _STOCK]
     figures, superseded = flow_figures(flows)
     return Plan(
-        frozenset(events),
+        events,
         figures,
         superseded,
         resolve_stock(all_stocks),
@@ -316,7 +312,7 @@ def plan_facts(events: dict[EventKey, Sequence[Fact]]) -> Plan:
 
 async def apply_facts(store: Store, facts: Sequence[Fact]) -> list[Change]:
     """Fold new facts (of events not seen before) into the stored rows; return the changes."""
-    return await apply_plan(store, plan_facts({("", _NO_EVENT): facts}))
+    return await apply_plan(store, plan_facts(facts))
 
 
 async def apply_plan(store: Store, plan: Plan) -> list[Change]:
@@ -523,7 +519,8 @@ async def apply_events(
         return [], 0
     new = await store.claim_events(list(first))
     if plan is None or plan.events != new:
-        plan = plan_facts({key: facts for key, facts in first.items() if key in new})
+        claimed = [f for key, facts in first.items() if key in new for f in facts]
+        plan = plan_facts(claimed, frozenset(new))
     return await apply_plan(store, plan), len(new)
 
 

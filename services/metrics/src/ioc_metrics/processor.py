@@ -209,7 +209,9 @@ class BatchProcessor:
             for key, facts in first_of_each(decoded.good).items()
             if key not in in_flight and key not in recent
         }
-        decoded.plan = plan_facts(expected)
+        decoded.plan = plan_facts(
+            [f for facts in expected.values() for f in facts], frozenset(expected)
+        )
         await asyncio.sleep(0)
         decoded.freshness = freshness_rows(decoded.good)
         batch.prepared = decoded

@@ -11,8 +11,10 @@ window are dropped).
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
+
+import sqlalchemy as sa
 
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_]{0,40}")
 _MONTH_SUFFIX = re.compile(r"_p(\d{4})(\d{2})")
@@ -81,6 +83,43 @@ async def keep_window(conn: Any, table: str, today: date, window_days: int) -> l
     """``keep_months`` for rows remembered ``window_days``: a month is dropped once all its
     days lie more than ``window_days`` before ``today``."""
     return await keep_months(conn, table, today, forget_before=today - timedelta(days=window_days))
+
+
+# --- for migrations (``op``: Alembic's operations) ----------------------------------------------
+
+
+def set_aside(op: Any, table: str) -> str:
+    """Rename ``table`` (and its primary key) out of the way; returns the new name."""
+    old = f"{_checked(table)}_unpartitioned"
+    op.execute(f"ALTER TABLE {table} RENAME TO {old}")
+    op.execute(f"ALTER TABLE {old} RENAME CONSTRAINT {table}_pkey TO {old}_pkey")
+    return old
+
+
+def move_into_months(
+    op: Any, table: str, *, columns: str, column_types: str, key: str, month: str, month_of: str
+) -> None:
+    """Make ``table`` one partitioned by ``month`` (a new ``date`` column: the first day of the
+    UTC month of the old rows' time stamp ``month_of``), keyed by ``key`` plus the month, with
+    a partition for every month from its oldest row's to the next one, its rows moved in."""
+    old = set_aside(op, table)
+    op.execute(
+        f"CREATE TABLE {table} ({column_types}, {month} date NOT NULL,"
+        f" PRIMARY KEY ({key}, {month})) PARTITION BY RANGE ({month})"
+    )
+    today = datetime.now(UTC).date()
+    oldest = (
+        op.get_bind()
+        .execute(sa.text(f"SELECT min(({month_of} AT TIME ZONE 'UTC')::date) FROM {old}"))
+        .scalar()
+    )
+    for first in months_between(min(oldest or today, today), next_month(today)):
+        op.execute(create_partition_sql(table, first))
+    op.execute(
+        f"INSERT INTO {table} ({columns}, {month}) SELECT {columns},"
+        f" date_trunc('month', {month_of} AT TIME ZONE 'UTC')::date FROM {old}"
+    )
+    op.execute(f"DROP TABLE {old}")
 
 
 def _checked(table: str) -> str:

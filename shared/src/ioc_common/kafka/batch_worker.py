@@ -274,8 +274,13 @@ class BatchWorker(Generic[Tx, R]):
             self._group_committer = asyncio.create_task(
                 self._commit_group(), name=f"{self.name}-group-commit"
             )
-        if len(batch.records) < self.batch_size:
+        if not self._backlog(len(batch.records)):
             await asyncio.shield(self._group_committer)
+
+    def _backlog(self, records: int) -> bool:
+        """A full batch: more are waiting, so what follows a commit (drain, group commit) may
+        run beside the next batch; after a smaller one (live) it runs before it."""
+        return records >= self.batch_size
 
     async def _commit_group(self) -> None:
         """Commit the latest offsets to the consumer group until none are left (those of
@@ -339,9 +344,9 @@ class BatchWorker(Generic[Tx, R]):
                     await self.backoff.wait(self._stopping)
                     continue
                 self.backoff.reset()
-                if records >= self.batch_size and self._drainer is not None:
-                    # A full batch: more are waiting. The drain task publishes this commit
-                    # beside the next batch (in commit order: one drain at a time).
+                if self._backlog(records) and self._drainer is not None:
+                    # The drain task publishes this commit beside the next batch (in commit
+                    # order: one drain at a time).
                     self._drain_wanted.set()
                 else:
                     # Live: publish what this commit wrote before the next batch begins;

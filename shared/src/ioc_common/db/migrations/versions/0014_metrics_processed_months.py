@@ -15,12 +15,10 @@ Create Date: 2026-12-04
 """
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
-import sqlalchemy as sa
 from alembic import op
 
-from ioc_common.db.partitions import create_partition_sql, months_between, next_month
+from ioc_common.db.partitions import move_into_months, set_aside
 
 revision: str = "0014"
 down_revision: str | None = "0013"
@@ -28,43 +26,29 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _TABLE = "metrics_processed_events"
-_OLD = "metrics_processed_events_unpartitioned"
 
 
 def upgrade() -> None:
-    op.execute(f"ALTER TABLE {_TABLE} RENAME TO {_OLD}")
-    op.execute(f"ALTER TABLE {_OLD} RENAME CONSTRAINT {_TABLE}_pkey TO {_OLD}_pkey")
-    op.execute(
-        f"CREATE TABLE {_TABLE} (provider varchar(64) NOT NULL, event_id uuid NOT NULL,"
-        " processed_month date NOT NULL, PRIMARY KEY (provider, event_id, processed_month))"
-        " PARTITION BY RANGE (processed_month)"
+    move_into_months(
+        op,
+        _TABLE,
+        columns="provider, event_id",
+        column_types="provider varchar(64) NOT NULL, event_id uuid NOT NULL",
+        key="provider, event_id",
+        month="processed_month",
+        month_of="processed_at",
     )
-    today = datetime.now(UTC).date()
-    oldest = (
-        op.get_bind()
-        .execute(sa.text(f"SELECT min((processed_at AT TIME ZONE 'UTC')::date) FROM {_OLD}"))
-        .scalar()
-    )
-    for month in months_between(min(oldest or today, today), next_month(today)):
-        op.execute(create_partition_sql(_TABLE, month))
-    op.execute(
-        f"INSERT INTO {_TABLE} (provider, event_id, processed_month)"
-        " SELECT provider, event_id,"
-        f"  date_trunc('month', processed_at AT TIME ZONE 'UTC')::date FROM {_OLD}"
-    )
-    op.execute(f"DROP TABLE {_OLD}")
 
 
 def downgrade() -> None:
-    op.execute(f"ALTER TABLE {_TABLE} RENAME TO {_OLD}")
-    op.execute(f"ALTER TABLE {_OLD} RENAME CONSTRAINT {_TABLE}_pkey TO {_OLD}_pkey")
+    old = set_aside(op, _TABLE)
     op.execute(
         f"CREATE TABLE {_TABLE} (provider varchar(64) NOT NULL DEFAULT '', event_id uuid NOT NULL,"
         " processed_at timestamptz NOT NULL DEFAULT now(), PRIMARY KEY (provider, event_id))"
     )
     op.execute(
         f"INSERT INTO {_TABLE} (provider, event_id, processed_at)"
-        f" SELECT provider, event_id, min(processed_month)::timestamptz FROM {_OLD}"
+        f" SELECT provider, event_id, min(processed_month)::timestamptz FROM {old}"
         " GROUP BY provider, event_id"
     )
-    op.execute(f"DROP TABLE {_OLD}")
+    op.execute(f"DROP TABLE {old}")

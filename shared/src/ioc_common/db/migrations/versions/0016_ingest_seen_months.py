@@ -14,12 +14,10 @@ Create Date: 2026-12-04
 """
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 
-import sqlalchemy as sa
 from alembic import op
 
-from ioc_common.db.partitions import create_partition_sql, months_between, next_month
+from ioc_common.db.partitions import move_into_months, set_aside
 
 revision: str = "0016"
 down_revision: str | None = "0015"
@@ -27,7 +25,6 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 _TABLE = "ingest_seen_events"
-_OLD = "ingest_seen_events_unpartitioned"
 _COLUMNS = 'event_id, provider, family, topic, partition, "offset", received_at, content_sha256'
 _COLUMN_TYPES = (
     "event_id uuid NOT NULL, provider varchar(64) NOT NULL, family varchar(32) NOT NULL,"
@@ -36,39 +33,25 @@ _COLUMN_TYPES = (
 )
 
 
-def _set_aside() -> None:
-    op.execute(f"ALTER TABLE {_TABLE} RENAME TO {_OLD}")
-    op.execute(f"ALTER TABLE {_OLD} RENAME CONSTRAINT {_TABLE}_pkey TO {_OLD}_pkey")
-
-
 def upgrade() -> None:
     op.drop_index("ix_ingest_seen_events_received_at", table_name=_TABLE)
-    _set_aside()
-    op.execute(
-        f"CREATE TABLE {_TABLE} ({_COLUMN_TYPES}, seen_month date NOT NULL,"
-        " PRIMARY KEY (provider, event_id, seen_month)) PARTITION BY RANGE (seen_month)"
+    move_into_months(
+        op,
+        _TABLE,
+        columns=_COLUMNS,
+        column_types=_COLUMN_TYPES,
+        key="provider, event_id",
+        month="seen_month",
+        month_of="received_at",
     )
-    today = datetime.now(UTC).date()
-    oldest = (
-        op.get_bind()
-        .execute(sa.text(f"SELECT min((received_at AT TIME ZONE 'UTC')::date) FROM {_OLD}"))
-        .scalar()
-    )
-    for month in months_between(min(oldest or today, today), next_month(today)):
-        op.execute(create_partition_sql(_TABLE, month))
-    op.execute(
-        f"INSERT INTO {_TABLE} ({_COLUMNS}, seen_month) SELECT {_COLUMNS},"
-        f" date_trunc('month', received_at AT TIME ZONE 'UTC')::date FROM {_OLD}"
-    )
-    op.execute(f"DROP TABLE {_OLD}")
 
 
 def downgrade() -> None:
-    _set_aside()
+    old = set_aside(op, _TABLE)
     op.execute(f"CREATE TABLE {_TABLE} ({_COLUMN_TYPES}, PRIMARY KEY (provider, event_id))")
     op.execute(
         f"INSERT INTO {_TABLE} ({_COLUMNS}) SELECT DISTINCT ON (provider, event_id) {_COLUMNS}"
-        f" FROM {_OLD} ORDER BY provider, event_id, seen_month"
+        f" FROM {old} ORDER BY provider, event_id, seen_month"
     )
-    op.execute(f"DROP TABLE {_OLD}")
+    op.execute(f"DROP TABLE {old}")
     op.create_index("ix_ingest_seen_events_received_at", _TABLE, ["received_at"])
