@@ -223,30 +223,24 @@ class Delta(NamedTuple):
 
 def flow_figures(facts: Sequence[Fact]) -> tuple[list[Figure], int]:
     """One figure per flow identity: the sum of its facts at their highest revision; also how
-    many facts a higher revision in the same batch superseded."""
-    groups: dict[tuple[str, str, str], list[Fact]] = defaultdict(list)
-    for fact in facts:
-        groups[(fact.indicator, fact.unit_code, fact.fact_key)].append(fact)
-    figures: list[Figure] = []
+    many facts a higher revision in the same batch superseded. (One pass: a batch often holds
+    several reports of one identity.)"""
+    figures: dict[tuple[str, str, str], Figure] = {}
     superseded = 0
-    for group in groups.values():
-        if len(group) == 1:  # the common case: one report of an identity per batch
-            only = group[0]
-            figures.append(Figure(only, only.num, only.den, 1))
-            continue
-        top = max(f.revision for f in group)
-        kept = [f for f in group if f.revision == top]
-        superseded += len(group) - len(kept)
-        dens = [f.den for f in kept if f.den is not None]
-        figures.append(
-            Figure(
-                max(kept, key=lambda f: f.rank),
-                sum((f.num for f in kept), Decimal(0)),
-                sum(dens, Decimal(0)) if dens else None,
-                len(kept),
+    for fact in facts:
+        ident = (fact.indicator, fact.unit_code, fact.fact_key)
+        held = figures.get(ident)
+        if held is None or fact.revision > held.fact.revision:
+            superseded += 0 if held is None else held.facts
+            figures[ident] = Figure(fact, fact.num, fact.den, 1)
+        elif fact.revision < held.fact.revision:
+            superseded += 1
+        else:  # distinct reports of one revision add up; the best-ranked speaks for them
+            best = fact if fact.rank > held.fact.rank else held.fact
+            figures[ident] = Figure(
+                best, held.num + fact.num, add_den(held.den, fact.den), held.facts + 1
             )
-        )
-    return figures, superseded
+    return list(figures.values()), superseded
 
 
 def flow_delta(figure: Figure, held: Held | None) -> Delta | None:
