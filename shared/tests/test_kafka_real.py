@@ -51,6 +51,42 @@ async def test_publish_then_consume_round_trip_keeps_key_order(kafka_bootstrap: 
         assert [r.value for r in mine] == [r.value for r in records if r.key == key]
 
 
+async def test_a_batch_taken_in_steps_keeps_every_record_once_in_order(
+    kafka_bootstrap: str,
+) -> None:
+    """``getmany`` takes a large batch from the fetched buffer a step at a time: across the
+    steps (and the calls) no record is lost or repeated, each partition stays in offset order,
+    and no call returns more than asked."""
+    topic = f"test.steps.{uuid.uuid4().hex[:8]}"
+    await ensure_topics(kafka_bootstrap, [topic], partitions=2)
+    publisher = KafkaPublisher(kafka_bootstrap)
+    await publisher.start()
+    sent = 2_600
+    await publisher.publish_many(
+        [OutgoingRecord(topic, f"{i}".encode(), key=f"k{i % 2}") for i in range(sent)]
+    )
+    await publisher.stop()
+
+    consumer = KafkaConsumer(kafka_bootstrap, [topic], group_id=f"g-{uuid.uuid4().hex[:6]}")
+    await consumer.start()
+    got: list[ConsumedRecord] = []
+    sizes: list[int] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + 30
+        while len(got) < sent and asyncio.get_running_loop().time() < deadline:
+            batch = await consumer.getmany(timeout_ms=500, max_records=1_200)
+            sizes.append(len(batch))
+            got += batch
+    finally:
+        await consumer.stop()
+    assert max(sizes) <= 1_200
+    assert max(sizes) > 500  # some call did take more than one step
+    assert sorted(int(r.value) for r in got) == list(range(sent))
+    for part in {r.partition for r in got}:
+        offsets = [r.offset for r in got if r.partition == part]
+        assert offsets == list(range(offsets[0], offsets[0] + len(offsets)))
+
+
 async def test_consumer_seeks_to_offsets_returned_on_assign(kafka_bootstrap: str) -> None:
     topic = f"test.seek.{uuid.uuid4().hex[:8]}"
     await ensure_topics(kafka_bootstrap, [topic], partitions=1)

@@ -18,7 +18,7 @@ property tests) and ``pg.PostgresStore`` runs the same operations as set-based S
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -201,17 +201,6 @@ class Store(Protocol):
         ...
 
 
-def resolve_stock(facts: Sequence[Fact]) -> list[Fact]:
-    """One fact per identity: the highest revision, then latest received_at, then event_id."""
-    best: dict[tuple[str, str, str], Fact] = {}
-    for fact in facts:
-        ident = (fact.indicator, fact.unit_code, fact.fact_key)
-        held = best.get(ident)
-        if held is None or fact.rank > held.rank:
-            best[ident] = fact
-    return list(best.values())
-
-
 class Delta(NamedTuple):
     """A change of a node's own flow report: value (or numerator), denominator, and how many
     identities it adds (0 when it corrects one already counted)."""
@@ -222,25 +211,12 @@ class Delta(NamedTuple):
 
 
 def flow_figures(facts: Sequence[Fact]) -> tuple[list[Figure], int]:
-    """One figure per flow identity: the sum of its facts at their highest revision; also how
-    many facts a higher revision in the same batch superseded. (One pass: a batch often holds
-    several reports of one identity.)"""
-    figures: dict[tuple[str, str, str], Figure] = {}
-    superseded = 0
-    for fact in facts:
-        ident = (fact.indicator, fact.unit_code, fact.fact_key)
-        held = figures.get(ident)
-        if held is None or fact.revision > held.fact.revision:
-            superseded += 0 if held is None else held.facts
-            figures[ident] = Figure(fact, fact.num, fact.den, 1)
-        elif fact.revision < held.fact.revision:
-            superseded += 1
-        else:  # distinct reports of one revision add up; the best-ranked speaks for them
-            best = fact if fact.rank > held.fact.rank else held.fact
-            figures[ident] = Figure(
-                best, held.num + fact.num, add_den(held.den, fact.den), held.facts + 1
-            )
-    return list(figures.values()), superseded
+    """One figure per flow identity (:class:`PlanBuilder`); also how many facts a higher
+    revision in the same facts superseded."""
+    builder = PlanBuilder()
+    builder.add(facts)
+    plan = builder.plan(frozenset())
+    return plan.figures, plan.superseded
 
 
 def flow_delta(figure: Figure, held: Held | None) -> Delta | None:
@@ -289,19 +265,64 @@ class Plan:
     has_flows: bool
 
 
-def plan_facts(facts: Sequence[Fact], events: frozenset[EventKey] = frozenset()) -> Plan:
+class PlanBuilder:
+    """Folds facts into a :class:`Plan` as they come, in one pass: the processor folds a
+    batch slice by slice between its yields to the event loop.
+
+    Flows: one figure per identity, the sum of its facts at their highest revision (distinct
+    reports of one revision add up, the best-ranked speaks for them; lower ones are
+    superseded). Stocks: one fact per identity, the highest-ranked (revision, then latest
+    received_at, then event_id)."""
+
+    __slots__ = ("figures", "has_flows", "stock_facts", "stocks", "superseded")
+
+    def __init__(self) -> None:
+        self.figures: dict[tuple[str, str, str], Figure] = {}
+        self.stocks: dict[tuple[str, str, str], Fact] = {}
+        self.stock_facts = 0
+        self.superseded = 0
+        self.has_flows = False
+
+    def add(self, facts: Iterable[Fact]) -> None:
+        figures, stocks = self.figures, self.stocks
+        for fact in facts:
+            ident = (fact.indicator, fact.unit_code, fact.fact_key)
+            if fact.part is _STOCK:
+                self.stock_facts += 1
+                best = stocks.get(ident)
+                if best is None or fact.rank > best.rank:
+                    stocks[ident] = fact
+                continue
+            self.has_flows = True
+            held = figures.get(ident)
+            if held is None or fact.revision > held.fact.revision:
+                self.superseded += 0 if held is None else held.facts
+                figures[ident] = Figure(fact, fact.num, fact.den, 1)
+            elif fact.revision < held.fact.revision:
+                self.superseded += 1
+            else:
+                top = fact if fact.rank > held.fact.rank else held.fact
+                figures[ident] = Figure(
+                    top, held.num + fact.num, add_den(held.den, fact.den), held.facts + 1
+                )
+
+    def plan(self, events: frozenset[EventKey]) -> Plan:
+        """The plan of the facts added, which are these events' facts."""
+        return Plan(
+            events,
+            list(self.figures.values()),
+            self.superseded,
+            list(self.stocks.values()),
+            self.stock_facts,
+            self.has_flows,
+        )
+
+
+def plan_facts(facts: Iterable[Fact], events: frozenset[EventKey] = frozenset()) -> Plan:
     """The :class:`Plan` of these facts, of these events."""
-    flows = [f for f in facts if f.part is _FLOW]
-    all_stocks = [f for f in facts if f.part is _STOCK]
-    figures, superseded = flow_figures(flows)
-    return Plan(
-        events,
-        figures,
-        superseded,
-        resolve_stock(all_stocks),
-        len(all_stocks),
-        bool(flows),
-    )
+    builder = PlanBuilder()
+    builder.add(facts)
+    return builder.plan(events)
 
 
 async def apply_facts(store: Store, facts: Sequence[Fact]) -> list[Change]:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from itertools import chain
 from typing import Any
 
 import pydantic
@@ -35,7 +36,7 @@ from ioc_common.logs import get_logger
 from ioc_common.reference.units import UnitTree
 from ioc_common.timeutil import utc_now
 from ioc_common.wire import decode_wire
-from ioc_metrics.core import Plan, apply_events, first_of_each, plan_facts
+from ioc_metrics.core import Plan, PlanBuilder, apply_events, first_of_each
 from ioc_metrics.facts import Fact, Poison, facts_of
 from ioc_metrics.instruments import Instruments
 from ioc_metrics.pg import (
@@ -114,7 +115,13 @@ class _RecentEvents:
 
 
 #: Records decoded between two yields to the event loop while a transaction runs (≈ 10 ms).
-_PREPARE_SLICE = 250
+_PREPARE_SLICE = 100
+
+
+def _slices(events_facts: Sequence[Sequence[Fact]]) -> Iterator[list[Fact]]:
+    """The facts of ``_PREPARE_SLICE`` events at a time, as one list."""
+    for start in range(0, len(events_facts), _PREPARE_SLICE):
+        yield list(chain.from_iterable(events_facts[start : start + _PREPARE_SLICE]))
 
 
 @dataclass(slots=True)
@@ -192,7 +199,9 @@ class BatchProcessor:
 
     async def prepare(self, batch: Batch) -> None:
         """Decode a batch ahead of its transaction (the worker runs it while the previous
-        batch commits), in slices so the running transaction's replies are not kept waiting."""
+        batch commits), with the plan of the events expected new and the freshness rows (they
+        need no stored state). Every step goes in slices with a yield between them, so the
+        running transaction's replies never wait long behind this work."""
         decoded = _Decoded([], [])
         records = batch.records
         for start in range(0, len(records), _PREPARE_SLICE):
@@ -200,20 +209,22 @@ class BatchProcessor:
             decoded.good.extend(part.good)
             decoded.poison.extend(part.poison)
             await asyncio.sleep(0)
-        # The plan and freshness rows need no stored state: built here, beside the running
-        # transaction, instead of in this batch's own. The events the running batch holds
-        # will be copies once it commits.
+        # The events the running batch holds will be copies once it commits.
         in_flight, recent = self._in_flight, self._recent
         expected = {
             key: facts
             for key, facts in first_of_each(decoded.good).items()
             if key not in in_flight and key not in recent
         }
-        decoded.plan = plan_facts(
-            [f for facts in expected.values() for f in facts], frozenset(expected)
-        )
-        await asyncio.sleep(0)
-        decoded.freshness = freshness_rows(decoded.good)
+        builder, latest = PlanBuilder(), Latest()
+        for facts in _slices(list(expected.values())):
+            builder.add(facts)
+            await asyncio.sleep(0)
+        for facts in _slices([facts for _, facts in decoded.good]):
+            latest.add(facts)
+            await asyncio.sleep(0)
+        decoded.plan = builder.plan(frozenset(expected))
+        decoded.freshness = latest.rows()
         batch.prepared = decoded
 
     async def handle(self, tx: Any, batch: Batch) -> _Applied:
@@ -349,11 +360,17 @@ class BatchProcessor:
         return total
 
 
-def freshness_rows(good: Sequence[tuple[EventKey, list[Fact]]]) -> str | None:
-    """Per (indicator, unit), its latest fact's times, as ``json_to_recordset`` rows (None:
-    no facts)."""
-    latest: dict[tuple[str, str], Fact] = {}
-    for _, facts in good:
+class Latest:
+    """Per (indicator, unit), its latest fact (observed, then received): folded as facts
+    come, then written as ``json_to_recordset`` rows for ``touch_freshness``."""
+
+    __slots__ = ("facts",)
+
+    def __init__(self) -> None:
+        self.facts: dict[tuple[str, str], Fact] = {}
+
+    def add(self, facts: Iterable[Fact]) -> None:
+        latest = self.facts
         for f in facts:
             held = latest.get((f.indicator, f.unit_code))
             if held is None or (f.observed_at, f.received_at) > (
@@ -361,19 +378,31 @@ def freshness_rows(good: Sequence[tuple[EventKey, list[Fact]]]) -> str | None:
                 held.received_at,
             ):
                 latest[(f.indicator, f.unit_code)] = f
-    if not latest:
-        return None
-    return to_json(
-        {
-            "indicator": f.indicator,
-            "unit_code": f.unit_code,
-            "scope": f.scope,
-            "level": f.level,
-            "observed_at": f.observed_at,
-            "received_at": aware(f.received_at),
-        }
-        for f in latest.values()
-    )
+
+    def rows(self) -> str | None:
+        """The rows (None: no facts)."""
+        if not self.facts:
+            return None
+        return to_json(
+            {
+                "indicator": f.indicator,
+                "unit_code": f.unit_code,
+                "scope": f.scope,
+                "level": f.level,
+                "observed_at": f.observed_at,
+                "received_at": aware(f.received_at),
+            }
+            for f in self.facts.values()
+        )
+
+
+def freshness_rows(good: Sequence[tuple[EventKey, list[Fact]]]) -> str | None:
+    """Per (indicator, unit), its latest fact's times, as ``json_to_recordset`` rows (None:
+    no facts)."""
+    latest = Latest()
+    for _, facts in good:
+        latest.add(facts)
+    return latest.rows()
 
 
 async def touch_freshness(conn: Any, rows: str) -> None:
