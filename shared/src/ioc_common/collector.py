@@ -5,6 +5,11 @@ A batch of thousands of events allocates hundreds of thousands of short-lived, a
 a full pass every 100 young ones) the collector ran hundreds of times per batch — a quarter of
 the metrics service's CPU — and every few 2,000-event requests ingest paid a full pass over
 everything alive (its CPU per event doubled on those requests). Cycles are still collected.
+
+The young threshold counts container allocations *minus* deallocations, and a batch frees most
+of what it made when it ends: at 100,000 a young pass comes only when a batch's live objects
+outgrow it (2-3 passes per 60,000 metrics events, 20-50 ms in all), where 20,000 gave 37 passes
+and a middle-generation one (≈ 165 ms, 5 % of the wall time).
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import gc
 
 #: Allocations between two young-generation collections (Python's default is 700).
-YOUNG_THRESHOLD = 20_000
+YOUNG_THRESHOLD = 100_000
 
 
 def tune_for_batches() -> None:
