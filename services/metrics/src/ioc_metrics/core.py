@@ -33,6 +33,7 @@ from ioc_metrics.facts import (
     Part,
     era,
     gran_order,
+    outranks,
     parent_scope,
     scope_code,
     scope_depth,
@@ -290,7 +291,7 @@ class PlanBuilder:
             if fact.part is _STOCK:
                 self.stock_facts += 1
                 best = stocks.get(ident)
-                if best is None or fact.rank > best.rank:
+                if best is None or outranks(fact, best):
                     stocks[ident] = fact
                 continue
             self.has_flows = True
@@ -301,7 +302,7 @@ class PlanBuilder:
             elif fact.revision < held.fact.revision:
                 self.superseded += 1
             else:
-                top = fact if fact.rank > held.fact.rank else held.fact
+                top = fact if outranks(fact, held.fact) else held.fact
                 figures[ident] = Figure(
                     top, held.num + fact.num, add_den(held.den, fact.den), held.facts + 1
                 )

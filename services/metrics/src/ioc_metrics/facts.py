@@ -129,6 +129,15 @@ class Fact(NamedTuple):
         return (self.revision, self.received_at, self.event_id)
 
 
+def outranks(a: Fact, b: Fact) -> bool:
+    """``a.rank > b.rank``, without building the two tuples (a batch compares thousands)."""
+    if a.revision != b.revision:
+        return a.revision > b.revision
+    if a.received_at != b.received_at:
+        return a.received_at > b.received_at
+    return a.event_id > b.event_id
+
+
 #: ``Fact`` without its generated ``__new__`` (a Python function, ≈ 3× the tuple's cost):
 #: hot paths build facts as ``_NEW_FACT(Fact, (fields…))``, in field order.
 _NEW_FACT: Final = tuple.__new__

@@ -25,7 +25,7 @@ from ioc_metrics.core import (
     era_floor,
     flow_cell,
 )
-from ioc_metrics.facts import Fact, Part, era, gran_order, parent_scope
+from ioc_metrics.facts import Fact, Part, era, gran_order, outranks, parent_scope
 
 
 class MemoryStore:
@@ -63,7 +63,7 @@ class MemoryStore:
         for f in facts:
             ident = (f.indicator, f.unit_code, f.fact_key)
             held = self.stock_facts.get(ident)
-            if held is None or f.rank > held.rank:
+            if held is None or outranks(f, held):
                 self.stock_facts[ident] = f
                 self._series[(f.indicator, f.unit_code, f.series)].add(f.fact_key)
                 winners.append(f)

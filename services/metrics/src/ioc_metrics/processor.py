@@ -373,9 +373,10 @@ class Latest:
         latest = self.facts
         for f in facts:
             held = latest.get((f.indicator, f.unit_code))
-            if held is None or (f.observed_at, f.received_at) > (
-                held.observed_at,
-                held.received_at,
+            if (
+                held is None
+                or f.observed_at > held.observed_at
+                or (f.observed_at == held.observed_at and f.received_at > held.received_at)
             ):
                 latest[(f.indicator, f.unit_code)] = f
 
