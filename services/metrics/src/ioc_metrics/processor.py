@@ -114,7 +114,8 @@ class _RecentEvents:
         return h in self.newer or h in self.older
 
 
-#: Records decoded between two yields to the event loop while a transaction runs (≈ 10 ms).
+#: Records (or events) a step of ``prepare`` takes between two yields to the event loop while
+#: a transaction runs (≈ 1 ms): a reply to that transaction waits for the step to end.
 _PREPARE_SLICE = 100
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ioc_common.collector import LARGE_BATCHES
 from ioc_common.kafka.backoff import Backoff
 from ioc_common.kafka.batch_worker import BatchWorker
 from ioc_common.kafka.consumer import Consumer
@@ -36,6 +37,7 @@ class ConsumerLoop:
             owns_clients=True,
             on_failure=lambda _: instruments.batch_failures.inc(),
             prepare=processor.prepare,
+            young_threshold=LARGE_BATCHES,  # a batch holds ~100,000 objects: ioc_common.collector
         )
 
     @property

@@ -43,7 +43,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from ioc_common.collector import tune_for_batches
+from ioc_common.collector import YOUNG_THRESHOLD, tune_for_batches
 from ioc_common.kafka.backoff import Backoff
 from ioc_common.kafka.consumer import Consumer, Partition
 from ioc_common.kafka.dead_letters import Rejected, dead_letters
@@ -147,6 +147,7 @@ class BatchWorker(Generic[Tx, R]):
         owns_clients: bool = False,
         on_failure: Callable[[BaseException], object] | None = None,
         prepare: Callable[[Batch], Awaitable[None]] | None = None,
+        young_threshold: int = YOUNG_THRESHOLD,
     ) -> None:
         """``name``: the consumer's name in dead letters and logs (``ioc-metrics``).
         ``owns_clients``: ``run()`` starts the publisher and consumer (retrying until the
@@ -156,7 +157,8 @@ class BatchWorker(Generic[Tx, R]):
         transaction (decoding), run on the next batch while the current one commits; it sets
         ``batch.prepared`` and must yield now and then (``await asyncio.sleep(0)``). Only an
         optimisation: the handler must cope with ``prepared`` None (do the work itself), and
-        must not ``reject`` in it (rejections belong to an attempt)."""
+        must not ``reject`` in it (rejections belong to an attempt). ``young_threshold``: the
+        collector's, set when the loop starts (``ioc_common.collector``)."""
         self.name = name
         self.consumer = consumer
         self.publisher = publisher
@@ -170,6 +172,7 @@ class BatchWorker(Generic[Tx, R]):
         self.on_failure = on_failure
         self.running = False
         self._prepare = prepare
+        self.young_threshold = young_threshold
         # Seek to the stored offsets whenever partitions are assigned.
         consumer.on_assign = self._assigned
         self._generation = 0
@@ -329,7 +332,7 @@ class BatchWorker(Generic[Tx, R]):
         if self.owns_clients and not await self._connect():
             return
         self.running = True
-        tune_for_batches()  # ioc_common.collector
+        tune_for_batches(self.young_threshold)  # ioc_common.collector
         log.info("kafka.batch_worker_started", consumer=self.name)
         if self._drain is not None:
             self._drainer = asyncio.create_task(self._drain_loop(), name=f"{self.name}-outbox")
