@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ioc_common.db import create_engine
 from ioc_common.timeutil import Granularity
-from ioc_metrics.core import Figure, Held, flow_figures
+from ioc_metrics.core import Figure, Held, plan_facts
 from ioc_metrics.db import pg_transaction
 from ioc_metrics.facts import Fact, Part, fact_key_of, period_tag
 from ioc_metrics.pg import ConcurrentFactWrite, PostgresStore
@@ -54,9 +54,9 @@ def _flow(num: int, observed_at: date, revision: int = 1) -> Fact:
 
 
 def _figures(*facts: Fact) -> list[Figure]:
-    figures, superseded = flow_figures(facts)  # as core builds a batch's figures
-    assert superseded == 0
-    return figures
+    plan = plan_facts(facts)  # as core builds a batch's figures
+    assert plan.superseded == 0
+    return plan.figures
 
 
 async def _save(engine: AsyncEngine, figures: Sequence[Figure]) -> list[Held | None]:

@@ -51,10 +51,13 @@ from ioc_common.timeutil import Granularity
 _Amount = Annotated[float, Meta(ge=0, le=1e16)]
 
 
-def _pairs_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
-    """The named attributes of an object, always as a tuple (``attrgetter`` of one name
-    returns the bare value, so a single name is read twice)."""
-    return attrgetter(*names) if len(names) > 1 else attrgetter(names[0], names[0])
+def fields_getter(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
+    """The named attributes of an object as a tuple, one item per name, read in C
+    (``attrgetter`` of one name returns the bare value: that one is wrapped)."""
+    if len(names) == 1:
+        one = attrgetter(names[0])
+        return lambda obj: (one(obj),)
+    return attrgetter(*names)
 
 
 class _Payload(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -77,8 +80,8 @@ def _checking(pairs: tuple[tuple[str, str], ...]) -> Callable[[P], P]:
     """A payload class that ``sound()`` checks for these (part, whole) pairs."""
 
     def apply(cls: P) -> P:
-        cls._parts = _pairs_getter(tuple(part for part, _ in pairs))
-        cls._wholes = _pairs_getter(tuple(whole for _, whole in pairs))
+        cls._parts = fields_getter(tuple(part for part, _ in pairs))
+        cls._wholes = fields_getter(tuple(whole for _, whole in pairs))
         return cls
 
     return apply

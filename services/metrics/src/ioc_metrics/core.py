@@ -211,15 +211,6 @@ class Delta(NamedTuple):
     identities: int
 
 
-def flow_figures(facts: Sequence[Fact]) -> tuple[list[Figure], int]:
-    """One figure per flow identity (:class:`PlanBuilder`); also how many facts a higher
-    revision in the same facts superseded."""
-    builder = PlanBuilder()
-    builder.add(facts)
-    plan = builder.plan(frozenset())
-    return plan.figures, plan.superseded
-
-
 def flow_delta(figure: Figure, held: Held | None) -> Delta | None:
     """How a figure changes its identity's contribution: all of it when new, added to a held
     figure of the same revision, (new − old) when it replaces a lower revision, nothing (None)

@@ -14,7 +14,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
-from operator import attrgetter
 from typing import Any, Final, NamedTuple
 from uuid import UUID
 
@@ -22,7 +21,7 @@ from ioc_common.catalogue import AggregationKind, Catalogue, Indicator
 from ioc_common.events import Family, ObservationEvent
 from ioc_common.reference.units import REFORM_DATE, Level, UnitTree, UnknownUnitError
 from ioc_common.timeutil import GRANULARITY_ORDER, Granularity
-from ioc_common.wire import AnyTelemetry, ObservationWireEvent
+from ioc_common.wire import AnyTelemetry, ObservationWireEvent, fields_getter
 
 #: Levels from the top of the tree down; a scope lists a unit's codes in this order.
 LEVELS: Final = (Level.PROVINCE, Level.DISTRICT, Level.COMMUNE)
@@ -179,15 +178,6 @@ def _cached_scope(tree: UnitTree, unit_code: str, on: date) -> str:
     return "/".join(path[level] for level in LEVELS if level in path)
 
 
-def _reader(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
-    """The named attributes of a payload, always as a tuple (``attrgetter`` of one name
-    returns the bare value)."""
-    if len(names) == 1:
-        one = attrgetter(names[0])
-        return lambda payload: (one(payload),)
-    return attrgetter(*names)
-
-
 @dataclass(frozen=True, slots=True)
 class _Recipe:
     """How one catalogue indicator reads a family's payload (resolved once per catalogue)."""
@@ -205,7 +195,9 @@ class _Recipe:
 
     def __post_init__(self) -> None:
         fields = (self.value,) if self.value is not None else (self.numerator, self.denominator)
-        object.__setattr__(self, "measures", _reader(tuple(f for f in fields if f is not None)))
+        object.__setattr__(
+            self, "measures", fields_getter(tuple(f for f in fields if f is not None))
+        )
 
     def series(self, payload: Any) -> str:
         """``operator=Viettel|technology=4G``: the series this payload reports under."""

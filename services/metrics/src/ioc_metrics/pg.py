@@ -281,7 +281,7 @@ class PostgresStore:
         return {(r["provider"], r["event_id"]) for r in rows}
 
     async def save_flow_figures(self, figures: Sequence[Figure]) -> list[Held | None]:
-        # One figure per identity (``core.flow_figures``): the identity finds its figure.
+        # One figure per identity (``core.PlanBuilder``): the identity finds its figure.
         at = {(f.indicator, f.unit_code, f.fact_key): i for i, (f, *_) in enumerate(figures)}
         before: list[Held | None] = [None] * len(figures)
         after: list[Held | None] = [None] * len(figures)
