@@ -17,7 +17,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from ioc_common.testing import eventually
+from ioc_common.testing import eventually, tampered
 from ioc_common.topics import ALERTS, METRICS_UPDATED
 from ioc_gateway.testing import PASSWORD, Gateway, alert_changed, gateway_harness, metric_updated
 
@@ -181,7 +181,7 @@ async def test_the_live_feed_refuses_other_districts_and_bad_sessions(gateway: G
         ("foreign unit", f"unit={OTHER}", token),
         ("province", "unit=08", token),
         ("no token", "", None),
-        ("tampered", "", f"{body}.{mac[:-3]}AAA"),
+        ("tampered", "", f"{body}.{tampered(mac)}"),
         ("expired", "", expired),
         ("token in the URL", f"token={token}", None),
     ):

@@ -23,7 +23,7 @@ from ioc_alerts.config import AlertsSettings
 from ioc_common.kafka.memory import InMemoryBroker, InMemoryPublisher
 from ioc_common.observability import new_registry
 from ioc_common.testing import bts_event as bts
-from ioc_common.testing import serve
+from ioc_common.testing import serve, tampered
 from ioc_gateway.testing import gateway_harness
 from ioc_ingest.app import create_app as create_ingest
 from ioc_ingest.keys import InMemoryKeyStore
@@ -589,7 +589,7 @@ async def test_expired_tampered_and_foreign_sessions_are_401(fresh_database_url:
             for bad in (
                 expired,
                 f"{body}.{mac[::-1]}",
-                f"{body[:-2]}xx.{mac}",
+                f"{tampered(body)}.{mac}",
                 foreign,
                 "a.b.c",
                 "x" * 10_000,

@@ -98,6 +98,13 @@ async def serve(app: Any, **options: Any) -> AsyncIterator[str]:
         await server.stop()
 
 
+def tampered(segment: str) -> str:
+    """``segment`` (a token's base64url part) with its first character changed. The first
+    character carries six whole bits, so the decoded bytes differ too; changing the last
+    one may touch only padding bits, or, chosen at random, leave the text as it was."""
+    return ("B" if segment[0] == "A" else "A") + segment[1:]
+
+
 # --- sample submissions ---------------------------------------------------------------------
 
 
