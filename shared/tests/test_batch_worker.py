@@ -59,6 +59,7 @@ def worker_on(
     *,
     poll_timeout_ms: int = 10,
     drain: Callable[[], Awaitable[int]] | None = None,
+    begin: Callable[[InMemoryTransaction, Batch], Awaitable[None]] | None = None,
 ) -> tuple[BatchWorker[InMemoryTransaction, int], InMemoryConsumer]:
     consumer = InMemoryConsumer(broker, [TOPIC], group_id="g")
     worker: BatchWorker[InMemoryTransaction, int] = BatchWorker(
@@ -71,6 +72,7 @@ def worker_on(
         poll_timeout_ms=poll_timeout_ms,
         drain=drain,
         backoff=Backoff(rand=lambda: 0.0),  # no waiting between attempts
+        begin=begin,
     )
     return worker, consumer
 
@@ -275,3 +277,113 @@ async def test_a_step_sees_records_published_after_an_idle_prefetch() -> None:
     await publish(broker, b"2")
     assert await worker.step() == 1
     assert handler.done == [1, 1]
+
+
+class Claiming(Counter):
+    """A handler whose transactions begin with a step (``begin``) that the worker may run
+    beside the previous batch's transaction; records what happened in which order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[str] = []
+        #: Set when the batch beginning with this value has begun.
+        self.begun: dict[bytes, asyncio.Event] = {}
+
+    def name(self, batch: Batch) -> str:
+        return batch.records[0].value.decode()
+
+    async def begin(self, tx: InMemoryTransaction, batch: Batch) -> None:
+        self.seen.append(f"begin {self.name(batch)}")
+        batch.begun = self.name(batch)
+        self.begun.setdefault(batch.records[0].value, asyncio.Event()).set()
+
+    async def handle(self, tx: InMemoryTransaction, batch: Batch) -> int:
+        assert batch.begun == self.name(batch)  # this attempt's begin ran, in this transaction
+        self.seen.append(f"handle {self.name(batch)}")
+        return await super().handle(tx, batch)
+
+    async def committed(self, batch: Batch, result: int) -> None:
+        self.seen.append(f"committed {self.name(batch)}")
+        await super().committed(batch, result)
+
+
+async def test_a_backlog_batch_begins_beside_the_one_before_and_goes_on_after_its_commit() -> None:
+    """Beginning early: the next batch's ``begin`` (a backlog's: at least half the batch size)
+    runs in its own transaction while the current batch is still in its own; its ``handle``
+    waits until the current one committed and the handler heard of it. A smaller batch (live)
+    does not begin early."""
+    broker, store, handler = InMemoryBroker(partitions=1), InMemoryOffsetStore(), Claiming()
+    worker, consumer = worker_on(broker, store, handler, batch_size=4, begin=handler.begin)
+    await consumer.start()
+    await publish(broker, *[b"1"] * 4, *[b"2"] * 2)
+    handler.gate = asyncio.Event()  # the first batch holds inside its transaction
+    first = asyncio.create_task(worker.step())
+    await asyncio.wait_for(handler.begun.setdefault(b"2", asyncio.Event()).wait(), 5)
+    assert handler.seen == ["begin 1", "handle 1", "begin 2"]
+    await publish(broker, b"3")  # would top a live batch up
+    handler.gate.set()
+    assert await first == 4
+    handler.gate = None
+    assert await worker.step() == 2  # not topped up: its records were claimed
+    assert await worker.step() == 1
+    assert handler.seen == [
+        "begin 1", "handle 1", "begin 2", "committed 1", "handle 2", "committed 2",
+        "begin 3", "handle 3", "committed 3",
+    ]  # fmt: skip
+    assert (store.rows, store.offsets, store.rollbacks) == ({"071": 11}, {(TOPIC, 0): 7}, 0)
+
+
+async def test_when_a_batch_fails_the_batch_begun_beside_it_is_rolled_back_first() -> None:
+    """If the current batch fails after the next one began beside it, the next one's
+    transaction is rolled back before the current one is tried again (its rows may be what
+    the retry waits on); both are then done once, in order, and the totals are exact."""
+    broker, store, handler = InMemoryBroker(partitions=1), InMemoryOffsetStore(), Claiming()
+    worker, consumer = worker_on(broker, store, handler, batch_size=2, begin=handler.begin)
+    await consumer.start()
+    await publish(broker, b"1", b"1", b"2", b"2")
+    handler.gate = asyncio.Event()
+    handler.failures_left = 1
+    first = asyncio.create_task(worker.step())
+    await asyncio.wait_for(handler.begun.setdefault(b"2", asyncio.Event()).wait(), 5)
+    handler.gate.set()
+    with pytest.raises(ConnectionError):
+        await first
+    assert store.rollbacks == 2  # the failed batch's transaction, and the one begun beside it
+    assert (store.rows, store.offsets, store.commits) == ({}, {}, 0)
+    handler.gate = None
+    assert await worker.step() == 2
+    assert await worker.step() == 2
+    assert handler.seen == [
+        "begin 1", "handle 1", "begin 2",  # 1 fails: 2 is rolled back
+        "begin 1", "handle 1", "begin 2", "committed 1", "handle 2", "committed 2",
+    ]  # fmt: skip
+    assert (store.rows, store.offsets) == ({"071": 6}, {(TOPIC, 0): 4})
+
+
+async def test_stopping_rolls_back_the_batch_begun_early() -> None:
+    """A worker stopped mid-batch lets that batch finish (or, past the timeout, rolls it back)
+    but never commits the batch begun beside it: a new worker redoes what is left from the
+    stored offsets, exactly."""
+    for patience_s, committed_first in ((5.0, True), (0.0, False)):
+        broker, store, handler = InMemoryBroker(partitions=1), InMemoryOffsetStore(), Claiming()
+        worker, consumer = worker_on(broker, store, handler, batch_size=2, begin=handler.begin)
+        await consumer.start()
+        await publish(broker, b"1", b"1", b"2", b"2")
+        handler.gate = asyncio.Event()
+        worker.start()
+        await asyncio.wait_for(handler.begun.setdefault(b"2", asyncio.Event()).wait(), 5)
+        stopping = asyncio.create_task(worker.stop(timeout_s=patience_s))
+        await asyncio.sleep(0.01)
+        handler.gate.set()  # with patience, batch 1 commits; batch 2 must not
+        await stopping
+        await asyncio.sleep(0.05)
+        expected = ({"071": 2}, {(TOPIC, 0): 2}, 1) if committed_first else ({}, {}, 0)
+        assert (store.rows, store.offsets, store.commits) == expected
+        assert store.rollbacks == 1 if committed_first else 2
+
+        handler.gate = None
+        again, consumer = worker_on(broker, store, handler, batch_size=2, begin=handler.begin)
+        await consumer.start()
+        while store.offsets.get((TOPIC, 0)) != 4:
+            assert await again.step() == 2
+        assert (store.rows, store.offsets) == ({"071": 6}, {(TOPIC, 0): 4})

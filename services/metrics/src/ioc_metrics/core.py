@@ -522,9 +522,20 @@ async def apply_events(
 
     Returns the changed rows and how many events were new."""
     first = first_of_each(batch)
-    if not first:
+    new = await store.claim_events(list(first)) if first else set()
+    return await apply_claimed(store, first, new, plan)
+
+
+async def apply_claimed(
+    store: Store,
+    first: dict[EventKey, Sequence[Fact]],
+    new: set[EventKey],
+    plan: Plan | None = None,
+) -> tuple[list[Change], int]:
+    """The second half of :func:`apply_events`, for a batch whose events (``first_of_each``)
+    were claimed already, ``new`` those never processed before."""
+    if not new:
         return [], 0
-    new = await store.claim_events(list(first))
     if plan is None or plan.events != new:
         claimed = [f for key, facts in first.items() if key in new for f in facts]
         plan = plan_facts(claimed, frozenset(new))

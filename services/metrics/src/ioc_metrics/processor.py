@@ -36,7 +36,7 @@ from ioc_common.logs import get_logger
 from ioc_common.reference.units import UnitTree
 from ioc_common.timeutil import utc_now
 from ioc_common.wire import decode_wire
-from ioc_metrics.core import Plan, PlanBuilder, apply_events, first_of_each
+from ioc_metrics.core import Plan, PlanBuilder, apply_claimed, first_of_each
 from ioc_metrics.facts import Fact, Poison, facts_of
 from ioc_metrics.instruments import Instruments
 from ioc_metrics.pg import (
@@ -123,6 +123,21 @@ def _slices(events_facts: Sequence[Sequence[Fact]]) -> Iterator[list[Fact]]:
     """The facts of ``_PREPARE_SLICE`` events at a time, as one list."""
     for start in range(0, len(events_facts), _PREPARE_SLICE):
         yield list(chain.from_iterable(events_facts[start : start + _PREPARE_SLICE]))
+
+
+@dataclass(slots=True)
+class _Begun:
+    """What a batch's ``begin`` did in its transaction, for its ``handle``."""
+
+    decoded: _Decoded
+    store: PostgresStore
+    #: Each event of the batch once, as first seen, and those of them never counted before.
+    first: dict[EventKey, Sequence[Fact]]
+    new: set[EventKey]
+    #: The events it claimed (new or copies): all counted once it commits.
+    counted: set[EventKey]
+    #: The UTC day this transaction kept the dedup window on (None: it did not).
+    window_kept_on: date | None
 
 
 @dataclass(slots=True)
@@ -228,15 +243,22 @@ class BatchProcessor:
         decoded.freshness = latest.rows()
         batch.prepared = decoded
 
-    async def handle(self, tx: Any, batch: Batch) -> _Applied:
-        """In the batch's transaction: aggregate, outbox, freshness (the worker adds offsets)."""
+    async def begin(self, tx: Any, batch: Batch) -> None:
+        """The first step of the batch's transaction: claim its events (only new ones count).
+        The worker may run it while the batch before commits (``BatchWorker(begin=…)``): it
+        only ever waits on that batch's claims of the same events, and then skips them."""
         decoded = batch.prepared
         if not isinstance(decoded, _Decoded):
             decoded = self.decode(batch.records)
-        for record, reason, detail in decoded.poison:
-            batch.reject(record, reason, detail)
-        good = decoded.good
-        self._in_flight = {key for key, _ in good}
+        first = first_of_each(decoded.good)
+        # The prepare of the batch after this one leaves these out of its plan.
+        before, counted = self._in_flight, set(first)
+        self._in_flight = counted
+        # Copies of the batch before's events last: a claim of one waits for that batch's
+        # commit (it skips it then), so begun early this claims all the others first.
+        keys = [k for k in first if k not in before]
+        if len(keys) < len(first):
+            keys += [k for k in first if k in before]
         today = utc_now().date()
         kept_on = None
         if today != self._window_kept_on:
@@ -245,16 +267,31 @@ class BatchProcessor:
             if dropped:
                 log.info("metrics.dedup_months_dropped", partitions=dropped)
         store = PostgresStore(tx, self.scales, self._known_nodes, processed_on=today)
-        changes, aggregated = await apply_events(store, good, decoded.plan)
+        new = await store.claim_events(keys) if keys else set()
+        batch.begun = _Begun(decoded, store, first, new, counted, kept_on)
+
+    async def handle(self, tx: Any, batch: Batch) -> _Applied:
+        """In the batch's transaction, after ``begin``: aggregate, outbox, freshness (the
+        worker adds offsets)."""
+        if not isinstance(batch.begun, _Begun):
+            await self.begin(tx, batch)
+        begun = batch.begun
+        assert isinstance(begun, _Begun)
+        decoded, store = begun.decoded, begun.store
+        for record, reason, detail in decoded.poison:
+            batch.reject(record, reason, detail)
+        changes, aggregated = await apply_claimed(store, begun.first, begun.new, decoded.plan)
         written = await write_updates(tx, changes, self.scales)
         # Prepared ahead with the plan, or (not prepared) now.
+        good = decoded.good
         freshness = freshness_rows(good) if decoded.plan is None else decoded.freshness
         if freshness is not None:
             await touch_freshness(tx, freshness)
         duplicates = len(good) - aggregated
         return _Applied(
-            store, aggregated, duplicates, len(changes), written, kept_on, self._in_flight
-        )
+            store, aggregated, duplicates, len(changes), written, begun.window_kept_on,
+            begun.counted,
+        )  # fmt: skip
 
     async def committed(self, batch: Batch, applied: _Applied) -> None:
         new_nodes = applied.store.new_nodes
@@ -262,7 +299,8 @@ class BatchProcessor:
             self._known_nodes.clear()
         self._known_nodes |= new_nodes  # committed: they exist now
         self._recent.add(applied.counted)
-        self._in_flight = set()
+        if self._in_flight is applied.counted:  # not yet the next batch's, begun early
+            self._in_flight = set()
         if applied.window_kept_on is not None:
             self._window_kept_on = applied.window_kept_on
         if applied.written.ids:
@@ -296,7 +334,9 @@ class BatchProcessor:
     async def process(self, records: Sequence[ConsumedRecord]) -> BatchResult:
         """One batch through the worker's transaction, without a consumer (tests, tools)."""
         batch = Batch(list(records))
-        applied = await apply_batch(batch, self.offsets, self, self.publisher, consumer=CONSUMER)
+        applied = await apply_batch(
+            batch, self.offsets, self, self.publisher, consumer=CONSUMER, begin=self.begin
+        )
         await self.committed(batch, applied)
         return BatchResult(
             len(records),

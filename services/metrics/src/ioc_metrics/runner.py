@@ -37,6 +37,7 @@ class ConsumerLoop:
             owns_clients=True,
             on_failure=lambda _: instruments.batch_failures.inc(),
             prepare=processor.prepare,
+            begin=processor.begin,
             young_threshold=LARGE_BATCHES,  # a batch holds ~100,000 objects: ioc_common.collector
         )
 

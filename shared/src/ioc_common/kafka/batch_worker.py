@@ -31,6 +31,23 @@ so the live feed never waits a transaction for it; the group commit likewise.
 A prefetched batch from before a rebalance is dropped (the new assignment re-reads from the
 stored offsets).
 
+Beginning early (under a backlog, with ``begin``): a handler whose transactions start with a
+step that only ever waits on the batch before it (the metrics service claims its events' ids)
+has that step of the next batch run in the next batch's own transaction, on a second
+connection, while the current batch finishes::
+
+    batch N   ──► begin ─┬─ handle ─ offsets ─ COMMIT ─ committed() ─┐
+    batch N+1            └─► begin (waits on N's rows, never N on it) └─► handle ─ …
+
+Only a batch at least half the batch size begins early (under a backlog); it is then not
+topped up (its records are claimed already). A live batch is smaller and begins in turn.
+
+N+1 begins only after N's ``begin`` returned, so N never waits on anything N+1 holds; N+1
+goes on only after N committed and ``committed()`` ran, so the handler sees its batches one
+after the other as before. If N fails, N+1's transaction is rolled back before N is tried
+again (else N could wait on N+1's rows while N+1 waits for N); so is the transaction of a
+batch dropped by a rebalance.
+
 Nothing per record happens here: the batch is a list, the offsets a dict per partition.
 """
 
@@ -66,13 +83,17 @@ class Batch:
     records: list[ConsumedRecord]
     #: Records set aside in the current attempt (reset at each attempt).
     rejected: list[Rejected] = field(default_factory=list)
-    #: Seconds the last attempt's transaction took (handler, dead letters, offsets, commit).
+    #: Seconds the last attempt's transaction took from its ``handle`` on (handler, dead
+    #: letters, offsets, commit; not its ``begin``, which may run beside the batch before).
     transaction_s: float = 0.0
     #: What the worker's ``prepare`` made of the records before the transaction (decoded
     #: events, say); None when there is no ``prepare`` or it has not run.
     prepared: Any = None
     #: The consumer's assignment generation when the records were fetched.
     generation: int = 0
+    #: What the handler's ``begin`` made of the batch in the current attempt (reset at each
+    #: attempt, like ``rejected``): the handler's ``handle`` finds it there.
+    begun: Any = None
     _dead_lettered: set[tuple[str, int, int]] = field(default_factory=set)
 
     def reject(self, record: ConsumedRecord, reason: str, detail: str) -> None:
@@ -101,6 +122,16 @@ class BatchHandler(Protocol[Tx_contra, R]):
         ...
 
 
+@dataclass(slots=True)
+class Turn:
+    """Where one attempt at a batch stands, for the attempt at the next batch begun beside it."""
+
+    #: Its ``begin`` returned: the next batch may begin.
+    begun: asyncio.Event = field(default_factory=asyncio.Event)
+    #: It committed and the handler's ``committed`` ran: the next batch may go on.
+    committed: asyncio.Event = field(default_factory=asyncio.Event)
+
+
 async def apply_batch(
     batch: Batch,
     offsets: OffsetStore[Tx],
@@ -108,13 +139,25 @@ async def apply_batch(
     publisher: Publisher,
     *,
     consumer: str,
+    begin: Callable[[Tx, Batch], Awaitable[None]] | None = None,
+    turn: Turn | None = None,
+    after: Turn | None = None,
 ) -> R:
-    """One attempt at a batch, all or nothing: the handler's effects, the dead letters of what
-    it rejected (acknowledged before the offsets move past them) and the next offsets, in one
-    transaction. Raises (everything rolled back) if any part fails."""
+    """One attempt at a batch, all or nothing: the handler's ``begin`` (if any), its effects,
+    the dead letters of what it rejected (acknowledged before the offsets move past them) and
+    the next offsets, in one transaction. Raises (everything rolled back) if any part fails.
+    ``turn``: this attempt's, told when ``begin`` returned; ``after``: the previous batch's,
+    whose commit this attempt waits for after its ``begin`` (beginning early)."""
     batch.rejected = []
-    started = time.perf_counter()
+    batch.begun = None
     async with offsets.transaction() as tx:
+        if begin is not None:
+            await begin(tx, batch)
+        if turn is not None:
+            turn.begun.set()
+        if after is not None:
+            await after.committed.wait()
+        started = time.perf_counter()
         result = await handler.handle(tx, batch)
         if batch.rejected:
             sent = batch._dead_lettered
@@ -147,6 +190,7 @@ class BatchWorker(Generic[Tx, R]):
         owns_clients: bool = False,
         on_failure: Callable[[BaseException], object] | None = None,
         prepare: Callable[[Batch], Awaitable[None]] | None = None,
+        begin: Callable[[Tx, Batch], Awaitable[None]] | None = None,
         young_threshold: int = YOUNG_THRESHOLD,
     ) -> None:
         """``name``: the consumer's name in dead letters and logs (``ioc-metrics``).
@@ -157,8 +201,12 @@ class BatchWorker(Generic[Tx, R]):
         transaction (decoding), run on the next batch while the current one commits; it sets
         ``batch.prepared`` and must yield now and then (``await asyncio.sleep(0)``). Only an
         optimisation: the handler must cope with ``prepared`` None (do the work itself), and
-        must not ``reject`` in it (rejections belong to an attempt). ``young_threshold``: the
-        collector's, set when the loop starts (``ioc_common.collector``)."""
+        must not ``reject`` in it (rejections belong to an attempt). ``begin``: the first
+        step of each transaction, which may run beside the previous batch's transaction once
+        that one's ``begin`` returned (see "Beginning early" above); it may only wait on rows
+        an earlier batch wrote, never write what a later step of an earlier batch waits on.
+        ``young_threshold``: the collector's, set when the loop starts
+        (``ioc_common.collector``)."""
         self.name = name
         self.consumer = consumer
         self.publisher = publisher
@@ -172,6 +220,9 @@ class BatchWorker(Generic[Tx, R]):
         self.on_failure = on_failure
         self.running = False
         self._prepare = prepare
+        self._begin = begin
+        #: The next batch's attempt, begun beside the current one (beginning early).
+        self._early: _Early[R] | None = None
         self.young_threshold = young_threshold
         # Seek to the stored offsets whenever partitions are assigned.
         consumer.on_assign = self._assigned
@@ -200,15 +251,65 @@ class BatchWorker(Generic[Tx, R]):
         if batch is None:
             batch = await self._take_next()
             if batch is None:
+                await self._drop_early()
                 return 0
             self._pending = batch
         # Fetch (and prepare) the following batch while this one's transaction runs.
         if self._next is None:
             self._next = asyncio.create_task(self._fetch(), name=f"{self.name}-prefetch")
-        result = await self._attempt(batch)
+        early, self._early = self._early, None
+        if early is not None and early.batch is batch:
+            turn, attempt = early.turn, early.task
+        else:
+            if early is not None:
+                self._early = early
+                await self._drop_early()
+            turn = Turn()
+            attempt = asyncio.create_task(self._attempt(batch, turn), name=f"{self.name}-batch")
+        starter = None
+        if self._begin is not None:
+            starter = asyncio.create_task(self._begin_next(turn), name=f"{self.name}-early")
+        try:
+            result = await attempt
+        except BaseException:
+            await _cancelled(attempt)  # rolled back before anything else moves
+            # Before this batch is tried again: the next one's transaction may hold rows
+            # this one's ``begin`` will wait on.
+            await _cancelled(starter)
+            await self._drop_early()
+            raise
+        await _cancelled(starter)  # too late to begin early: that batch simply begins next
         self._pending = None
-        await self._after_commit(batch, result)
+        await self._after_commit(batch, result, turn)
         return len(batch.records)
+
+    async def _begin_next(self, after: Turn) -> None:
+        """Once the current attempt's ``begin`` returned, begin the next batch's attempt in
+        its own transaction if it is at least half full (a backlog; it is then not topped up)
+        and of the current assignment; it goes on once the current batch committed. A live
+        batch is smaller: it begins in turn, topped up with what arrived meanwhile."""
+        await after.begun.wait()
+        prefetch = self._next
+        if prefetch is None:
+            return
+        batch = await asyncio.shield(prefetch)  # step takes it too (``_take_next``)
+        if (
+            batch is None
+            or 2 * len(batch.records) < self.batch_size
+            or batch.generation != self._generation
+        ):
+            return
+        turn = Turn()
+        task = asyncio.create_task(self._attempt(batch, turn, after), name=f"{self.name}-batch")
+        self._early = _Early(batch, turn, task)
+
+    async def _drop_early(self) -> None:
+        """Roll back the transaction of the batch begun early, if any (it is begun again
+        when its turn comes, or re-read after a rebalance)."""
+        early, self._early = self._early, None
+        if early is not None:
+            await _cancelled(early.task)
+            log.info("kafka.early_batch_rolled_back", consumer=self.name)
 
     async def _fetch(self) -> Batch | None:
         records = await self.consumer.getmany(
@@ -234,7 +335,11 @@ class BatchWorker(Generic[Tx, R]):
             # The prefetch found nothing when it polled, maybe long ago: poll now. (A step
             # right after records arrived must see them — tests step one batch at a time.)
             batch = await self._fetch()
-        elif len(batch.records) < self.batch_size and batch.generation == self._generation:
+        elif (
+            len(batch.records) < self.batch_size
+            and batch.generation == self._generation
+            and (self._early is None or self._early.batch is not batch)  # its records claimed
+        ):
             batch = await self._top_up(batch)
         if batch is not None and batch.generation != self._generation:
             # Fetched before a rebalance: the assignment re-reads from the stored offsets.
@@ -258,18 +363,26 @@ class BatchWorker(Generic[Tx, R]):
             return Batch(more, generation=self._generation)
         return Batch([*batch.records, *more], generation=batch.generation)
 
-    async def _attempt(self, batch: Batch) -> R:
+    async def _attempt(self, batch: Batch, turn: Turn, after: Turn | None = None) -> R:
         return await apply_batch(
-            batch, self.offsets, self.handler, self.publisher, consumer=self.name
+            batch,
+            self.offsets,
+            self.handler,
+            self.publisher,
+            consumer=self.name,
+            begin=self._begin,
+            turn=turn,
+            after=after,
         )
 
-    async def _after_commit(self, batch: Batch, result: R) -> None:
+    async def _after_commit(self, batch: Batch, result: R, turn: Turn) -> None:
         # The handler first, before any network wait: its counters then move with the
         # committed offsets (a reader who sees the offsets sees the counts too).
         try:
             await self.handler.committed(batch, result)
         except Exception as exc:  # the batch is committed: never redo it for this
             log.error("kafka.after_commit_failed", consumer=self.name, error=repr(exc))
+        turn.committed.set()  # a batch begun early goes on
         # For lag tools only (the table is what the worker resumes from). After a full batch
         # (a backlog) beside the next batch: a broker round trip the backlog need not wait for.
         self._group_offsets.update(batch.next_offsets())
@@ -359,6 +472,7 @@ class BatchWorker(Generic[Tx, R]):
         finally:
             self.running = False
             self._pending = None  # abandoned uncommitted: re-read from the stored offsets
+            await self._drop_early()
             if self._next is not None:
                 self._next.cancel()
                 with contextlib.suppress(BaseException):
@@ -421,3 +535,23 @@ class BatchWorker(Generic[Tx, R]):
                     await self.publisher.stop()
                 await self.backoff.wait(self._stopping)
         return False
+
+
+@dataclass(slots=True)
+class _Early(Generic[R]):
+    """An attempt at the next batch, begun beside the current one."""
+
+    batch: Batch
+    turn: Turn
+    task: asyncio.Task[R]
+
+
+async def _cancelled(task: asyncio.Task[Any] | None) -> None:
+    """Cancel a task and wait for its end (a transaction's rollback), whatever it raised; a
+    cancellation of the caller still reaches the caller."""
+    if task is None:
+        return
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()  # retrieved: a failure of its own is the attempt's, logged there

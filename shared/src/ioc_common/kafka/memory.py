@@ -14,7 +14,6 @@ import time
 import zlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 from ioc_common.errors import BrokerUnavailable
 from ioc_common.kafka.consumer import OnAssign, Partition
@@ -134,12 +133,27 @@ class InMemoryConsumer:
         return {p: len(self.broker.logs.get(p, ())) for p in partitions}
 
 
-@dataclass
 class InMemoryTransaction:
-    """What a batch's transaction sees: copies of the store's rows and offsets."""
+    """What a batch's transaction sees: copies of the store's rows and offsets, taken when it
+    first reads them (as a database's statement sees what committed before it: a
+    transaction begun beside another sees that one's rows once it committed)."""
 
-    rows: dict[str, int]
-    offsets: dict[Partition, int]
+    def __init__(self, store: InMemoryOffsetStore) -> None:
+        self._store = store
+        self._rows: dict[str, int] | None = None
+        self._offsets: dict[Partition, int] | None = None
+
+    @property
+    def rows(self) -> dict[str, int]:
+        if self._rows is None:
+            self._rows = dict(self._store.rows)
+        return self._rows
+
+    @property
+    def offsets(self) -> dict[Partition, int]:
+        if self._offsets is None:
+            self._offsets = dict(self._store.offsets)
+        return self._offsets
 
 
 class InMemoryOffsetStore:
@@ -152,13 +166,22 @@ class InMemoryOffsetStore:
         self.rows: dict[str, int] = {}
         self.offsets: dict[Partition, int] = {}
         self.commits = 0
+        #: Transactions whose block ended with an exception (a failure or a cancellation).
+        self.rollbacks = 0
 
     @contextlib.asynccontextmanager
     async def _transaction(self) -> AsyncIterator[InMemoryTransaction]:
-        tx = InMemoryTransaction(dict(self.rows), dict(self.offsets))
-        yield tx
+        tx = InMemoryTransaction(self)
+        try:
+            yield tx
+        except BaseException:
+            self.rollbacks += 1
+            raise
         await asyncio.sleep(0)  # a commit is a round trip: others may run meanwhile
-        self.rows, self.offsets = tx.rows, tx.offsets
+        if tx._rows is not None:
+            self.rows = tx._rows
+        if tx._offsets is not None:
+            self.offsets = tx._offsets
         self.commits += 1
 
     def transaction(self) -> contextlib.AbstractAsyncContextManager[InMemoryTransaction]:
