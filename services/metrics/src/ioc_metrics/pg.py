@@ -265,20 +265,27 @@ class PostgresStore:
         """One statement: ids are inserted into this month's partition unless it holds them
         (the key, as before) or an earlier kept month does (the month is part of the key, so
         those are looked up; later months are pruned). Two replicas claiming one id at once
-        meet on the key: one waits for the other's commit, then skips it."""
+        meet on the key: one waits for the other's commit, then skips it. Only the positions
+        of the ids not inserted (copies, a few) come back, not every new id."""
         rows = await self.conn.fetch(
-            f"INSERT INTO {PROCESSED_EVENTS} (provider, event_id, processed_month)"
-            " SELECT k.provider, k.event_id, $3 FROM unnest($1::text[], $2::uuid[])"
-            "      AS k(provider, event_id)"
-            f" WHERE NOT EXISTS (SELECT 1 FROM {PROCESSED_EVENTS} p"
-            "   WHERE p.provider = k.provider AND p.event_id = k.event_id"
-            "     AND p.processed_month < $3)"
-            " ON CONFLICT DO NOTHING RETURNING provider, event_id",
+            "WITH k AS (SELECT * FROM unnest($1::text[], $2::uuid[]) WITH ORDINALITY"
+            "           AS k(provider, event_id, i)),"
+            f" new AS (INSERT INTO {PROCESSED_EVENTS} (provider, event_id, processed_month)"
+            "   SELECT k.provider, k.event_id, $3 FROM k"
+            f"  WHERE NOT EXISTS (SELECT 1 FROM {PROCESSED_EVENTS} p"
+            "     WHERE p.provider = k.provider AND p.event_id = k.event_id"
+            "       AND p.processed_month < $3)"
+            "   ON CONFLICT DO NOTHING RETURNING provider, event_id)"
+            " SELECT k.i FROM k WHERE NOT EXISTS (SELECT 1 FROM new"
+            "   WHERE new.provider = k.provider AND new.event_id = k.event_id)",
             [k[0] for k in keys],
             [k[1] for k in keys],
             self.claim_month,
         )
-        return {(r["provider"], r["event_id"]) for r in rows}
+        if not rows:
+            return set(keys)
+        copies = {r[0] - 1 for r in rows}
+        return {k for i, k in enumerate(keys) if i not in copies}
 
     async def save_flow_figures(self, figures: Sequence[Figure]) -> list[Held | None]:
         # One figure per identity (``core.PlanBuilder``): the identity finds its figure.

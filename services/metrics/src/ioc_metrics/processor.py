@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import date
 from itertools import chain
 from typing import Any
@@ -89,6 +89,8 @@ class _Decoded:
 
     good: list[tuple[EventKey, list[Fact]]]
     poison: list[tuple[ConsumedRecord, str, str]]
+    #: Each event once, as first seen (``first_of_each``), when prepared ahead.
+    first: dict[EventKey, Sequence[Fact]] | None = None
     plan: Plan | None = None
     freshness: str | None = None
 
@@ -134,8 +136,8 @@ class _Begun:
     #: Each event of the batch once, as first seen, and those of them never counted before.
     first: dict[EventKey, Sequence[Fact]]
     new: set[EventKey]
-    #: The events it claimed (new or copies): all counted once it commits.
-    counted: set[EventKey]
+    #: The events it claimed (new or copies), all counted once it commits: ``first``'s keys.
+    counted: Collection[EventKey]
     #: The UTC day this transaction kept the dedup window on (None: it did not).
     window_kept_on: date | None
 
@@ -152,7 +154,7 @@ class _Applied:
     #: The UTC day this transaction kept the dedup window on (None: it did not).
     window_kept_on: date | None = None
     #: The events it claimed (new or copies): all counted once it commits.
-    counted: set[EventKey] = field(default_factory=set)
+    counted: Collection[EventKey] = ()
 
 
 class BatchProcessor:
@@ -191,7 +193,7 @@ class BatchProcessor:
         #: Events counted lately, and those the batch in its transaction claims: a prepared
         #: batch's plan leaves them out (``prepare``).
         self._recent = _RecentEvents()
-        self._in_flight: set[EventKey] = set()
+        self._in_flight: Collection[EventKey] = ()
 
     async def stored_offsets(self, partitions: set[Partition]) -> dict[Partition, int]:
         """The next offset to read per partition, as last committed with the aggregates."""
@@ -227,9 +229,10 @@ class BatchProcessor:
             await asyncio.sleep(0)
         # The events the running batch holds will be copies once it commits.
         in_flight, recent = self._in_flight, self._recent
+        decoded.first = first_of_each(decoded.good)
         expected = {
             key: facts
-            for key, facts in first_of_each(decoded.good).items()
+            for key, facts in decoded.first.items()
             if key not in in_flight and key not in recent
         }
         builder, latest = PlanBuilder(), Latest()
@@ -250,9 +253,9 @@ class BatchProcessor:
         decoded = batch.prepared
         if not isinstance(decoded, _Decoded):
             decoded = self.decode(batch.records)
-        first = first_of_each(decoded.good)
+        first = decoded.first if decoded.first is not None else first_of_each(decoded.good)
         # The prepare of the batch after this one leaves these out of its plan.
-        before, counted = self._in_flight, set(first)
+        before, counted = self._in_flight, first.keys()
         self._in_flight = counted
         # Copies of the batch before's events last: a claim of one waits for that batch's
         # commit (it skips it then), so begun early this claims all the others first.
@@ -300,7 +303,7 @@ class BatchProcessor:
         self._known_nodes |= new_nodes  # committed: they exist now
         self._recent.add(applied.counted)
         if self._in_flight is applied.counted:  # not yet the next batch's, begun early
-            self._in_flight = set()
+            self._in_flight = ()
         if applied.window_kept_on is not None:
             self._window_kept_on = applied.window_kept_on
         if applied.written.ids:
