@@ -10,8 +10,10 @@ no switch for it. The chaos run starts metrics with
   transaction with every event id rewritten (a stable UUID derived from the original), so
   deduplication cannot catch it: the batch is counted twice.
 
-The only seam used is ``BatchProcessor.handle(tx, batch)``; each sabotage picks its batch by
-the coordinates of its first record, so a retried transaction is sabotaged the same way.
+The seams used are ``BatchProcessor.begin(tx, batch)`` (``drop-one``: the claim, and all that
+follows from it, sees the batch without that record) and ``BatchProcessor.handle(tx, batch)``
+(``apply-twice``); each sabotage picks its batch by the coordinates of its first record, so a
+retried transaction is sabotaged the same way.
 """
 
 from __future__ import annotations
@@ -47,11 +49,12 @@ def _coordinates(batch: Batch) -> Coordinates:
 
 def _with_records(batch: Batch, records: list[ConsumedRecord]) -> Batch:
     """A copy of ``batch`` holding ``records``. ``rejected`` is shared, so a record set aside
-    in the copy is dead-lettered as usual; what the worker decoded ahead (``prepared``) is
-    dropped, so the handler reads the copy's own records."""
+    in the copy is dead-lettered as usual; what the worker decoded ahead (``prepared``) and
+    what the handler's ``begin`` made of the batch (``begun``) are dropped, so the handler
+    reads the copy's own records."""
     copy = dataclasses.replace(batch, records=records)
-    if hasattr(copy, "prepared"):
-        copy.prepared = None
+    copy.prepared = None
+    copy.begun = None
     return copy
 
 
@@ -66,26 +69,37 @@ def rewritten(batch: Batch) -> Batch:
 
 
 def install(kind: str) -> None:
-    """Wrap ``BatchProcessor.handle`` with the sabotage ``kind``."""
+    """Wrap ``BatchProcessor.begin`` and ``handle`` with the sabotage ``kind``."""
     if kind not in KINDS:
         raise ValueError(f"{ENV}={kind!r}: one of {', '.join(KINDS)}")
-    real = BatchProcessor.handle
+    real_begin, real_handle = BatchProcessor.begin, BatchProcessor.handle
     chosen: list[Coordinates] = []
 
-    async def handle(self: BatchProcessor, tx: Any, batch: Batch) -> Any:
+    def is_chosen(batch: Batch) -> bool:
+        """The first batch to begin is the one sabotaged (and so are its retries)."""
         if not batch.records:
-            return await real(self, tx, batch)
+            return False
         if not chosen:
             chosen.append(_coordinates(batch))
             log.warning("sabotage.chosen", kind=kind, at=list(chosen[0]))
-        if _coordinates(batch) != chosen[0]:
-            return await real(self, tx, batch)
-        if kind == "drop-one":
-            return await real(self, tx, _with_records(batch, batch.records[1:]))
-        applied = await real(self, tx, batch)
-        await real(self, tx, rewritten(batch))
-        return applied
+        return _coordinates(batch) == chosen[0]
 
+    async def begin(self: BatchProcessor, tx: Any, batch: Batch) -> None:
+        if kind == "drop-one" and is_chosen(batch):
+            copy = _with_records(batch, batch.records[1:])
+            await real_begin(self, tx, copy)
+            batch.begun = copy.begun  # what follows sees the batch without that record
+            return
+        await real_begin(self, tx, batch)
+
+    async def handle(self: BatchProcessor, tx: Any, batch: Batch) -> Any:
+        if kind == "apply-twice" and is_chosen(batch):
+            applied = await real_handle(self, tx, batch)
+            await real_handle(self, tx, rewritten(batch))  # begins itself: new ids, claimed
+            return applied
+        return await real_handle(self, tx, batch)
+
+    BatchProcessor.begin = begin  # type: ignore[method-assign]
     BatchProcessor.handle = handle  # type: ignore[method-assign]
 
 
