@@ -52,6 +52,18 @@ def expected_values(
     return table(resolve(stream), first, last)
 
 
+async def compared_with_reference(
+    engine: AsyncEngine, stream: list[dict[str, Any]], province: str, year: int
+) -> tuple[int, list[str]]:
+    """What the read side answers for every node under ``province`` over ``year``, against the
+    naive reference of ``stream``: how many cells the reference holds, and the differences
+    (none: equal)."""
+    first, last = date(year, 1, 1), date(year, 12, 31)
+    actual = await stored_values(engine, province, first, last)
+    expected = expected_values(stream, first, last)
+    return len(expected), diff(expected, actual)
+
+
 def diff(expected: dict[Any, Any], actual: dict[Any, Any], limit: int = 10) -> list[str]:
     problems = []
     for key in sorted(set(expected) | set(actual), key=str):

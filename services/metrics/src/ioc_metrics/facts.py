@@ -121,15 +121,12 @@ class Fact(NamedTuple):
         """The scope of every node this fact rolls up into, the province first."""
         return scopes_of(self.scope)
 
-    @property
-    def rank(self) -> tuple[int, datetime, UUID]:
-        """Among facts with one identity the highest wins, whatever order they arrive in. (UUIDs
-        order as their text does, which is how PostgreSQL breaks the same tie.)"""
-        return (self.revision, self.received_at, self.event_id)
-
 
 def outranks(a: Fact, b: Fact) -> bool:
-    """``a.rank > b.rank``, without building the two tuples (a batch compares thousands)."""
+    """Whether ``a`` ranks above ``b``, a fact of the same identity: the higher revision, then
+    the later ``received_at``, then the greater ``event_id`` wins, whatever order they arrive
+    in. (UUIDs order as their text does, which is how PostgreSQL breaks the same tie.) No rank
+    tuples are built: a batch compares thousands."""
     if a.revision != b.revision:
         return a.revision > b.revision
     if a.received_at != b.received_at:

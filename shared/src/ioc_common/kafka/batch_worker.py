@@ -257,13 +257,12 @@ class BatchWorker(Generic[Tx, R]):
         # Fetch (and prepare) the following batch while this one's transaction runs.
         if self._next is None:
             self._next = asyncio.create_task(self._fetch(), name=f"{self.name}-prefetch")
-        early, self._early = self._early, None
+        early = self._early
         if early is not None and early.batch is batch:
+            self._early = None
             turn, attempt = early.turn, early.task
         else:
-            if early is not None:
-                self._early = early
-                await self._drop_early()
+            await self._drop_early()  # begun for a batch that is not this one
             turn = Turn()
             attempt = asyncio.create_task(self._attempt(batch, turn), name=f"{self.name}-batch")
         starter = None
