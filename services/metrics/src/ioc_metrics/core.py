@@ -38,6 +38,7 @@ from ioc_metrics.facts import (
     scope_code,
     scope_depth,
     scope_level,
+    scopes_of,
 )
 
 #: Enum members read through the class are descriptor look-ups: hot loops use these.
@@ -386,24 +387,34 @@ async def _apply_stocks(store: Store, winners: Sequence[Fact]) -> list[Change]:
     """Recompute the stock cells the winning facts touch, exactly (carry-forward, own report
     as of each period's end), bottom-up, under the provinces' locks."""
     await store.lock_provinces(sorted({f.scopes[0] for f in winners}))
-    dirty: dict[tuple[str, Granularity, str], set[date]] = defaultdict(set)
-    ranges: list[tuple[str, Granularity, str, date, date | None]] = []
     later = await store.later_stock_dates(winners)
-    for f, nexts in zip(winners, later, strict=True):
-        for g, start in periods_of(f.observed_at, f.granularity):
-            if era(period_end_of(start, g)) != era(f.observed_at):
+    # The series of one node mostly share the period and the span ahead: each such group
+    # (node, period, next dates) is expanded into cells once.
+    spans = dict.fromkeys(
+        (f.indicator, f.scope, f.observed_at, f.granularity, tuple(nexts.items()))
+        for f, nexts in zip(winners, later, strict=True)
+    )
+    dirty: dict[tuple[str, Granularity, str], set[date]] = defaultdict(set)
+    ranges: dict[tuple[str, Granularity, str, date, date | None], None] = {}
+    for indicator, scope, observed_at, granularity, nexts in spans:
+        fact_era = era(observed_at)
+        scopes = scopes_of(scope)
+        for g, start in periods_of(observed_at, granularity):
+            if era(period_end_of(start, g)) != fact_era:
                 continue  # a pre-reform stock does not count toward a period ending after it
-            bounds = [d for fg, d in nexts.items() if gran_order(fg) <= gran_order(g)]
-            if era(f.observed_at) == 0:
+            rank = gran_order(g)
+            bounds = [d for fg, d in nexts if gran_order(fg) <= rank]
+            if fact_era == 0:
                 bounds.append(REFORM_DATE)
             until = min(bounds) if bounds else None
-            for scope in f.scopes:
-                dirty[(f.indicator, g, scope)].add(start)
-                if until is None or until > start + timedelta(days=1):
-                    ranges.append((f.indicator, g, scope, start, until))
+            carries = until is None or until > start + timedelta(days=1)
+            for node in scopes:
+                dirty[(indicator, g, node)].add(start)
+                if carries:
+                    ranges[(indicator, g, node, start, until)] = None
     if ranges:
-        # Facts of one node and period ask for the same span: look each up once.
-        unique = list(dict.fromkeys(ranges))
+        # Facts of one node and period ask for the same span: each is looked up once.
+        unique = list(ranges)
         for (indicator, g, scope, _, _), starts in zip(
             unique, await store.stored_periods(unique), strict=True
         ):

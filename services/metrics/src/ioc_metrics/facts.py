@@ -47,8 +47,12 @@ class Poison(Exception):
         self.detail = detail
 
 
+#: A granularity's place from the finest on (a dict: hot loops ask per fact and period).
+_GRAN_ORDER: Final = {g: i for i, g in enumerate(GRANULARITY_ORDER)}
+
+
 def gran_order(granularity: Granularity) -> int:
-    return GRANULARITY_ORDER.index(granularity)
+    return _GRAN_ORDER[granularity]
 
 
 def era(day: date) -> int:
@@ -175,6 +179,10 @@ def _cached_scope(tree: UnitTree, unit_code: str, on: date) -> str:
     return "/".join(path[level] for level in LEVELS if level in path)
 
 
+def _no_fields(payload: Any) -> tuple[Any, ...]:
+    return ()
+
+
 @dataclass(frozen=True, slots=True)
 class _Recipe:
     """How one catalogue indicator reads a family's payload (resolved once per catalogue)."""
@@ -187,6 +195,8 @@ class _Recipe:
     denominator: str | None
     #: The payload's measure fields (value, or numerator and denominator), as one tuple.
     measures: Callable[[Any], tuple[Any, ...]] = field(init=False)
+    #: The payload's series fields, as one tuple (read in C).
+    series_fields: Callable[[Any], tuple[Any, ...]] = field(init=False)
     #: The payload's series fields' values → the series text (payloads have few distinct).
     series_cache: dict[tuple[Any, ...], str] = field(init=False, default_factory=dict)
 
@@ -195,12 +205,14 @@ class _Recipe:
         object.__setattr__(
             self, "measures", fields_getter(tuple(f for f in fields if f is not None))
         )
+        series = fields_getter(self.series_by) if self.series_by else _no_fields
+        object.__setattr__(self, "series_fields", series)
 
     def series(self, payload: Any) -> str:
         """``operator=Viettel|technology=4G``: the series this payload reports under."""
         if not self.series_by:
             return ""
-        values = tuple(getattr(payload, name) for name in self.series_by)
+        values = self.series_fields(payload)
         text = self.series_cache.get(values)
         if text is None:
             # Payload fields are ints or StrEnums: f-strings give their JSON form's text.
