@@ -64,7 +64,7 @@ def rewritten(batch: Batch) -> Batch:
     for r in batch.records:
         event: dict[str, Any] = json.loads(r.value)
         event["event_id"] = str(uuid.uuid5(_NAMESPACE, str(event["event_id"])))
-        records.append(dataclasses.replace(r, value=json.dumps(event).encode()))
+        records.append(r._replace(value=json.dumps(event).encode()))
     return _with_records(batch, records)
 
 

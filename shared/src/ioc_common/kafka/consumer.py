@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 
@@ -18,6 +18,8 @@ from ioc_common.logs import get_logger
 
 #: Records taken from the fetched buffer per step of ``KafkaConsumer.getmany``.
 _GETMANY_STEP = 500
+#: ``tuple.__new__``: builds a ``ConsumedRecord`` without its generated ``__new__``.
+_NEW_RECORD: Final = tuple.__new__
 
 log = get_logger("ioc.kafka.consumer")
 
@@ -115,14 +117,19 @@ class KafkaConsumer:
             batches = await self.raw.getmany(timeout_ms=timeout, max_records=step)
             got = len(out)
             out.extend(
-                ConsumedRecord(
-                    topic=m.topic,
-                    partition=m.partition,
-                    offset=m.offset,
-                    key=m.key.decode("utf-8", "replace") if m.key is not None else None,
-                    value=m.value if m.value is not None else b"",
-                    timestamp_ms=m.timestamp,
-                    headers=tuple(m.headers or ()),
+                # ``ConsumedRecord`` without its generated ``__new__`` (a Python function):
+                # the fields in their order.
+                _NEW_RECORD(
+                    ConsumedRecord,
+                    (
+                        m.topic,
+                        m.partition,
+                        m.offset,
+                        m.key.decode("utf-8", "replace") if m.key is not None else None,
+                        m.value if m.value is not None else b"",
+                        m.timestamp,
+                        tuple(m.headers) if m.headers else (),
+                    ),
                 )
                 for messages in batches.values()
                 for m in messages
