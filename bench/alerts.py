@@ -33,6 +33,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from bench.payloads import PROBE_PROVINCE, communes
+from bench.progress import committed_rate
 from bench.stack import Stack, say
 from ioc_common.events import (
     MAX_METRIC_UPDATES,
@@ -186,28 +187,17 @@ async def committed(admin: AIOKafkaAdminClient, group: str) -> int:
 
 
 async def wait_committed(bootstrap: str, group: str, total: int, timeout_s: float) -> float:
-    """Records/s from the first committed batch to the last (start-up and group join
-    excluded: the records of the first commit seen are not counted)."""
-    deadline = time.monotonic() + timeout_s
-    ready = time.perf_counter()
-    first: tuple[float, int] | None = None
+    """Records/s from the first committed batch to the last (``progress.committed_rate``),
+    told from the group's offsets on the broker."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        while time.monotonic() < deadline:
-            done = await committed(admin, group)
-            now = time.perf_counter()
-            if done and first is None:
-                first = (now, done)
-            if done >= total:
-                assert first is not None
-                if done == first[1]:
-                    return done / (now - ready)
-                return (done - first[1]) / (now - first[0])
-            await asyncio.sleep(0.1)
+        return await committed_rate(
+            lambda: committed(admin, group), total, what="alerts", timeout_s=timeout_s,
+            every_s=0.1,
+        )  # fmt: skip
     finally:
         await admin.close()
-    raise TimeoutError(f"alerts did not commit {total} records within {timeout_s:.0f}s")
 
 
 async def insert_targets(database_url: str) -> None:

@@ -87,6 +87,13 @@ class Stack:
         ready_path: str = "/healthz",
         timeout_s: float = 90.0,
     ) -> Service:
+        service = self.launch_service(name, factory, env)
+        self.wait_ready(service, ready_path=ready_path, timeout_s=timeout_s)
+        return service
+
+    def launch_service(self, name: str, factory: str, env: dict[str, str]) -> Service:
+        """Start a service process without waiting for it (``wait_ready``): several launched
+        together start at about the same time."""
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         log = self.work / f"{name}-{port}.log"
@@ -108,17 +115,27 @@ class Stack:
             )  # fmt: skip
         service = Service(name, url, proc, log)
         self.services.append(service)
+        return service
+
+    def wait_ready(
+        self, service: Service, *, ready_path: str = "/healthz", timeout_s: float = 90.0
+    ) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode}:\n{tail(log, 40)}")
+            if service.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{service.name} exited with {service.proc.returncode}:\n"
+                    f"{tail(service.log, 40)}"
+                )
             try:
-                if httpx.get(url + ready_path, timeout=2).status_code == 200:
-                    return service
+                if httpx.get(service.url + ready_path, timeout=2).status_code == 200:
+                    return
             except httpx.HTTPError:
                 pass
             time.sleep(0.2)
-        raise TimeoutError(f"{name} not ready at {url}{ready_path}:\n{tail(log, 40)}")
+        raise TimeoutError(
+            f"{service.name} not ready at {service.url}{ready_path}:\n{tail(service.log, 40)}"
+        )
 
     def stop_service(self, service: Service) -> None:
         service.stop()

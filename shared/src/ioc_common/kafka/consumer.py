@@ -18,7 +18,8 @@ from ioc_common.logs import get_logger
 
 #: Records taken from the fetched buffer per step of ``KafkaConsumer.getmany``.
 _GETMANY_STEP = 500
-#: ``tuple.__new__``: builds a ``ConsumedRecord`` without its generated ``__new__``.
+#: Builds a ``ConsumedRecord`` without its generated ``__new__`` (a Python function, ≈ 3× the
+#: tuple's cost; a batch builds thousands).
 _NEW_RECORD: Final = tuple.__new__
 
 log = get_logger("ioc.kafka.consumer")
@@ -117,8 +118,7 @@ class KafkaConsumer:
             batches = await self.raw.getmany(timeout_ms=timeout, max_records=step)
             got = len(out)
             out.extend(
-                # ``ConsumedRecord`` without its generated ``__new__`` (a Python function):
-                # the fields in their order.
+                # The fields in ``ConsumedRecord``'s order.
                 _NEW_RECORD(
                     ConsumedRecord,
                     (
