@@ -14,6 +14,7 @@ import time
 import zlib
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from typing import Any
 
 from ioc_common.errors import BrokerUnavailable
 from ioc_common.kafka.consumer import OnAssign, Partition
@@ -134,26 +135,33 @@ class InMemoryConsumer:
 
 
 class InMemoryTransaction:
-    """What a batch's transaction sees: copies of the store's rows and offsets, taken when it
-    first reads them (as a database's statement sees what committed before it: a
-    transaction begun beside another sees that one's rows once it committed)."""
+    """What a batch's transaction sees: copies of the store's rows and offsets, each taken when
+    it is first read (as a database's statement sees what committed before it: a transaction
+    begun beside another sees that one's rows once it committed)."""
 
     def __init__(self, store: InMemoryOffsetStore) -> None:
         self._store = store
-        self._rows: dict[str, int] | None = None
-        self._offsets: dict[Partition, int] | None = None
+        #: The store's attributes read so far, copied: what a commit writes back.
+        self._copies: dict[str, dict[Any, int]] = {}
+
+    def _copy(self, name: str) -> dict[Any, int]:
+        copy = self._copies.get(name)
+        if copy is None:
+            copy = self._copies[name] = dict(getattr(self._store, name))
+        return copy
 
     @property
     def rows(self) -> dict[str, int]:
-        if self._rows is None:
-            self._rows = dict(self._store.rows)
-        return self._rows
+        return self._copy("rows")
 
     @property
     def offsets(self) -> dict[Partition, int]:
-        if self._offsets is None:
-            self._offsets = dict(self._store.offsets)
-        return self._offsets
+        return self._copy("offsets")
+
+    def commit(self) -> None:
+        """The copies replace the store's committed state (what was never read is kept)."""
+        for name, copy in self._copies.items():
+            setattr(self._store, name, copy)
 
 
 class InMemoryOffsetStore:
@@ -178,10 +186,7 @@ class InMemoryOffsetStore:
             self.rollbacks += 1
             raise
         await asyncio.sleep(0)  # a commit is a round trip: others may run meanwhile
-        if tx._rows is not None:
-            self.rows = tx._rows
-        if tx._offsets is not None:
-            self.offsets = tx._offsets
+        tx.commit()
         self.commits += 1
 
     def transaction(self) -> contextlib.AbstractAsyncContextManager[InMemoryTransaction]:
