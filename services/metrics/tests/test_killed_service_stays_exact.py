@@ -60,41 +60,44 @@ async def test_sigkill_at_random_moments_leaves_totals_exact(
     rng = random.Random(2038)
     engine = create_engine(fresh_database_url)
 
-    async def produce() -> dict[tuple[str, int], int]:
-        ends: dict[tuple[str, int], int] = {}
-        for i in range(0, len(outgoing), 4000):  # events keep flowing during the kills
-            for part, end in (await publish(kafka_bootstrap, outgoing[i : i + 4000])).items():
-                ends[part] = max(ends.get(part, 0), end)
-            await asyncio.sleep(1.5)
-        return ends
+    # Events keep flowing during the kills: a run's share is published as it starts, so each
+    # kill falls while that share is processed, and always before the last share is out (when
+    # the producer ran on its own clock, a fast service had sometimes taken everything before
+    # the last kill, which then tested nothing).
+    shares = [outgoing[i : i + 4000] for i in range(0, len(outgoing), 4000)]
+    assert len(shares) > 4, "one share per killed run, and one for the run after them"
+    ends: dict[tuple[str, int], int] = {}
 
-    producer = asyncio.create_task(produce())
+    async def publish_share() -> None:
+        for part, end in (await publish(kafka_bootstrap, shares.pop(0))).items():
+            ends[part] = max(ends.get(part, 0), end)
+
     progress_at_kills: list[int] = []
     proc: subprocess.Popen[bytes] | None = None
     try:
         before = 0
         for _ in range(4):
             proc = start_service(env, log)
+            await publish_share()
             # Once this run has committed something, strike at a random moment after that.
             for _ in range(600):
                 if sum((await committed(engine, group)).values()) > before:
                     break
                 assert proc.poll() is None, log.read_text()[-3000:]
                 await asyncio.sleep(0.1)
-            await asyncio.sleep(rng.uniform(0.0, 2.0))
+            await asyncio.sleep(rng.uniform(0.0, 1.0))
             assert proc.poll() is None, log.read_text()[-3000:]
             kill_process(proc)
             before = sum((await committed(engine, group)).values())
             progress_at_kills.append(before)
         proc = start_service(env, log)
-        ends = await producer
+        while shares:
+            await publish_share()
         await wait_consumed(engine, group, ends, timeout_s=200)
         stop_process(proc)
         _, differences = await compared_with_reference(engine, stream, PROVINCE, YEAR)
     finally:
         kill_process(proc)
-        if not producer.done():
-            producer.cancel()
         await engine.dispose()
     print(f"records committed at each kill: {progress_at_kills} of {len(outgoing)}")
     # The kills really fell while the events were being processed.
