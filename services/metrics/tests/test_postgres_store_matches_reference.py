@@ -48,8 +48,13 @@ async def test_batches_through_postgres_equal_the_reference(fresh_database_url: 
 
 
 async def _run_on_postgres(
-    url: str, stream: list[dict[str, Any]], cuts: list[int]
+    url: str,
+    stream: list[dict[str, Any]],
+    cuts: list[int],
+    stock_paths: dict[str, int] | None = None,
 ) -> dict[RowKey, Row]:
+    """The stream through the SQL store in batches cut after ``cuts``; the batches' stock
+    paths are counted into ``stock_paths``."""
     engine = create_engine(url)
     catalogue, tree = load_catalogue(), unit_tree()
     try:
@@ -64,7 +69,11 @@ async def _run_on_postgres(
             batch.append((event_key(event), facts_of(event, catalogue, tree)))
             if i in cuts or i == len(stream) - 1:
                 async with pg_transaction(engine) as conn:
-                    await apply_events(PostgresStore(conn), batch)
+                    store = PostgresStore(conn)
+                    await apply_events(store, batch)
+                for path, n in store.stock_paths.items():
+                    if stock_paths is not None:
+                        stock_paths[path] = stock_paths.get(path, 0) + n
                 batch = []
         async with pg_transaction(engine) as conn:
             rows = await conn.fetch(

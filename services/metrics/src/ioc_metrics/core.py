@@ -122,6 +122,36 @@ class Held(NamedTuple):
     den: Decimal | None
 
 
+class Prior(NamedTuple):
+    """A stock series' latest fact before another one (``Store.stock_series``)."""
+
+    observed_at: date
+    granularity: Granularity
+    scope: str
+    num: Decimal
+    den: Decimal | None
+
+
+class Around(NamedTuple):
+    """What a winning stock fact's series holds around it."""
+
+    #: The first later fact of the series, per granularity.
+    later: dict[Granularity, date]
+    #: The series' latest fact before it (observed time, then granularity), if any.
+    prior: Prior | None
+
+
+class Ahead(NamedTuple):
+    """A stock cell as the delta path finds it (``Store.stock_cells``)."""
+
+    row: Row | None
+    #: With no row: the node's latest earlier row within the same tree (what readers see
+    #: carried into the period), if any.
+    base: Row | None
+    #: Whether the node has a stored period after this one.
+    later: bool
+
+
 class Figure(NamedTuple):
     """A provider's flow figure for one identity (provider, indicator, unit, series, period,
     granularity) in a batch: its facts at the batch's highest revision of it, summed (distinct
@@ -163,12 +193,23 @@ class Store(Protocol):
         was held before (None: nothing)."""
         ...
 
-    async def save_stock_facts(self, facts: Sequence[Fact]) -> list[Fact]:
-        """Keep each identity's highest-ranked fact; return the facts that now win."""
+    #: Stock batches by the path they took ("delta", "exact"); the caller reads it after the
+    #: commit.
+    stock_paths: dict[str, int]
+
+    async def save_stock_facts(self, facts: Sequence[Fact]) -> list[tuple[Fact, Held | None]]:
+        """Keep each identity's highest-ranked fact; return the facts that now win, each with
+        the fact of its identity it replaced (None: the identity is new)."""
         ...
 
-    async def later_stock_dates(self, facts: Sequence[Fact]) -> list[dict[Granularity, date]]:
-        """For each fact, the first later fact of its series, per granularity."""
+    async def stock_series(self, facts: Sequence[Fact]) -> list[Around]:
+        """For each fact, what its series holds around it: the first later fact per
+        granularity, and the latest earlier one."""
+        ...
+
+    async def stock_cells(self, keys: Sequence[RowKey]) -> dict[RowKey, Ahead]:
+        """Each stock cell's row, or its base when it has none, and whether a later period of
+        its node is stored."""
         ...
 
     async def stored_periods(
@@ -226,18 +267,26 @@ def flow_delta(figure: Figure, held: Held | None) -> Delta | None:
     return Delta(figure.num - held.num, den, 0)
 
 
-def combine(
-    key: RowKey, own: Own | None, children: Sequence[ChildValue]
-) -> tuple[Decimal | None, Decimal | None, bool]:
-    """A node's value: its own report when it has one, else the sum of its children's."""
-    if own is not None and own.reports > 0:
-        return own.num, own.den, not own.fresh
+def children_sum(children: Sequence[ChildValue]) -> tuple[Decimal | None, Decimal | None, bool]:
+    """The children's values summed (None: no child has one), and whether one is fresh."""
     if not children:
-        return None, None, True
+        return None, None, False
     num = sum((c.num for c in children), Decimal(0))
     dens = [c.den for c in children if c.den is not None]
     den = sum(dens, Decimal(0)) if dens else None
-    return num, den, not any(c.fresh for c in children)
+    return num, den, any(c.fresh for c in children)
+
+
+def combine(
+    own: Own | None, kid_num: Decimal | None, kid_den: Decimal | None, kid_fresh: bool
+) -> tuple[Decimal | None, Decimal | None, bool]:
+    """A node's value and carried flag: its own report when it has one, else the sum of its
+    children's (carried unless a child is fresh)."""
+    if own is not None and own.reports > 0:
+        return own.num, own.den, not own.fresh
+    if kid_num is None:
+        return None, None, True
+    return kid_num, kid_den, not kid_fresh
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,11 +374,8 @@ async def apply_facts(store: Store, facts: Sequence[Fact]) -> list[Change]:
 
 async def apply_plan(store: Store, plan: Plan) -> list[Change]:
     """Fold a plan of new facts into the stored rows; return the changes."""
-    figures, superseded, stocks = plan.figures, plan.superseded, plan.stocks
+    figures, superseded = plan.figures, plan.superseded
     held = await store.save_flow_figures(figures) if figures else []
-    winners = await store.save_stock_facts(stocks) if stocks else []
-    if plan.stock_facts:
-        store.superseded[_STOCK] = store.superseded.get(_STOCK, 0) + plan.stock_facts - len(winners)
 
     #: Per cell, the sum of its identities' deltas (one delta per identity and period).
     flow_add: dict[RowKey, Delta] = {}
@@ -349,8 +395,8 @@ async def apply_plan(store: Store, plan: Plan) -> list[Change]:
     # Flows first: they take only row locks, in one global order (communes, districts, the
     # province; sorted within), and never wait for a province lock while holding rows.
     changes = await _apply_flow_deltas(store, flow_add) if flow_add else []
-    if winners:
-        changes += await _apply_stocks(store, winners)
+    if plan.stocks:
+        changes += await _apply_stocks(store, plan)
     return changes
 
 
@@ -383,11 +429,166 @@ async def _apply_flow_deltas(store: Store, flow_add: dict[RowKey, Delta]) -> lis
     return changes
 
 
-async def _apply_stocks(store: Store, winners: Sequence[Fact]) -> list[Change]:
+async def _apply_stocks(store: Store, plan: Plan) -> list[Change]:
+    """Save the plan's stock facts and change the cells the winners touch, under the
+    provinces' locks (every stock write of a province holds it: what a transaction reads of
+    them stays true until it commits). A batch whose winners are all the latest of their
+    series, in periods that are the latest stored, takes the delta path; any other, the
+    exact one."""
+    await store.lock_provinces(sorted({f.scopes[0] for f in plan.stocks}))
+    wins = await store.save_stock_facts(plan.stocks)
+    store.superseded[_STOCK] = store.superseded.get(_STOCK, 0) + plan.stock_facts - len(wins)
+    if not wins:
+        return []
+    winners = [f for f, _ in wins]
+    around = await store.stock_series(winners)
+    changes = await _apply_stock_deltas(store, wins, around)
+    path = "exact" if changes is None else "delta"
+    store.stock_paths[path] = store.stock_paths.get(path, 0) + 1
+    if changes is None:
+        changes = await _apply_stocks_exactly(store, winners, [a.later for a in around])
+    return changes
+
+
+def stock_delta(fact: Fact, replaced: Held | None, around: Around) -> Delta | None:
+    """How a winning stock fact moves its node's own report in every cell it counts toward,
+    when that is all it changes; None when the exact path must decide. It is all when the
+    fact is the latest of its series (no later fact) after the reform, and its series'
+    contribution before it is one value for each of those cells: the fact it replaced, or the
+    series' latest earlier fact if that counts toward all of them (same tree, and no coarser
+    granularity than this fact's), or nothing."""
+    if around.later or fact.observed_at < REFORM_DATE:
+        return None
+    if replaced is not None:
+        old_num, old_den = replaced.num, replaced.den
+    else:
+        prior = around.prior
+        if prior is None or prior.observed_at < REFORM_DATE:
+            return Delta(fact.num, fact.den, 1)
+        if gran_order(prior.granularity) > gran_order(fact.granularity):
+            return None
+        if prior.scope != fact.scope:
+            return None
+        old_num, old_den = prior.num, prior.den
+    den = None if fact.den is None else fact.den - (old_den or Decimal(0))
+    return Delta(fact.num - old_num, den, 0)
+
+
+class KidsDelta(NamedTuple):
+    """What a stock cell's children's sum moves by, and whether a child of it is now fresh."""
+
+    delta: Delta
+    fresh: bool
+
+
+def stock_cell(
+    key: RowKey, ahead: Ahead, own: Delta | None, kids: KidsDelta | None
+) -> tuple[Row, Row]:
+    """The stock rule for a cell the delta path changes, once: (the row after, the row it
+    starts from). With no row in the period it starts as its base carried into it (no own
+    series observed in the period, no child fresh in it) or empty; the own report takes the
+    own delta (fresh: the fact was observed in the period), the children's sum the kids'.
+    The value is the own report when the unit has one, else the children's sum; the version
+    moves when the value or its carried flag does."""
+    before = ahead.row
+    if before is not None:
+        start = before
+    elif ahead.base is not None:
+        base = ahead.base
+        carried_own = None if base.own is None else base.own._replace(fresh=False)
+        start = Row(key, carried_own, base.num, base.den, True, 0, base.kid_num, base.kid_den)
+    else:
+        start = Row(key, None, None, None, True, 0)
+    held = start.own
+    if own is None:
+        new_own = held
+    elif held is None:
+        new_own = Own(own.num, own.den, own.identities, True)
+    else:
+        new_own = Own(
+            held.num + own.num, add_den(held.den, own.den), held.reports + own.identities, True
+        )
+    kid_num: Decimal | None = start.kid_num
+    kid_den = start.kid_den
+    if kids is not None:
+        d = kids.delta
+        kid_num = d.num if kid_num is None else kid_num + d.num
+        kid_den = add_den(kid_den, d.den)
+    num: Decimal | None
+    if new_own is not None and new_own.reports > 0:
+        num, den, carried = new_own.num, new_own.den, not new_own.fresh
+    else:
+        num, den = kid_num, kid_den
+        carried = False if kids is not None and kids.fresh else start.carried
+    if before is None:
+        version = 1
+    else:
+        version = before.version + ((num, den, carried) != (before.num, before.den, before.carried))
+    return Row(key, new_own, num, den, carried, version, kid_num, kid_den), start
+
+
+async def _apply_stock_deltas(
+    store: Store, wins: Sequence[tuple[Fact, Held | None]], around: Sequence[Around]
+) -> list[Change] | None:
+    """The stock path as deltas: each winner's own delta into the cells of its node, each
+    cell's change into its parent's children's sum, bottom-up, written in one statement.
+    None (nothing written) when a winner or a cell needs the exact path: a node with a
+    stored period after the batch's, or with two periods of one granularity in the batch."""
+    own_add: dict[RowKey, Delta] = {}
+    path: set[RowKey] = set()
+    for (fact, replaced), where in zip(wins, around, strict=True):
+        delta = stock_delta(fact, replaced, where)
+        if delta is None:
+            return None
+        scopes = scopes_of(fact.scope)
+        for g, period in periods_of(fact.observed_at, fact.granularity):
+            own_key = RowKey(fact.indicator, g, fact.scope, period)
+            added = own_add.get(own_key)
+            own_add[own_key] = delta if added is None else add_deltas(added, delta)
+            path.update(RowKey(fact.indicator, g, node, period) for node in scopes)
+    # Sorted: concurrent consumers then lock shared rows in the same order.
+    keys = sorted(path)
+    if len({k[:3] for k in keys}) < len(keys):
+        # Two periods of one node: the earlier one's change carries into the later, whose
+        # base this batch also writes. The exact path orders that.
+        return None
+    ahead = await store.stock_cells(keys)
+    if any(a.later for a in ahead.values()):
+        return None  # later periods carry these cells' values: the exact path recomputes them
+    by_depth: dict[int, list[RowKey]] = {3: [], 2: [], 1: []}
+    for key in keys:
+        by_depth[scope_depth(key.scope)].append(key)
+    written: list[Row] = []
+    changes: list[Change] = []
+    kids: dict[RowKey, KidsDelta] = {}
+    for depth in (3, 2, 1):
+        for key in by_depth[depth]:
+            cell = ahead[key]
+            row, start = stock_cell(key, cell, own_add.get(key), kids.get(key))
+            written.append(row)
+            if cell.row is None or (row.num, row.den) != (cell.row.num, cell.row.den):
+                changes.append(Change(row, cell.row))
+            parent = parent_scope(key.scope)
+            if parent:
+                up = RowKey(key.indicator, key.granularity, parent, key.period_start)
+                step = value_change(Change(row, start))
+                fresh = not row.carried
+                held = kids.get(up)
+                kids[up] = (
+                    KidsDelta(step, fresh)
+                    if held is None
+                    else KidsDelta(add_deltas(held.delta, step), held.fresh or fresh)
+                )
+    await store.write_rows(written)
+    return changes
+
+
+async def _apply_stocks_exactly(
+    store: Store, winners: Sequence[Fact], later: Sequence[dict[Granularity, date]]
+) -> list[Change]:
     """Recompute the stock cells the winning facts touch, exactly (carry-forward, own report
-    as of each period's end), bottom-up, under the provinces' locks."""
-    await store.lock_provinces(sorted({f.scopes[0] for f in winners}))
-    later = await store.later_stock_dates(winners)
+    as of each period's end), bottom-up. The reference the delta path is held to, and the
+    path of late, back-filled and pre-reform facts."""
     # The series of one node mostly share the period and the span ahead: each such group
     # (node, period, next dates) is expanded into cells once.
     spans = dict.fromkeys(
@@ -438,18 +639,26 @@ async def _apply_stocks(store: Store, winners: Sequence[Fact]) -> list[Change]:
         for key in keys:
             previous = old.get(key)
             own = owns.get(key)
-            num, den, carried = combine(key, own, kids.get(key, ()))
+            # The children's sum is kept beside the own report, as flows keep it: the delta
+            # path moves it by a child's change.
+            kid_num, kid_den, kid_fresh = children_sum(kids.get(key, ()))
+            num, den, carried = combine(own, kid_num, kid_den, kid_fresh)
             if previous is not None:
                 same = num == previous.num and den == previous.den
                 if same and carried == previous.carried:
-                    if own != previous.own:
+                    if own != previous.own or (kid_num, kid_den) != (
+                        previous.kid_num,
+                        previous.kid_den,
+                    ):
                         # bookkeeping only: no new version
-                        written.append(Row(key, own, num, den, carried, previous.version))
+                        written.append(
+                            Row(key, own, num, den, carried, previous.version, kid_num, kid_den)
+                        )
                     continue
-                row = Row(key, own, num, den, carried, previous.version + 1)
+                row = Row(key, own, num, den, carried, previous.version + 1, kid_num, kid_den)
             else:
                 same = False
-                row = Row(key, own, num, den, carried, 1)
+                row = Row(key, own, num, den, carried, 1, kid_num, kid_den)
             written.append(row)
             if not same:
                 changes.append(Change(row, previous))

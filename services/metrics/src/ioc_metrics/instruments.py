@@ -59,6 +59,13 @@ class Instruments:
             " revisions), by kind (flow, stock)",
             ["kind"],
         )
+        self.stock_batches = new.counter(
+            "ioc_metrics_stock_batches",
+            "Batches with winning stock facts, by the path their cells took: delta (the facts"
+            " are the latest of their series) or exact (late, back-filled or pre-reform facts,"
+            " recomputed as of each period)",
+            ["path"],
+        )
         self.batch_failures = Counter(
             "ioc_metrics_batch_failures", "Batches that failed and were retried", registry=registry
         )
@@ -68,3 +75,5 @@ class Instruments:
             self.events.labels(outcome)
         for kind in ("flow", "stock"):
             self.superseded.labels(kind)
+        for path in ("delta", "exact"):
+            self.stock_batches.labels(path)

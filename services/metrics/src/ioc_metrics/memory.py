@@ -14,12 +14,15 @@ from decimal import Decimal
 from ioc_common.events import EventKey
 from ioc_common.timeutil import Granularity, period_end
 from ioc_metrics.core import (
+    Ahead,
+    Around,
     Change,
     ChildValue,
     Figure,
     FlowDelta,
     Held,
     Own,
+    Prior,
     Row,
     RowKey,
     era_floor,
@@ -34,6 +37,7 @@ class MemoryStore:
         #: Per flow identity: the held revision and its figure.
         self.flow_facts: dict[tuple[str, str, str], Held] = {}
         self.superseded: dict[Part, int] = {}
+        self.stock_paths: dict[str, int] = {}
         self.stock_facts: dict[tuple[str, str, str], Fact] = {}
         self.rows: dict[RowKey, Row] = {}
         self._series: dict[tuple[str, str, str], set[str]] = defaultdict(set)
@@ -58,32 +62,67 @@ class MemoryStore:
                 self.flow_facts[ident] = Held(held.revision, held.num + figure.num, den)
         return before
 
-    async def save_stock_facts(self, facts: Sequence[Fact]) -> list[Fact]:
-        winners = []
+    async def save_stock_facts(self, facts: Sequence[Fact]) -> list[tuple[Fact, Held | None]]:
+        winners: list[tuple[Fact, Held | None]] = []
         for f in facts:
             ident = (f.indicator, f.unit_code, f.fact_key)
             held = self.stock_facts.get(ident)
             if held is None or outranks(f, held):
                 self.stock_facts[ident] = f
                 self._series[(f.indicator, f.unit_code, f.series)].add(f.fact_key)
-                winners.append(f)
+                replaced = None if held is None else Held(held.revision, held.num, held.den)
+                winners.append((f, replaced))
         return winners
 
     def _series_facts(self, indicator: str, unit: str, series: str) -> list[Fact]:
         keys = self._series.get((indicator, unit, series), set())
         return [self.stock_facts[(indicator, unit, k)] for k in keys]
 
-    async def later_stock_dates(self, facts: Sequence[Fact]) -> list[dict[Granularity, date]]:
+    async def stock_series(self, facts: Sequence[Fact]) -> list[Around]:
         out = []
         for f in facts:
             nexts: dict[Granularity, date] = {}
+            prior: Fact | None = None
             me = (f.observed_at, gran_order(f.granularity))
             for other in self._series_facts(f.indicator, f.unit_code, f.series):
-                if (other.observed_at, gran_order(other.granularity)) > me:
+                at = (other.observed_at, gran_order(other.granularity))
+                if at > me:
                     held = nexts.get(other.granularity)
                     if held is None or other.observed_at < held:
                         nexts[other.granularity] = other.observed_at
-            out.append(nexts)
+                elif at < me and (
+                    prior is None or at > (prior.observed_at, gran_order(prior.granularity))
+                ):
+                    prior = other
+            before = None
+            if prior is not None:
+                p = prior
+                before = Prior(p.observed_at, p.granularity, p.scope, p.num, p.den)
+            out.append(Around(nexts, before))
+        return out
+
+    async def stock_cells(self, keys: Sequence[RowKey]) -> dict[RowKey, Ahead]:
+        out: dict[RowKey, Ahead] = {}
+        for key in keys:
+            node = [
+                r
+                for k, r in self.rows.items()
+                if (k.indicator, k.granularity, k.scope)
+                == (key.indicator, key.granularity, key.scope)
+            ]
+            later = any(r.key.period_start > key.period_start for r in node)
+            row = self.rows.get(key)
+            floor = era_floor(key.period_start, key.granularity)
+            earlier = [
+                r
+                for r in node
+                if r.key.period_start < key.period_start
+                and period_end(r.key.period_start, r.key.granularity) >= floor
+            ]
+            base = None
+            if row is None and earlier:
+                base = max(earlier, key=lambda r: r.key.period_start)
+            out[key] = Ahead(row, base, later)
         return out
 
     async def stored_periods(

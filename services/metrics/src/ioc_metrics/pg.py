@@ -22,6 +22,8 @@ from ioc_common.db.partitions import keep_window, month_start
 from ioc_common.events import EventKey
 from ioc_common.timeutil import Granularity, utc_now
 from ioc_metrics.core import (
+    Ahead,
+    Around,
     Change,
     ChildValue,
     Delta,
@@ -29,6 +31,7 @@ from ioc_metrics.core import (
     FlowDelta,
     Held,
     Own,
+    Prior,
     Row,
     RowKey,
     era_floor,
@@ -239,6 +242,84 @@ def _cell_columns(k: RowKey) -> dict[str, Any]:
     }
 
 
+#: A stock fact upserted if it outranks the identity's held one, and the held ones before
+#: (``before``), as one list (``save_flow_figures`` says why not joined in SQL).
+_SAVE_STOCK_FACTS = (
+    f"WITH x AS (SELECT * FROM {_FACT_ROWS}),"
+    " old AS (SELECT f.indicator, f.unit_code, f.fact_key, f.revision, f.num, f.den"
+    "         FROM x JOIN metrics_facts f USING (indicator, unit_code, fact_key)),"
+    f" up AS (INSERT INTO metrics_facts AS f ({_FACT_COLUMNS})"
+    f"   SELECT {_FACT_COLUMNS} FROM x"
+    "   ON CONFLICT (indicator, unit_code, fact_key) DO UPDATE SET"
+    "   num = EXCLUDED.num, den = EXCLUDED.den, revision = EXCLUDED.revision,"
+    "   received_at = EXCLUDED.received_at, event_id = EXCLUDED.event_id,"
+    "   scope = EXCLUDED.scope, stored_at = now()"
+    "   WHERE (EXCLUDED.revision, EXCLUDED.received_at, EXCLUDED.event_id::text)"
+    "       > (f.revision, f.received_at, f.event_id::text)"
+    "   RETURNING f.indicator, f.unit_code, f.fact_key, f.revision, f.num, f.den)"
+    " SELECT true AS before, * FROM old UNION ALL SELECT false, * FROM up"
+)
+
+#: Per fact (``k.i``): its series' first later fact per granularity, and its latest earlier
+#: one (``prior``), each a probe of the as-of index.
+_STOCK_SERIES = (
+    "WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[],"
+    "   $5::smallint[]) WITH ORDINALITY AS k(indicator, unit_code, series, d, g, i))"
+    " SELECT k.i, f.granularity, min(f.observed_at) AS day, NULL::text AS scope,"
+    "   NULL::numeric AS num, NULL::numeric AS den, false AS prior"
+    " FROM k JOIN metrics_facts f ON f.part = 'stock' AND f.indicator = k.indicator"
+    "  AND f.unit_code = k.unit_code AND f.series = k.series AND f.observed_at >= k.d"
+    "  AND (f.observed_at, f.gran_order) > (k.d, k.g)"
+    " GROUP BY k.i, f.granularity"
+    " UNION ALL"
+    " SELECT k.i, p.granularity, p.observed_at, p.scope, p.num, p.den, true FROM k"
+    " CROSS JOIN LATERAL (SELECT f.granularity, f.observed_at, f.scope, f.num, f.den"
+    "   FROM metrics_facts f WHERE f.part = 'stock' AND f.indicator = k.indicator"
+    "    AND f.unit_code = k.unit_code AND f.series = k.series"
+    "    AND (f.observed_at, f.gran_order) < (k.d, k.g)"
+    "   ORDER BY f.observed_at DESC, f.gran_order DESC LIMIT 1) p"
+)
+
+#: The columns of a stored aggregate row (``p``: the table's alias, ``as_``: a prefix for
+#: the names they come back under).
+_STORED_COLUMNS = (
+    "{p}own_num AS {as_}own_num, {p}own_den AS {as_}own_den, {p}own_count AS {as_}own_count,"
+    " {p}own_fresh AS {as_}own_fresh, {p}num AS {as_}num, {p}den AS {as_}den,"
+    " {p}carried AS {as_}carried, {p}version AS {as_}version, {p}kid_num AS {as_}kid_num,"
+    " {p}kid_den AS {as_}kid_den"
+)
+
+#: Per stock cell (``k.i``): its row, else its base (the node's latest earlier row whose
+#: period ends at or after the tree's floor), and whether a later period of the node is stored.
+_STOCK_CELLS = (
+    f"SELECT k.i, {_STORED_COLUMNS.format(p='c.', as_='')},"
+    f" {_STORED_COLUMNS.format(p='b.', as_='b_')}, b.period_start AS b_period_start,"
+    " EXISTS (SELECT 1 FROM metrics_aggregates n WHERE n.indicator = k.indicator"
+    "   AND n.granularity = k.granularity AND n.scope = k.scope"
+    "   AND n.period_start > k.period_start) AS later"
+    f" FROM {_KEY_ROWS}"
+    " LEFT JOIN metrics_aggregates c USING (indicator, granularity, scope, period_start)"
+    " LEFT JOIN LATERAL (SELECT * FROM metrics_aggregates b WHERE c.version IS NULL"
+    "   AND b.indicator = k.indicator AND b.granularity = k.granularity AND b.scope = k.scope"
+    "   AND b.period_start < k.period_start AND b.period_end >= k.floor"
+    "   ORDER BY b.period_start DESC LIMIT 1) b ON true"
+)
+
+
+def _stored_row(key: RowKey, r: Any, prefix: str) -> Row:
+    """A stored aggregate row read under ``prefix`` (``_STORED_COLUMNS``)."""
+    own = None
+    if r[prefix + "own_count"] > 0:
+        own = Own(
+            r[prefix + "own_num"], r[prefix + "own_den"], r[prefix + "own_count"],
+            r[prefix + "own_fresh"],
+        )  # fmt: skip
+    return Row(
+        key, own, r[prefix + "num"], r[prefix + "den"], r[prefix + "carried"],
+        r[prefix + "version"], r[prefix + "kid_num"], r[prefix + "kid_den"],
+    )  # fmt: skip
+
+
 class PostgresStore:
     """``conn`` is an asyncpg connection inside an open transaction."""
 
@@ -254,6 +335,7 @@ class PostgresStore:
         #: unless given), whose partition must exist (``keep_dedup_window``).
         self.claim_month = month_start(processed_on or utc_now().date())
         self.superseded: dict[Part, int] = {}
+        self.stock_paths: dict[str, int] = {}
         self.scales = scales or {}
         #: Nodes committed earlier (never deleted): their insert is skipped.
         self.known_nodes = known_nodes
@@ -303,40 +385,55 @@ class PostgresStore:
                 raise ConcurrentFactWrite(f"{figure.fact.fact_key}: held {held}, now {now}")
         return before
 
-    async def save_stock_facts(self, facts: Sequence[Fact]) -> list[Fact]:
-        rows = await self.conn.fetch(
-            f"INSERT INTO metrics_facts AS f ({_FACT_COLUMNS})"
-            f" SELECT * FROM {_FACT_ROWS}"
-            " ON CONFLICT (indicator, unit_code, fact_key) DO UPDATE SET"
-            " num = EXCLUDED.num, den = EXCLUDED.den, revision = EXCLUDED.revision,"
-            " received_at = EXCLUDED.received_at, event_id = EXCLUDED.event_id,"
-            " scope = EXCLUDED.scope, stored_at = now()"
-            " WHERE (EXCLUDED.revision, EXCLUDED.received_at, EXCLUDED.event_id::text)"
-            "     > (f.revision, f.received_at, f.event_id::text)"
-            " RETURNING indicator, unit_code, fact_key",
-            _facts_json(facts),
-        )
-        won = {(r["indicator"], r["unit_code"], r["fact_key"]) for r in rows}
-        return [f for f in facts if (f.indicator, f.unit_code, f.fact_key) in won]
+    async def save_stock_facts(self, facts: Sequence[Fact]) -> list[tuple[Fact, Held | None]]:
+        """The caller holds the facts' provinces (``lock_provinces``), as every writer of
+        stock facts does: what the statement's snapshot holds is what its upsert replaces."""
+        rows = await self.conn.fetch(_SAVE_STOCK_FACTS, _facts_json(facts))
+        replaced: dict[tuple[str, str, str], Held] = {}
+        won: set[tuple[str, str, str]] = set()
+        for r in rows:
+            ident = (r["indicator"], r["unit_code"], r["fact_key"])
+            if r["before"]:
+                replaced[ident] = Held(r["revision"], r["num"], r["den"])
+            else:
+                won.add(ident)
+        out: list[tuple[Fact, Held | None]] = []
+        for f in facts:
+            ident = (f.indicator, f.unit_code, f.fact_key)
+            if ident in won:
+                out.append((f, replaced.get(ident)))
+        return out
 
-    async def later_stock_dates(self, facts: Sequence[Fact]) -> list[dict[Granularity, date]]:
+    async def stock_series(self, facts: Sequence[Fact]) -> list[Around]:
         rows = await self.conn.fetch(
-            "SELECT k.i, f.granularity, min(f.observed_at) AS first"
-            " FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::smallint[])"
-            "      WITH ORDINALITY AS k(indicator, unit_code, series, d, g, i)"
-            " JOIN metrics_facts f ON f.part = 'stock' AND f.indicator = k.indicator"
-            "  AND f.unit_code = k.unit_code AND f.series = k.series AND f.observed_at >= k.d"
-            "  AND (f.observed_at, f.gran_order) > (k.d, k.g)"
-            " GROUP BY k.i, f.granularity",
+            _STOCK_SERIES,
             [f.indicator for f in facts],
             [f.unit_code for f in facts],
             [f.series for f in facts],
             [f.observed_at for f in facts],
             [gran_order(f.granularity) for f in facts],
         )
-        out: list[dict[Granularity, date]] = [{} for _ in facts]
+        out = [Around({}, None) for _ in facts]
         for r in rows:
-            out[r["i"] - 1][Granularity(r["granularity"])] = r["first"]
+            i = r["i"] - 1
+            if r["prior"]:
+                g = Granularity(r["granularity"])
+                out[i] = out[i]._replace(prior=Prior(r["day"], g, r["scope"], r["num"], r["den"]))
+            else:
+                out[i].later[Granularity(r["granularity"])] = r["day"]
+        return out
+
+    async def stock_cells(self, keys: Sequence[RowKey]) -> dict[RowKey, Ahead]:
+        floors = [era_floor(k.period_start, k.granularity) for k in keys]
+        out: dict[RowKey, Ahead] = {}
+        for r in await self.conn.fetch(_STOCK_CELLS, _keys_json(keys, floors)):
+            key = keys[r["i"]]
+            row = base = None
+            if r["version"] is not None:
+                row = _stored_row(key, r, "")
+            elif r["b_version"] is not None:
+                base = _stored_row(key._replace(period_start=r["b_period_start"]), r, "b_")
+            out[key] = Ahead(row, base, r["later"])
         return out
 
     async def stored_periods(
@@ -362,20 +459,12 @@ class PostgresStore:
 
     async def load_rows(self, keys: Sequence[RowKey]) -> dict[RowKey, Row]:
         rows = await self.conn.fetch(
-            "SELECT k.i, a.own_num, a.own_den, a.own_count, a.own_fresh, a.num, a.den,"
-            "       a.carried, a.version"
+            f"SELECT k.i, {_STORED_COLUMNS.format(p='a.', as_='')}"
             f" FROM {_KEY_ROWS} JOIN metrics_aggregates a"
             "  USING (indicator, granularity, scope, period_start)",
             _keys_json(keys),
         )
-        out: dict[RowKey, Row] = {}
-        for r in rows:
-            key = keys[r["i"]]
-            own = None
-            if r["own_count"] > 0:
-                own = Own(r["own_num"], r["own_den"], r["own_count"], r["own_fresh"])
-            out[key] = Row(key, own, r["num"], r["den"], r["carried"], r["version"])
-        return out
+        return {keys[r["i"]]: _stored_row(keys[r["i"]], r, "") for r in rows}
 
     async def stock_own(self, keys: Sequence[RowKey]) -> dict[RowKey, Own]:
         rows = await self.conn.fetch(
@@ -431,9 +520,13 @@ class PostgresStore:
         return out
 
     async def lock_provinces(self, provinces: Sequence[str]) -> None:
-        # Transaction-scoped advisory locks, one per province, taken in the order given.
-        for province in provinces:
-            await self.conn.execute("SELECT pg_advisory_xact_lock($1)", province_lock(province))
+        # Transaction-scoped advisory locks, one per province, in one statement, taken in the
+        # order given (the subquery's order is the order the aggregate reads its rows in).
+        await self.conn.execute(
+            "SELECT count(pg_advisory_xact_lock(k)) FROM"
+            " (SELECT k FROM unnest($1::bigint[]) WITH ORDINALITY AS t(k, i) ORDER BY i) s",
+            [province_lock(p) for p in provinces],
+        )
 
     async def _insert_nodes(self, keys: Iterable[RowKey]) -> None:
         """Record each cell's node under its parent (``children`` walks them), once."""

@@ -323,6 +323,8 @@ class BatchProcessor:
         inst.aggregates_changed.inc(applied.changes)
         for part, n in applied.store.superseded.items():
             inst.superseded.labels(part.value).inc(n)
+        for path, n in applied.store.stock_paths.items():
+            inst.stock_batches.labels(path).inc(n)
         self._maybe_analyze(applied.aggregated)
         log.info(
             "metrics.batch_committed",
