@@ -529,7 +529,7 @@ class PostgresStore:
         )
 
     async def _insert_nodes(self, keys: Iterable[RowKey]) -> None:
-        """Record each cell's node under its parent (``children`` walks them), once."""
+        """Record each stock cell's node under its parent (``children`` walks them), once."""
         known, new = self.known_nodes, self.new_nodes
         nodes: set[Node] = set()
         for k in keys:
@@ -588,8 +588,8 @@ class PostgresStore:
     async def add_flow_deltas(self, deltas: Sequence[FlowDelta]) -> list[Change]:
         """``core.flow_cell`` as one upsert per level. PostgreSQL (before 18) cannot return a
         row's old values from an upsert; the value before is the new state minus the deltas
-        added (exact: ``numeric`` and ``Decimal``), or nothing for a row just inserted."""
-        await self._insert_nodes(d.key for d in deltas)
+        added (exact: ``numeric`` and ``Decimal``), or nothing for a row just inserted. Flow
+        cells are not recorded in ``metrics_nodes``: only the exact stock path walks it."""
         rows = []
         for d in deltas:
             add, kids = d.own, d.kids
