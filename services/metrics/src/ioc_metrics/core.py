@@ -11,6 +11,12 @@ fact under that node was observed. For a batch of new facts the engine
    report when it has one (own report wins), else from its children's rows at that period —
    for stocks a child without a row there contributes its latest earlier row (carry-forward).
 
+Every cell keeps its own report and its children's sum apart, so the common cases move cells
+by deltas instead of recomputing them: every flow batch (additions commute), and a stock batch
+whose facts are the latest of their series (``_apply_stock_deltas``). The exact recomputation
+above (``_apply_stocks_exactly``) serves the other stock batches and is what the property
+tests hold both to, beside the naive reference.
+
 The engine talks to a :class:`Store`; ``memory.MemoryStore`` is a plain-Python one (used by the
 property tests) and ``pg.PostgresStore`` runs the same operations as set-based SQL.
 """

@@ -125,30 +125,55 @@ class ConcurrentFactWrite(RuntimeError):
     one partition's, so only a rebalance's overlap can): the batch fails and is retried."""
 
 
-#: One statement per batch: the figures held before (``old``: the statement's snapshot) and
-#: the guarded upsert — a higher revision replaces, the same adds, a lower one changes nothing
-#: (the ``WHERE``) — whose result is checked against ``old`` by the caller. The two come back
-#: as one list (``before`` tells them apart) and are paired by identity in Python: joining them
-#: in SQL left the pairing to the planner, which, believing ``json_to_recordset`` yields 100
-#: rows, chose a nested loop — quadratic, 300 ms for 1,500 figures.
-_SAVE_FIGURES = (
-    f"WITH x AS (SELECT * FROM {_FACT_ROWS}),"
-    " old AS (SELECT f.indicator, f.unit_code, f.fact_key, f.revision, f.num, f.den"
-    "         FROM x JOIN metrics_facts f USING (indicator, unit_code, fact_key)),"
-    f" up AS (INSERT INTO metrics_facts AS f ({_FACT_COLUMNS})"
-    f"   SELECT {_FACT_COLUMNS} FROM x"
-    "   ON CONFLICT (indicator, unit_code, fact_key) DO UPDATE SET"
-    "   num = CASE WHEN EXCLUDED.revision > f.revision THEN EXCLUDED.num"
+FactIdentity = tuple[str, str, str]
+
+
+def _save_facts(update: str, guard: str) -> str:
+    """One statement per batch: the facts upserted (``update`` where ``guard`` holds), and
+    each identity's held fact before (``old``: the statement's snapshot). The two come back as
+    one list (``before`` tells them apart, ``_held_and_saved``) and are paired by identity in
+    Python: joining them in SQL left the pairing to the planner, which, believing
+    ``json_to_recordset`` yields 100 rows, chose a nested loop — quadratic, 300 ms for 1,500
+    figures."""
+    return (
+        f"WITH x AS (SELECT * FROM {_FACT_ROWS}),"
+        " old AS (SELECT f.indicator, f.unit_code, f.fact_key, f.revision, f.num, f.den"
+        "         FROM x JOIN metrics_facts f USING (indicator, unit_code, fact_key)),"
+        f" up AS (INSERT INTO metrics_facts AS f ({_FACT_COLUMNS})"
+        f"   SELECT {_FACT_COLUMNS} FROM x"
+        f"   ON CONFLICT (indicator, unit_code, fact_key) DO UPDATE SET {update}"
+        f"   WHERE {guard}"
+        "   RETURNING f.indicator, f.unit_code, f.fact_key, f.revision, f.num, f.den)"
+        " SELECT true AS before, * FROM old UNION ALL SELECT false, * FROM up"
+    )
+
+
+def _held_and_saved(
+    rows: Iterable[Any],
+) -> tuple[dict[FactIdentity, Held], dict[FactIdentity, Held]]:
+    """A ``_save_facts`` result: per identity, what was held before, and what was saved."""
+    held: dict[FactIdentity, Held] = {}
+    saved: dict[FactIdentity, Held] = {}
+    for r in rows:
+        side = held if r["before"] else saved
+        side[(r["indicator"], r["unit_code"], r["fact_key"])] = Held(
+            r["revision"], r["num"], r["den"]
+        )
+    return held, saved
+
+
+#: Flow figures: a higher revision replaces, the same adds, a lower one changes nothing (the
+#: guard); the caller checks what was saved against what was held.
+_SAVE_FIGURES = _save_facts(
+    "num = CASE WHEN EXCLUDED.revision > f.revision THEN EXCLUDED.num"
     "         ELSE f.num + EXCLUDED.num END,"
-    "   den = CASE WHEN EXCLUDED.revision > f.revision THEN EXCLUDED.den"
+    " den = CASE WHEN EXCLUDED.revision > f.revision THEN EXCLUDED.den"
     "         ELSE f.den + EXCLUDED.den END,"
-    "   received_at = CASE WHEN EXCLUDED.revision > f.revision THEN EXCLUDED.received_at"
+    " received_at = CASE WHEN EXCLUDED.revision > f.revision THEN EXCLUDED.received_at"
     "         ELSE greatest(f.received_at, EXCLUDED.received_at) END,"
-    "   revision = EXCLUDED.revision, event_id = EXCLUDED.event_id, scope = EXCLUDED.scope,"
-    "   stored_at = now()"
-    "   WHERE EXCLUDED.revision >= f.revision"
-    "   RETURNING f.indicator, f.unit_code, f.fact_key, f.revision, f.num, f.den)"
-    " SELECT true AS before, * FROM old UNION ALL SELECT false, * FROM up"
+    " revision = EXCLUDED.revision, event_id = EXCLUDED.event_id, scope = EXCLUDED.scope,"
+    " stored_at = now()",
+    "EXCLUDED.revision >= f.revision",
 )
 
 
@@ -242,22 +267,13 @@ def _cell_columns(k: RowKey) -> dict[str, Any]:
     }
 
 
-#: A stock fact upserted if it outranks the identity's held one, and the held ones before
-#: (``before``), as one list (``save_flow_figures`` says why not joined in SQL).
-_SAVE_STOCK_FACTS = (
-    f"WITH x AS (SELECT * FROM {_FACT_ROWS}),"
-    " old AS (SELECT f.indicator, f.unit_code, f.fact_key, f.revision, f.num, f.den"
-    "         FROM x JOIN metrics_facts f USING (indicator, unit_code, fact_key)),"
-    f" up AS (INSERT INTO metrics_facts AS f ({_FACT_COLUMNS})"
-    f"   SELECT {_FACT_COLUMNS} FROM x"
-    "   ON CONFLICT (indicator, unit_code, fact_key) DO UPDATE SET"
-    "   num = EXCLUDED.num, den = EXCLUDED.den, revision = EXCLUDED.revision,"
-    "   received_at = EXCLUDED.received_at, event_id = EXCLUDED.event_id,"
-    "   scope = EXCLUDED.scope, stored_at = now()"
-    "   WHERE (EXCLUDED.revision, EXCLUDED.received_at, EXCLUDED.event_id::text)"
-    "       > (f.revision, f.received_at, f.event_id::text)"
-    "   RETURNING f.indicator, f.unit_code, f.fact_key, f.revision, f.num, f.den)"
-    " SELECT true AS before, * FROM old UNION ALL SELECT false, * FROM up"
+#: Stock facts: the best-ranked fact of an identity replaces the held one.
+_SAVE_STOCK_FACTS = _save_facts(
+    "num = EXCLUDED.num, den = EXCLUDED.den, revision = EXCLUDED.revision,"
+    " received_at = EXCLUDED.received_at, event_id = EXCLUDED.event_id,"
+    " scope = EXCLUDED.scope, stored_at = now()",
+    "(EXCLUDED.revision, EXCLUDED.received_at, EXCLUDED.event_id::text)"
+    " > (f.revision, f.received_at, f.event_id::text)",
 )
 
 #: Per fact (``k.i``): its series' first later fact per granularity, and its latest earlier
@@ -370,38 +386,31 @@ class PostgresStore:
         return {k for i, k in enumerate(keys) if i not in copies}
 
     async def save_flow_figures(self, figures: Sequence[Figure]) -> list[Held | None]:
-        # One figure per identity (``core.PlanBuilder``): the identity finds its figure.
-        at = {(f.indicator, f.unit_code, f.fact_key): i for i, (f, *_) in enumerate(figures)}
-        before: list[Held | None] = [None] * len(figures)
-        after: list[Held | None] = [None] * len(figures)
         rows = await self.conn.fetch(
             _SAVE_FIGURES, to_json(_fact_row(g.fact, g.num, g.den) for g in figures)
         )
-        for r in rows:
-            i = at[(r["indicator"], r["unit_code"], r["fact_key"])]
-            (before if r["before"] else after)[i] = Held(r["revision"], r["num"], r["den"])
-        for figure, held, now in zip(figures, before, after, strict=True):
-            if now != _expected(figure, held):
-                raise ConcurrentFactWrite(f"{figure.fact.fact_key}: held {held}, now {now}")
+        held, saved = _held_and_saved(rows)
+        before: list[Held | None] = []
+        # One figure per identity (``core.PlanBuilder``): the identity finds its figure.
+        for figure in figures:
+            f = figure.fact
+            ident = (f.indicator, f.unit_code, f.fact_key)
+            was, now = held.get(ident), saved.get(ident)
+            if now != _expected(figure, was):
+                raise ConcurrentFactWrite(f"{f.fact_key}: held {was}, now {now}")
+            before.append(was)
         return before
 
     async def save_stock_facts(self, facts: Sequence[Fact]) -> list[tuple[Fact, Held | None]]:
         """The caller holds the facts' provinces (``lock_provinces``), as every writer of
         stock facts does: what the statement's snapshot holds is what its upsert replaces."""
         rows = await self.conn.fetch(_SAVE_STOCK_FACTS, _facts_json(facts))
-        replaced: dict[tuple[str, str, str], Held] = {}
-        won: set[tuple[str, str, str]] = set()
-        for r in rows:
-            ident = (r["indicator"], r["unit_code"], r["fact_key"])
-            if r["before"]:
-                replaced[ident] = Held(r["revision"], r["num"], r["den"])
-            else:
-                won.add(ident)
+        held, saved = _held_and_saved(rows)
         out: list[tuple[Fact, Held | None]] = []
         for f in facts:
             ident = (f.indicator, f.unit_code, f.fact_key)
-            if ident in won:
-                out.append((f, replaced.get(ident)))
+            if ident in saved:
+                out.append((f, held.get(ident)))
         return out
 
     async def stock_series(self, facts: Sequence[Fact]) -> list[Around]:
