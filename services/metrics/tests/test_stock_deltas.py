@@ -174,7 +174,7 @@ def test_a_fact_moves_its_node_by_what_it_replaces() -> None:
     # The series' earlier report stays counted until this one: the delta is the difference.
     assert stock_delta(fact, None, Around({}, prior)) == (Decimal(2), None, 0)
     # The same identity at a lower revision: replaced, the same difference.
-    assert stock_delta(fact, Held(1, Decimal(4), None), Around({}, None)) == (1, None, 0)
+    assert stock_delta(fact, Held(1, Decimal(4), None), Around({}, None)) == (Decimal(1), None, 0)
     # A new series: all of it, and one more report.
     assert stock_delta(fact, None, Around({}, None)) == (Decimal(5), None, 1)
     # Only pre-reform reports before it: they do not count after the reform.
@@ -257,7 +257,7 @@ def _monthly_reports(seed: int) -> list[dict[str, Any]]:
         for i, unit in enumerate(communes + districts + [PROVINCE]):
             common = {"unit_code": unit, "observed_at": f"{KAFKA_YEAR}-{month:02d}",
                       "source": "dept-a", "revision": 1}  # fmt: skip
-            reports = [
+            reports: list[dict[str, Any]] = [
                 {**common, "family": "bts", "payload": {
                     "operator": operator, "technology": technology,
                     "sites": rng.randrange(60), "villages_total": 20,
