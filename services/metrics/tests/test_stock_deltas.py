@@ -123,7 +123,9 @@ def test_stocks_in_time_order_take_the_delta_path_and_equal_the_reference(
     cuts = _cuts(data, stream)
     store = asyncio.run(_through_memory(stream, cuts))
     compare(stream, store.rows)
-    if len(cuts) == len(stream) and any(e.get("indicator") != "dossiers_online" for e in stream):
+    if cuts == list(range(len(stream))) and any(
+        e.get("indicator") != "dossiers_online" for e in stream
+    ):
         # One event a batch: the first stock report at least is the latest of everything.
         assert store.stock_paths.get("delta", 0) > 0, store.stock_paths
 
@@ -196,7 +198,9 @@ def test_postgres_takes_the_delta_path_and_equals_the_reference(
     cuts = _cuts(data, stream)
     rows = asyncio.run(_run_on_postgres(fresh_database_url, stream, cuts, paths))
     compare(stream, rows)
-    if len(cuts) == len(stream) and any(e.get("indicator") != "dossiers_online" for e in stream):
+    if cuts == list(range(len(stream))) and any(
+        e.get("indicator") != "dossiers_online" for e in stream
+    ):
         assert paths.get("delta", 0) > 0, paths
 
 
