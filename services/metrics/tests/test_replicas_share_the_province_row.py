@@ -1,8 +1,10 @@
 """Two metrics replicas (one consumer group, partitions keyed by district) both write the
-province's cells. A replica recomputes a province cell from its children's rows: had it read them
-before the other replica committed and written after it, the other district's change would be
-lost. The replicas take the province's lock before they read what a province cell is made of,
-so the second one reads the first one's committed rows."""
+province's cells. Flow cells only receive additions, which commute. A stock cell is written
+from what was read of it or its children (the exact path recomputes it from its children's
+rows, the delta path moves the province row it read): had a replica read before the other
+committed and written after it, the other district's change would be lost. The replicas take
+the province's lock before they save a stock fact or read a stock cell, so the second one reads
+the first one's committed rows."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import asyncio
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -25,23 +27,45 @@ from ioc_metrics.pg import PostgresStore
 
 pytestmark = pytest.mark.connected
 
-#: Tuyên Quang before the reform: two districts, a commune in each (different partitions).
-PROVINCE, COMMUNES = "08", ("02200", "02233")
+PROVINCE = "08"  # Tuyên Quang
+#: Two districts, a commune in each (different partitions): before the reform, and after it.
+BEFORE_REFORM, AFTER_REFORM = ("02200", "02233"), ("02266", "02221")
 
 
-def _batch(commune: str, transactions: int) -> list[tuple[Any, Any]]:
+class Case(NamedTuple):
+    family: str
+    observed_at: str
+    communes: tuple[str, str]
+    indicator: str
+    #: The stock path the replicas' batches take (None: flows).
+    path: str | None
+
+
+CASES = {
+    "flows": Case("cashless", "2024-03", BEFORE_REFORM, "cashless_transactions", None),
+    "stocks, exact path": Case("bts", "2024-03", BEFORE_REFORM, "bts_sites", "exact"),
+    "stocks, delta path": Case("bts", "2025-08", AFTER_REFORM, "bts_sites", "delta"),
+}
+
+
+def _batch(case: Case, commune: str, figure: int) -> list[tuple[Any, Any]]:
     from ioc_metrics.facts import facts_of
 
+    if case.family == "cashless":
+        payload: dict[str, Any] = {"channel": "qr", "transactions": figure, "value_vnd": 10**6}
+    else:
+        payload = {"operator": "Viettel", "technology": "4G", "sites": figure,
+                   "villages_total": 10, "villages_covered": 5}  # fmt: skip
     event = decode_telemetry(
         json.dumps(
             {
                 "event_id": str(uuid.uuid4()),
-                "family": "cashless",
+                "family": case.family,
                 "unit_code": commune,
-                "observed_at": "2024-03",
-                "received_at": datetime(2024, 4, 2, tzinfo=UTC).isoformat(),
+                "observed_at": case.observed_at,
+                "received_at": datetime(2025, 9, 2, tzinfo=UTC).isoformat(),
                 "source": "sbv-tuyen-quang",
-                "payload": {"channel": "qr", "transactions": transactions, "value_vnd": 10**6},
+                "payload": payload,
             }
         )
     )
@@ -56,18 +80,24 @@ async def _waiting_on_a_lock(conn: Any, pid: int) -> bool:
     )
 
 
-async def test_two_replicas_writing_one_province_lose_nothing(fresh_database_url: str) -> None:
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+async def test_two_replicas_writing_one_province_lose_nothing(
+    fresh_database_url: str, case: Case
+) -> None:
     engine = create_engine(fresh_database_url)
     second_pid: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    stores: list[PostgresStore] = []
 
     async def second_replica() -> None:
         async with pg_transaction(engine) as conn:
             second_pid.set_result(await conn.fetchval("SELECT pg_backend_pid()"))
-            await apply_events(PostgresStore(conn), _batch(COMMUNES[1], 7))
+            stores.append(PostgresStore(conn))
+            await apply_events(stores[-1], _batch(case, case.communes[1], 7))
 
     try:
         async with pg_transaction(engine) as first:
-            await apply_events(PostgresStore(first), _batch(COMMUNES[0], 100))
+            stores.append(PostgresStore(first))
+            await apply_events(stores[-1], _batch(case, case.communes[0], 100))
             # The second replica runs until it must wait for the first one's transaction ...
             second = asyncio.create_task(second_replica())
             async with pg_transaction(engine) as watcher:
@@ -90,6 +120,8 @@ async def test_two_replicas_writing_one_province_lose_nothing(fresh_database_url
     assert rows, "no province cells were written"
     wrong = [dict(r) for r in rows if r["province"] != r["districts"]]
     assert wrong == []
-    transactions = [r for r in rows if r["indicator"] == "cashless_transactions"]
-    assert transactions
-    assert all(r["province"] == 107 for r in transactions)
+    figures = [r for r in rows if r["indicator"] == case.indicator]
+    assert figures
+    assert all(r["province"] == 107 for r in figures)
+    expected_paths = {} if case.path is None else {case.path: 1}
+    assert [s.stock_paths for s in stores] == [expected_paths, expected_paths]
