@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from ioc_common.catalogue import load_catalogue
 from ioc_common.db import create_engine
 from ioc_common.db.migrate import downgrade, upgrade
-from ioc_common.events import EventKey, Family, decode_telemetry, event_key
+from ioc_common.events import Family, decode_telemetry, event_key
 from ioc_common.kafka.admin import ensure_topics
 from ioc_common.kafka.records import OutgoingRecord
 from ioc_common.reference.units import REFORM_DATE, unit_tree
@@ -32,7 +32,6 @@ from ioc_metrics.config import MetricsSettings
 from ioc_metrics.core import Around, Held, Prior, apply_events, stock_delta
 from ioc_metrics.db import pg_transaction
 from ioc_metrics.facts import Fact, Part, facts_of
-from ioc_metrics.memory import MemoryStore
 from ioc_metrics.pg import PostgresStore
 from services.metrics.tests.checks import compared_with_reference
 from services.metrics.tests.running import publish, wait_consumed
@@ -41,6 +40,7 @@ from services.metrics.tests.test_aggregation_matches_reference import (
     UNITS,
     compare,
     observed,
+    run_engine,
     valid,
 )
 from services.metrics.tests.test_postgres_store_matches_reference import _run_on_postgres
@@ -102,26 +102,13 @@ def _cuts(data: st.DataObject, stream: list[dict[str, Any]]) -> list[int]:
     return sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=6)))
 
 
-async def _through_memory(stream: list[dict[str, Any]], cuts: list[int]) -> MemoryStore:
-    store = MemoryStore()
-    catalogue, tree = load_catalogue(), unit_tree()
-    batch: list[tuple[EventKey, list[Fact]]] = []
-    for i, raw in enumerate(stream):
-        event = decode_telemetry(json.dumps(raw))
-        batch.append((event_key(event), facts_of(event, catalogue, tree)))
-        if i in cuts or i == len(stream) - 1:
-            await apply_events(store, batch)
-            batch = []
-    return store
-
-
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stream=stocks_in_time_order(), data=st.data())
 def test_stocks_in_time_order_take_the_delta_path_and_equal_the_reference(
     stream: list[dict[str, Any]], data: st.DataObject
 ) -> None:
     cuts = _cuts(data, stream)
-    store = asyncio.run(_through_memory(stream, cuts))
+    store = asyncio.run(run_engine(stream, cuts))
     compare(stream, store.rows)
     if cuts == list(range(len(stream))) and any(
         e.get("indicator") != "dossiers_online" for e in stream
@@ -146,7 +133,7 @@ def test_the_live_stream_takes_the_delta_path_for_every_batch() -> None:
                             "sites": month + i, "villages_total": 10,
                             "villages_covered": i}})  # fmt: skip
     cuts = list(range(2, len(events), 3))  # three reports a batch
-    store = asyncio.run(_through_memory(events, cuts))
+    store = asyncio.run(run_engine(events, cuts))
     compare(events, store.rows)
     assert store.stock_paths == {"delta": len(events) // 3}
 

@@ -297,8 +297,8 @@ _STOCK_SERIES = (
 )
 
 #: The columns of a stored aggregate row (``p``: the table's alias, ``as_``: a prefix for
-#: the names they come back under).
-_STORED_COLUMNS = (
+#: the names they come back under), as ``stored_row`` reads them.
+STORED_COLUMNS = (
     "{p}own_num AS {as_}own_num, {p}own_den AS {as_}own_den, {p}own_count AS {as_}own_count,"
     " {p}own_fresh AS {as_}own_fresh, {p}num AS {as_}num, {p}den AS {as_}den,"
     " {p}carried AS {as_}carried, {p}version AS {as_}version, {p}kid_num AS {as_}kid_num,"
@@ -308,8 +308,8 @@ _STORED_COLUMNS = (
 #: Per stock cell (``k.i``): its row, else its base (the node's latest earlier row whose
 #: period ends at or after the tree's floor), and whether a later period of the node is stored.
 _STOCK_CELLS = (
-    f"SELECT k.i, {_STORED_COLUMNS.format(p='c.', as_='')},"
-    f" {_STORED_COLUMNS.format(p='b.', as_='b_')}, b.period_start AS b_period_start,"
+    f"SELECT k.i, {STORED_COLUMNS.format(p='c.', as_='')},"
+    f" {STORED_COLUMNS.format(p='b.', as_='b_')}, b.period_start AS b_period_start,"
     " EXISTS (SELECT 1 FROM metrics_aggregates n WHERE n.indicator = k.indicator"
     "   AND n.granularity = k.granularity AND n.scope = k.scope"
     "   AND n.period_start > k.period_start) AS later"
@@ -322,8 +322,8 @@ _STOCK_CELLS = (
 )
 
 
-def _stored_row(key: RowKey, r: Any, prefix: str) -> Row:
-    """A stored aggregate row read under ``prefix`` (``_STORED_COLUMNS``)."""
+def stored_row(key: RowKey, r: Any, prefix: str) -> Row:
+    """A stored aggregate row, read under ``prefix`` (``STORED_COLUMNS``)."""
     own = None
     if r[prefix + "own_count"] > 0:
         own = Own(
@@ -439,9 +439,9 @@ class PostgresStore:
             key = keys[r["i"]]
             row = base = None
             if r["version"] is not None:
-                row = _stored_row(key, r, "")
+                row = stored_row(key, r, "")
             elif r["b_version"] is not None:
-                base = _stored_row(key._replace(period_start=r["b_period_start"]), r, "b_")
+                base = stored_row(key._replace(period_start=r["b_period_start"]), r, "b_")
             out[key] = Ahead(row, base, r["later"])
         return out
 
@@ -468,12 +468,12 @@ class PostgresStore:
 
     async def load_rows(self, keys: Sequence[RowKey]) -> dict[RowKey, Row]:
         rows = await self.conn.fetch(
-            f"SELECT k.i, {_STORED_COLUMNS.format(p='a.', as_='')}"
+            f"SELECT k.i, {STORED_COLUMNS.format(p='a.', as_='')}"
             f" FROM {_KEY_ROWS} JOIN metrics_aggregates a"
             "  USING (indicator, granularity, scope, period_start)",
             _keys_json(keys),
         )
-        return {keys[r["i"]]: _stored_row(keys[r["i"]], r, "") for r in rows}
+        return {keys[r["i"]]: stored_row(keys[r["i"]], r, "") for r in rows}
 
     async def stock_own(self, keys: Sequence[RowKey]) -> dict[RowKey, Own]:
         rows = await self.conn.fetch(

@@ -25,9 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ioc_common.catalogue import load_catalogue
 from ioc_common.db import pg_transaction
 from ioc_common.timeutil import Granularity
-from ioc_metrics.core import Change, Own, Row, RowKey, apply_facts
+from ioc_metrics.core import Change, Row, RowKey, apply_facts
 from ioc_metrics.facts import Fact, Part
-from ioc_metrics.pg import PostgresStore
+from ioc_metrics.pg import STORED_COLUMNS, PostgresStore, stored_row
 from ioc_metrics.updates import write_updates
 
 #: Facts replayed per engine call: bounds the service's memory, not the result (the engine is
@@ -35,11 +35,7 @@ from ioc_metrics.updates import write_updates
 SLICE = 20_000
 
 _SHADOWED = ("metrics_facts", "metrics_aggregates", "metrics_nodes")
-_ROW_COLUMNS = (
-    "indicator, granularity, scope, period_start, own_num, own_den, own_count, own_fresh,"
-    " num, den, carried, version, kid_num, kid_den"
-)
-#: What must agree for a cell: its value, whether it is carried, and (flows) its children's sum.
+#: What must agree for a cell: its value, whether it is carried, and its children's sum.
 Compared = tuple[Decimal | None, Decimal | None, bool, Decimal | None, Decimal | None]
 
 
@@ -79,15 +75,14 @@ def _fact(r: Any) -> Fact:
 
 def _row(r: Any) -> Row:
     key = RowKey(r["indicator"], Granularity(r["granularity"]), r["scope"], r["period_start"])
-    own = None
-    if r["own_count"] > 0:
-        own = Own(r["own_num"], r["own_den"], r["own_count"], r["own_fresh"])
-    return Row(key, own, r["num"], r["den"], r["carried"], r["version"], r["kid_num"], r["kid_den"])
+    return stored_row(key, r, "")
 
 
 async def _rows(conn: Any, schema: str) -> dict[RowKey, Row]:
     rows = await conn.fetch(
-        f"SELECT {_ROW_COLUMNS} FROM {schema}.metrics_aggregates WHERE num IS NOT NULL"
+        "SELECT indicator, granularity, scope, period_start,"
+        f" {STORED_COLUMNS.format(p='', as_='')}"
+        f" FROM {schema}.metrics_aggregates WHERE num IS NOT NULL"
     )
     return {row.key: row for row in map(_row, rows)}
 
