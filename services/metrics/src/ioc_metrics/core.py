@@ -60,9 +60,10 @@ def period_end_of(start: date, granularity: Granularity) -> date:
 
 
 @lru_cache(maxsize=65_536)
+@lru_cache(maxsize=4096)
 def periods_of(day: date, granularity: Granularity) -> tuple[tuple[Granularity, date], ...]:
     """(granularity, period start) of every period a figure of ``granularity`` on ``day``
-    counts toward, finest first."""
+    counts toward, finest first; cached: a batch asks per fact and has few periods."""
     return tuple((g, period_start(day, g)) for g in coarser_or_equal(granularity))
 
 
@@ -383,17 +384,23 @@ async def apply_plan(store: Store, plan: Plan) -> list[Change]:
     figures, superseded = plan.figures, plan.superseded
     held = await store.save_flow_figures(figures) if figures else []
 
-    #: Per cell, the sum of its identities' deltas (one delta per identity and period).
-    flow_add: dict[RowKey, Delta] = {}
+    # The identities' deltas per node and period first: a node's identities share its cells.
+    by_node: dict[tuple[str, str, date, Granularity], Delta] = {}
     for figure, before in zip(figures, held, strict=True):
         delta = flow_delta(figure, before)
         if delta is None:
             superseded += figure.facts
             continue
         f = figure.fact
-        # One identity, one delta per period it counts toward (day → month → quarter → year).
-        for g, start in periods_of(f.observed_at, f.granularity):
-            cell = RowKey(f.indicator, g, f.scope, start)
+        node = (f.indicator, f.scope, f.observed_at, f.granularity)
+        added = by_node.get(node)
+        by_node[node] = delta if added is None else add_deltas(added, delta)
+    #: Per cell, the sum of its identities' deltas (one delta per identity and period).
+    flow_add: dict[RowKey, Delta] = {}
+    for (indicator, scope, observed_at, granularity), delta in by_node.items():
+        # One delta per period it counts toward (day → month → quarter → year).
+        for g, start in periods_of(observed_at, granularity):
+            cell = RowKey(indicator, g, scope, start)
             held_delta = flow_add.get(cell)
             flow_add[cell] = delta if held_delta is None else add_deltas(held_delta, delta)
     if plan.has_flows:
@@ -540,18 +547,24 @@ async def _apply_stock_deltas(
     cell's change into its parent's children's sum, bottom-up, written in one statement.
     None (nothing written) when a winner or a cell needs the exact path: a node with a
     stored period after the batch's, or with two periods of one granularity in the batch."""
-    own_add: dict[RowKey, Delta] = {}
-    path: set[RowKey] = set()
+    # The winners' deltas per node and period first: a node's series share its cells.
+    by_node: dict[tuple[str, str, date, Granularity], Delta] = {}
     for (fact, replaced), where in zip(wins, around, strict=True):
         delta = stock_delta(fact, replaced, where)
         if delta is None:
             return None
-        scopes = scopes_of(fact.scope)
-        for g, period in periods_of(fact.observed_at, fact.granularity):
-            own_key = RowKey(fact.indicator, g, fact.scope, period)
+        node = (fact.indicator, fact.scope, fact.observed_at, fact.granularity)
+        added = by_node.get(node)
+        by_node[node] = delta if added is None else add_deltas(added, delta)
+    own_add: dict[RowKey, Delta] = {}
+    path: set[RowKey] = set()
+    for (indicator, scope, observed_at, granularity), delta in by_node.items():
+        scopes = scopes_of(scope)
+        for g, period in periods_of(observed_at, granularity):
+            own_key = RowKey(indicator, g, scope, period)
             added = own_add.get(own_key)
             own_add[own_key] = delta if added is None else add_deltas(added, delta)
-            path.update(RowKey(fact.indicator, g, node, period) for node in scopes)
+            path.update([RowKey(indicator, g, node, period) for node in scopes])
     # Sorted: concurrent consumers then lock shared rows in the same order.
     keys = sorted(path)
     if len({k[:3] for k in keys}) < len(keys):

@@ -50,8 +50,13 @@ from ioc_metrics.updates import OUTBOX, write_updates
 
 log = get_logger("ioc.metrics.processor")
 
-#: Statistics are refreshed after this many aggregated events, then each time that doubled.
+#: Statistics are refreshed after this many aggregated events, then each time that doubled,
+#: until it passed ``_LAST_ANALYZE``: from then on the planner scales what it learnt (rows per
+#: page, distinct values as a share of rows) by the tables' current size, and autovacuum's own
+#: analyses (each 10 % of a table changed) keep the rest up to date. Each refresh reads up to
+#: 30,000 rows of each table: later ones only took CPU from the batches.
 _FIRST_ANALYZE = 50
+_LAST_ANALYZE = 10_000
 _GROWING_TABLES = ("metrics_aggregates", "metrics_nodes", "metrics_facts")
 #: Bound of the in-process set of known tree nodes (national scale holds ~300,000).
 _KNOWN_NODES_MAX = 500_000
@@ -155,6 +160,14 @@ class _Applied:
     window_kept_on: date | None = None
     #: The events it claimed (new or copies): all counted once it commits.
     counted: Collection[EventKey] = ()
+
+
+def next_analysis(aggregated: int, due_at: int) -> int | None:
+    """Whether the statistics are refreshed now, with ``aggregated`` events aggregated and the
+    refresh due at ``due_at``: the events at which the next one is due, or None (not now)."""
+    if aggregated < due_at or due_at > _LAST_ANALYZE:
+        return None
+    return 2 * max(due_at, aggregated)
 
 
 class BatchProcessor:
@@ -353,16 +366,18 @@ class BatchProcessor:
 
     def _maybe_analyze(self, aggregated: int) -> None:
         """Refresh the planner's statistics of the tables this service grows, each time the
-        events it aggregated doubled. Autovacuum does it only once a minute at best: on young
-        tables the planner, believing them empty, probes the wrong index and a batch's
-        children lookups cost seconds instead of milliseconds. In the background: the next
-        batches need not wait for it (one at a time)."""
+        events it aggregated doubled while they are young (``next_analysis``). Autovacuum
+        does it only once a minute at best: on young tables the planner, believing them
+        empty, probes the wrong index and a batch's children lookups cost seconds instead of
+        milliseconds. In the background: the next batches need not wait for it (one at a
+        time)."""
         self._aggregated += aggregated
-        if self._aggregated < self._analyze_at:
-            return
         if self._analyzing is not None and not self._analyzing.done():
             return
-        self._analyze_at = max(self._analyze_at * 2, self._aggregated)
+        after = next_analysis(self._aggregated, self._analyze_at)
+        if after is None:
+            return
+        self._analyze_at = after
         self._analyzing = asyncio.create_task(self._analyze())
 
     async def _analyze(self) -> None:
