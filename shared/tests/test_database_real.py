@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from decimal import Decimal
 
 import pytest
 import sqlalchemy as sa
 
 from ioc_common.audit import Origin, acting_from, record
-from ioc_common.db import create_engine, database_ready, session_factory, transaction
+from ioc_common.db import (
+    create_engine,
+    database_ready,
+    pg_transaction,
+    session_factory,
+    transaction,
+)
 from ioc_common.db.migrate import current_heads, downgrade, upgrade
 
 pytestmark = pytest.mark.connected
@@ -89,3 +96,27 @@ async def test_audit_rows_carry_their_origin_cut_to_the_columns(fresh_database_u
         ("scoped", "198.51.100.7", "ua/1"),
         ("explicit", "2001:db8::1", ("bad?[2Jagent" + "x" * 500)[:256]),
     ]
+
+
+async def test_numeric_values_travel_exactly(fresh_database_url: str) -> None:
+    """``numeric`` goes as text (``numeric_as_text``): every digit both ways, on the raw
+    connection of the hot path and through SQLAlchemy."""
+    values = [
+        Decimal("3.14159265358979323846264338327950288"),
+        Decimal("-0.000000000000000000001"),
+        Decimal("12345678901234567890123456789.5"),
+        Decimal("1.50"),
+        Decimal("NaN"),
+    ]
+    engine = create_engine(fresh_database_url)
+    try:
+        async with pg_transaction(engine) as conn:
+            back = await conn.fetchval("SELECT $1::numeric[]", values)
+            summed = await conn.fetchval("SELECT $1::numeric + $2::numeric", values[0], 7)
+        async with engine.connect() as sa_conn:
+            read = (await sa_conn.execute(sa.text("SELECT 0.1::numeric * 3"))).scalar()
+    finally:
+        await engine.dispose()
+    assert [str(v) for v in back] == [str(v) for v in values]
+    assert summed == Decimal("10.14159265358979323846264338327950288")
+    assert read == Decimal("0.3")

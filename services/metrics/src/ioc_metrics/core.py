@@ -314,6 +314,11 @@ class Plan:
     has_flows: bool
 
 
+#: ``Figure`` without its generated ``__new__`` (a Python function): ``PlanBuilder.add``
+#: builds one per flow fact.
+_new_figure = tuple.__new__
+
+
 class PlanBuilder:
     """Folds facts into a :class:`Plan` as they come, in one pass: the processor folds a
     batch slice by slice between its yields to the event loop.
@@ -334,26 +339,38 @@ class PlanBuilder:
 
     def add(self, facts: Iterable[Fact]) -> None:
         figures, stocks = self.figures, self.stocks
+        stock_facts = superseded = 0
         for fact in facts:
             ident = (fact.indicator, fact.unit_code, fact.fact_key)
             if fact.part is _STOCK:
-                self.stock_facts += 1
+                stock_facts += 1
                 best = stocks.get(ident)
                 if best is None or outranks(fact, best):
                     stocks[ident] = fact
                 continue
-            self.has_flows = True
             held = figures.get(ident)
-            if held is None or fact.revision > held.fact.revision:
-                self.superseded += 0 if held is None else held.facts
-                figures[ident] = Figure(fact, fact.num, fact.den, 1)
-            elif fact.revision < held.fact.revision:
-                self.superseded += 1
+            if held is None:
+                figures[ident] = _new_figure(Figure, (fact, fact.num, fact.den, 1))
+                continue
+            top = held.fact
+            if fact.revision > top.revision:
+                superseded += held.facts
+                figures[ident] = _new_figure(Figure, (fact, fact.num, fact.den, 1))
+            elif fact.revision < top.revision:
+                superseded += 1
             else:
-                top = fact if outranks(fact, held.fact) else held.fact
-                figures[ident] = Figure(
-                    top, held.num + fact.num, add_den(held.den, fact.den), held.facts + 1
+                if outranks(fact, top):
+                    top = fact
+                den = held.den
+                if fact.den is not None:
+                    den = fact.den if den is None else den + fact.den
+                figures[ident] = _new_figure(
+                    Figure, (top, held.num + fact.num, den, held.facts + 1)
                 )
+        self.stock_facts += stock_facts
+        self.superseded += superseded
+        if figures:
+            self.has_flows = True
 
     def plan(self, events: frozenset[EventKey]) -> Plan:
         """The plan of the facts added, which are these events' facts."""

@@ -248,6 +248,10 @@ def _recipes(catalogue: Catalogue, family: Family) -> tuple[_Recipe, ...]:
     return recipes
 
 
+#: Both decoders' observation events (a tuple: ``A | B`` would build a union per call).
+_OBSERVATIONS: Final = (ObservationEvent, ObservationWireEvent)
+
+
 def facts_of(event: AnyTelemetry, catalogue: Catalogue, tree: UnitTree) -> list[Fact]:
     """The facts an event yields; raises :class:`Poison` when it yields none it should."""
     unit_code, observed_at = event.unit_code, event.observed_at
@@ -256,7 +260,7 @@ def facts_of(event: AnyTelemetry, catalogue: Catalogue, tree: UnitTree) -> list[
     granularity, revision = event.granularity, event.revision
     received_at, event_id, source = event.received_at, event.event_id, event.source
 
-    if isinstance(event, ObservationEvent | ObservationWireEvent):
+    if isinstance(event, _OBSERVATIONS):
         indicator = catalogue.get(event.indicator)
         if indicator is None:
             raise Poison("unknown_indicator", f"{event.indicator!r} is not in the catalogue")
@@ -281,12 +285,19 @@ def facts_of(event: AnyTelemetry, catalogue: Catalogue, tree: UnitTree) -> list[
     payload = event.payload
     period = period_tag(observed_at, granularity)
     out: list[Fact] = []
+    # ``to_decimal``, ``_Recipe.series`` and ``fact_key_of``, inlined: this loop runs for
+    # every fact of every event.
     for r in _recipes(catalogue, event.family):  # the enum: ``.value`` is a slow property
         measures = r.measures(payload)
-        num = to_decimal(measures[0])
-        den = to_decimal(measures[1]) if len(measures) > 1 else None
-        series = r.series(payload)
-        key = fact_key_of(r.part, series, period, source)
+        m = measures[0]
+        num = Decimal(m) if type(m) is int else Decimal(str(m))
+        if len(measures) > 1:
+            m = measures[1]
+            den = Decimal(m) if type(m) is int else Decimal(str(m))
+        else:
+            den = None
+        series = r.series(payload) if r.series_by else ""
+        key = f"{series}|{period}|{source}" if r.part is _FLOW else f"{series}|{period}"
         out.append(
             _NEW_FACT(Fact, (r.code, r.part, unit_code, scope, series, observed_at, granularity,
                              num, den, revision, received_at, event_id, source, key))

@@ -279,8 +279,9 @@ _SAVE_STOCK_FACTS = _save_facts(
 #: Per fact (``k.i``): its series' first later fact per granularity, and its latest earlier
 #: one (``prior``), each a probe of the as-of index.
 _STOCK_SERIES = (
-    "WITH k AS (SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[],"
-    "   $5::smallint[]) WITH ORDINALITY AS k(indicator, unit_code, series, d, g, i))"
+    "WITH k AS (SELECT j.v->>0 AS indicator, j.v->>1 AS unit_code, j.v->>2 AS series,"
+    "   (j.v->>3)::date AS d, (j.v->>4)::smallint AS g, j.i"
+    "   FROM json_array_elements($1::json) WITH ORDINALITY AS j(v, i))"
     " SELECT k.i, f.granularity, min(f.observed_at) AS day, NULL::text AS scope,"
     "   NULL::numeric AS num, NULL::numeric AS den, false AS prior"
     " FROM k JOIN metrics_facts f ON f.part = 'stock' AND f.indicator = k.indicator"
@@ -365,19 +366,20 @@ class PostgresStore:
         those are looked up; later months are pruned). Two replicas claiming one id at once
         meet on the key: one waits for the other's commit, then skips it. Only the positions
         of the ids not inserted (copies, a few) come back, not every new id."""
+        # The keys as one JSON array of [provider, event_id] pairs: asyncpg checks every item
+        # of an array parameter for nesting, at a Python-level cost per item.
         rows = await self.conn.fetch(
-            "WITH k AS (SELECT * FROM unnest($1::text[], $2::uuid[]) WITH ORDINALITY"
-            "           AS k(provider, event_id, i)),"
+            "WITH k AS (SELECT j.v->>0 AS provider, (j.v->>1)::uuid AS event_id, j.i"
+            "           FROM json_array_elements($1::json) WITH ORDINALITY AS j(v, i)),"
             f" new AS (INSERT INTO {PROCESSED_EVENTS} (provider, event_id, processed_month)"
-            "   SELECT k.provider, k.event_id, $3 FROM k"
+            "   SELECT k.provider, k.event_id, $2 FROM k"
             f"  WHERE NOT EXISTS (SELECT 1 FROM {PROCESSED_EVENTS} p"
             "     WHERE p.provider = k.provider AND p.event_id = k.event_id"
-            "       AND p.processed_month < $3)"
+            "       AND p.processed_month < $2)"
             "   ON CONFLICT DO NOTHING RETURNING provider, event_id)"
             " SELECT k.i FROM k WHERE NOT EXISTS (SELECT 1 FROM new"
             "   WHERE new.provider = k.provider AND new.event_id = k.event_id)",
-            [k[0] for k in keys],
-            [k[1] for k in keys],
+            orjson.dumps(keys).decode(),
             self.claim_month,
         )
         if not rows:
@@ -416,11 +418,12 @@ class PostgresStore:
     async def stock_series(self, facts: Sequence[Fact]) -> list[Around]:
         rows = await self.conn.fetch(
             _STOCK_SERIES,
-            [f.indicator for f in facts],
-            [f.unit_code for f in facts],
-            [f.series for f in facts],
-            [f.observed_at for f in facts],
-            [gran_order(f.granularity) for f in facts],
+            orjson.dumps(
+                [
+                    (f.indicator, f.unit_code, f.series, f.observed_at, gran_order(f.granularity))
+                    for f in facts
+                ]
+            ).decode(),
         )
         out = [Around({}, None) for _ in facts]
         for r in rows:
@@ -614,20 +617,22 @@ class PostgresStore:
             )
         by_key: dict[tuple[str, str, str, date], FlowDelta] = {d.key: d for d in deltas}
         changes: list[Change] = []
-        for r in await self.conn.fetch(_ADD_FLOW_DELTAS, to_json(rows)):
+        # Unpacked in _ADD_FLOW_DELTAS's RETURNING order (a record read by name costs a lookup
+        # per column, and there are tens of thousands of rows).
+        returned = await self.conn.fetch(_ADD_FLOW_DELTAS, to_json(rows))
+        for (indicator, granularity, scope, start, own_num, own_den, reports, kid_num, kid_den,
+             num, den, version, inserted) in returned:  # fmt: skip
             # A StrEnum hashes and compares as its text: the key finds the RowKey it came from.
-            d = by_key[(r["indicator"], r["granularity"], r["scope"], r["period_start"])]
-            reports = r["own_count"]
-            own = Own(r["own_num"], r["own_den"], reports, True) if reports > 0 else None
-            row = Row(d.key, own, r["num"], r["den"], False, r["version"], r["kid_num"],
-                      r["kid_den"])  # fmt: skip
-            if r["inserted"]:
+            d = by_key[(indicator, granularity, scope, start)]
+            own = Own(own_num, own_den, reports, True) if reports > 0 else None
+            row = Row(d.key, own, num, den, False, version, kid_num, kid_den)
+            if inserted:
                 changes.append(Change(row, None))
                 continue
             if reports - (d.own.identities if d.own else 0) > 0:
-                num, den = _minus(r["own_num"], r["own_den"], d.own)
+                before = _minus(own_num, own_den, d.own)
             else:
-                num, den = _minus(r["kid_num"], r["kid_den"], d.kids)
-            if (num, den) != (row.num, row.den):
-                changes.append(Change(row, Row(d.key, None, num, den, False, r["version"] - 1)))
+                before = _minus(kid_num, kid_den, d.kids)
+            if before != (num, den):
+                changes.append(Change(row, Row(d.key, None, *before, False, version - 1)))
         return changes

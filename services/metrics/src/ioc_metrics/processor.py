@@ -215,11 +215,11 @@ class BatchProcessor:
     def decode(self, records: Sequence[ConsumedRecord]) -> _Decoded:
         """The records' events and their facts, and what can never be aggregated."""
         decoded = _Decoded([], [])
+        good, catalogue, tree = decoded.good.append, self.catalogue, self.tree
         for record in records:
             try:
                 event = decode_wire(record.value)
-                facts = facts_of(event, self.catalogue, self.tree)
-                decoded.good.append((event_key(event), facts))
+                good((event_key(event), facts_of(event, catalogue, tree)))
             except pydantic.ValidationError as exc:
                 undecodable = any(e["type"] == "json_invalid" for e in exc.errors())
                 reason = "undecodable" if undecodable else "schema_invalid"

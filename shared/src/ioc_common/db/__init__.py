@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -27,8 +28,18 @@ def async_url(url: str) -> str:
     raise ValueError(f"not a PostgreSQL URL: {url.split('@')[-1]}")
 
 
+async def numeric_as_text(conn: Any) -> None:
+    """``numeric`` values travel as their text, read with ``Decimal`` and written with
+    ``str``: exact both ways, like asyncpg's binary codec, at about half its cost (which
+    rebuilds each value digit group by digit group; the metrics service reads and writes
+    hundreds of thousands a minute)."""
+    await conn.set_type_codec(
+        "numeric", schema="pg_catalog", encoder=str, decoder=Decimal, format="text"
+    )
+
+
 def create_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         async_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
@@ -36,6 +47,12 @@ def create_engine(url: str, *, pool_size: int = 5, echo: bool = False) -> AsyncE
         pool_recycle=1800,
         echo=echo,
     )
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.run_async(numeric_as_text)
+
+    return engine
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

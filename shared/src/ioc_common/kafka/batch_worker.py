@@ -95,18 +95,23 @@ class Batch:
     #: attempt, like ``rejected``): the handler's ``handle`` finds it there.
     begun: Any = None
     _dead_lettered: set[tuple[str, int, int]] = field(default_factory=set)
+    _next_offsets: dict[Partition, int] | None = None
 
     def reject(self, record: ConsumedRecord, reason: str, detail: str) -> None:
         """Set a record aside for ``ioc.dlq.v1``: it can never be processed."""
         self.rejected.append(Rejected(record, reason, detail))
 
     def next_offsets(self) -> dict[Partition, int]:
-        offsets: dict[Partition, int] = {}
-        for r in self.records:
-            part = (r.topic, r.partition)
-            if r.offset >= offsets.get(part, 0):
-                offsets[part] = r.offset + 1
-        return offsets
+        """Per partition, the offset after the batch's last record (worked out once: the
+        transaction and the group commit both ask, and a batch holds thousands of records)."""
+        if self._next_offsets is None:
+            offsets: dict[Partition, int] = {}
+            for r in self.records:
+                part = (r.topic, r.partition)
+                if r.offset >= offsets.get(part, 0):
+                    offsets[part] = r.offset + 1
+            self._next_offsets = offsets
+        return dict(self._next_offsets)
 
 
 class BatchHandler(Protocol[Tx_contra, R]):
