@@ -252,8 +252,9 @@ class BatchProcessor:
         for facts in _slices(list(expected.values())):
             builder.add(facts)
             await asyncio.sleep(0)
-        for facts in _slices([facts for _, facts in decoded.good]):
-            latest.add(facts)
+        good = decoded.good
+        for start in range(0, len(good), _PREPARE_SLICE):
+            latest.add(facts for _, facts in good[start : start + _PREPARE_SLICE])
             await asyncio.sleep(0)
         decoded.plan = builder.plan(frozenset(expected))
         decoded.freshness = latest.rows()
@@ -421,29 +422,48 @@ class BatchProcessor:
         return total
 
 
-class Latest:
-    """Per (indicator, unit), its latest fact (observed, then received): folded as facts
-    come, then written as ``json_to_recordset`` rows for ``touch_freshness``."""
+def _later(a: Fact, b: Fact) -> bool:
+    """Whether ``a`` is fresher than ``b``: observed later, or as late and received later."""
+    return a.observed_at > b.observed_at or (
+        a.observed_at == b.observed_at and a.received_at > b.received_at
+    )
 
-    __slots__ = ("facts",)
+
+class Latest:
+    """Per (indicator, unit), its latest fact (observed, then received): folded event by event
+    as they come, then written as ``json_to_recordset`` rows for ``touch_freshness``.
+
+    Folded per event, not per fact: an event's facts share its unit and times, and all events
+    of a family yield the family's indicators in one order (each indicator derives from one
+    family; an observation yields the one it names). So the latest event per (unit, first
+    indicator, number of facts) holds the latest fact of each of its indicators, and ``rows``
+    only compares those events' facts."""
+
+    __slots__ = ("events",)
 
     def __init__(self) -> None:
-        self.facts: dict[tuple[str, str], Fact] = {}
+        self.events: dict[tuple[str, str, int], Sequence[Fact]] = {}
 
-    def add(self, facts: Iterable[Fact]) -> None:
-        latest = self.facts
-        for f in facts:
-            held = latest.get((f.indicator, f.unit_code))
-            if (
-                held is None
-                or f.observed_at > held.observed_at
-                or (f.observed_at == held.observed_at and f.received_at > held.received_at)
-            ):
-                latest[(f.indicator, f.unit_code)] = f
+    def add(self, events_facts: Iterable[Sequence[Fact]]) -> None:
+        latest = self.events
+        for facts in events_facts:
+            if not facts:
+                continue
+            first = facts[0]
+            key = (first.unit_code, first.indicator, len(facts))
+            held = latest.get(key)
+            if held is None or _later(first, held[0]):
+                latest[key] = facts
 
     def rows(self) -> str | None:
         """The rows (None: no facts)."""
-        if not self.facts:
+        per_indicator: dict[tuple[str, str], Fact] = {}
+        for facts in self.events.values():
+            for f in facts:
+                held = per_indicator.get((f.indicator, f.unit_code))
+                if held is None or _later(f, held):
+                    per_indicator[(f.indicator, f.unit_code)] = f
+        if not per_indicator:
             return None
         return to_json(
             {
@@ -454,7 +474,7 @@ class Latest:
                 "observed_at": f.observed_at,
                 "received_at": aware(f.received_at),
             }
-            for f in self.facts.values()
+            for f in per_indicator.values()
         )
 
 
@@ -462,8 +482,7 @@ def freshness_rows(good: Sequence[tuple[EventKey, list[Fact]]]) -> str | None:
     """Per (indicator, unit), its latest fact's times, as ``json_to_recordset`` rows (None:
     no facts)."""
     latest = Latest()
-    for _, facts in good:
-        latest.add(facts)
+    latest.add(facts for _, facts in good)
     return latest.rows()
 
 
