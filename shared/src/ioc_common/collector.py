@@ -10,7 +10,8 @@ The young threshold counts container allocations *minus* deallocations. A servic
 each hold some 100,000 live objects (metrics, 5,000 events) passes ``LARGE_BATCHES``: a young
 pass then comes only when a batch's live objects outgrow it (2-3 passes per 60,000 metrics
 events, 20-50 ms in all, where 20,000 gave 37 passes and a middle-generation one, ≈ 165 ms or
-5 % of the wall time). Not everywhere: in a service of small batches (alerts at 1,000 events/s)
+5 % of the wall time; with the metrics default of 7,500 events a batch, 150,000 measured no
+better). Not everywhere: in a service of small batches (alerts at 1,000 events/s)
 almost nothing but cyclic garbage adds to that count, and at 100,000 its memory rose 8 MB over
 ten minutes before a pass came.
 """

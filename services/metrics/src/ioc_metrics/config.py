@@ -14,7 +14,7 @@ class MetricsSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="IOC_METRICS_", extra="ignore", frozen=True)
 
     group_id: str = Field(default="ioc-metrics", min_length=1, max_length=128)
-    batch_size: int = Field(default=5000, ge=1, le=50_000, description="records per transaction")
+    batch_size: int = Field(default=7500, ge=1, le=50_000, description="records per transaction")
     #: A batch is cut when this wait ends or `batch_size` records are in: latency stays bounded
     #: at low rates, batches grow under backlog.
     poll_timeout_ms: int = Field(default=100, ge=10, le=60_000)
