@@ -119,17 +119,18 @@ def test_stocks_in_time_order_take_the_delta_path_and_equal_the_reference(
 
 def test_the_live_stream_takes_the_delta_path_for_every_batch() -> None:
     """The common case, counted: monthly reports of this month from several communes and
-    operators, re-reported (corrected) later in the month, batches never spanning months."""
+    operators, re-reported (corrected) later in the month, batches never spanning months. A
+    batch holds two operators' series of one commune: their deltas add up in its cells."""
     events = []
     for month in range(7, 13):
         day = date(2025, month, 1)
         units = [u for u in UNITS if valid(u, day) and len(u) == 5]
         for i in range(6):
             events.append({
-                "event_id": str(uuid.uuid4()), "unit_code": units[i % 3], "family": "bts",
+                "event_id": str(uuid.uuid4()), "unit_code": units[i // 2], "family": "bts",
                 "observed_at": observed(day, "month"), "source": "dept-a", "revision": 1,
                 "received_at": (BASE_TIME + timedelta(days=month, minutes=i)).isoformat(),
-                "payload": {"operator": ("Viettel", "VNPT")[i // 3], "technology": "4G",
+                "payload": {"operator": ("Viettel", "VNPT")[i % 2], "technology": "4G",
                             "sites": month + i, "villages_total": 10,
                             "villages_covered": i}})  # fmt: skip
     cuts = list(range(2, len(events), 3))  # three reports a batch
