@@ -60,10 +60,9 @@ def period_end_of(start: date, granularity: Granularity) -> date:
 
 
 @lru_cache(maxsize=65_536)
-@lru_cache(maxsize=4096)
 def periods_of(day: date, granularity: Granularity) -> tuple[tuple[Granularity, date], ...]:
     """(granularity, period start) of every period a figure of ``granularity`` on ``day``
-    counts toward, finest first; cached: a batch asks per fact and has few periods."""
+    counts toward, finest first."""
     return tuple((g, period_start(day, g)) for g in coarser_or_equal(granularity))
 
 
@@ -361,11 +360,8 @@ class PlanBuilder:
             else:
                 if outranks(fact, top):
                     top = fact
-                den = held.den
-                if fact.den is not None:
-                    den = fact.den if den is None else den + fact.den
                 figures[ident] = _new_figure(
-                    Figure, (top, held.num + fact.num, den, held.facts + 1)
+                    Figure, (top, held.num + fact.num, add_den(held.den, fact.den), held.facts + 1)
                 )
         self.stock_facts += stock_facts
         self.superseded += superseded

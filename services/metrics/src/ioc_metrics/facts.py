@@ -285,19 +285,12 @@ def facts_of(event: AnyTelemetry, catalogue: Catalogue, tree: UnitTree) -> list[
     payload = event.payload
     period = period_tag(observed_at, granularity)
     out: list[Fact] = []
-    # ``to_decimal``, ``_Recipe.series`` and ``fact_key_of``, inlined: this loop runs for
-    # every fact of every event.
     for r in _recipes(catalogue, event.family):  # the enum: ``.value`` is a slow property
         measures = r.measures(payload)
-        m = measures[0]
-        num = Decimal(m) if type(m) is int else Decimal(str(m))
-        if len(measures) > 1:
-            m = measures[1]
-            den = Decimal(m) if type(m) is int else Decimal(str(m))
-        else:
-            den = None
-        series = r.series(payload) if r.series_by else ""
-        key = f"{series}|{period}|{source}" if r.part is _FLOW else f"{series}|{period}"
+        num = to_decimal(measures[0])
+        den = to_decimal(measures[1]) if len(measures) > 1 else None
+        series = r.series(payload)
+        key = fact_key_of(r.part, series, period, source)
         out.append(
             _NEW_FACT(Fact, (r.code, r.part, unit_code, scope, series, observed_at, granularity,
                              num, den, revision, received_at, event_id, source, key))
