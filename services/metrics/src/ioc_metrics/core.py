@@ -310,7 +310,6 @@ class Plan:
     #: The highest-ranked fact of each stock identity, and how many stock facts there were.
     stocks: list[Fact]
     stock_facts: int
-    has_flows: bool
 
 
 #: ``Figure`` without its generated ``__new__`` (a Python function): ``PlanBuilder.add``
@@ -327,14 +326,13 @@ class PlanBuilder:
     superseded). Stocks: one fact per identity, the highest-ranked (revision, then latest
     received_at, then event_id)."""
 
-    __slots__ = ("figures", "has_flows", "stock_facts", "stocks", "superseded")
+    __slots__ = ("figures", "stock_facts", "stocks", "superseded")
 
     def __init__(self) -> None:
         self.figures: dict[tuple[str, str, str], Figure] = {}
         self.stocks: dict[tuple[str, str, str], Fact] = {}
         self.stock_facts = 0
         self.superseded = 0
-        self.has_flows = False
 
     def add(self, facts: Iterable[Fact]) -> None:
         figures, stocks = self.figures, self.stocks
@@ -365,8 +363,6 @@ class PlanBuilder:
                 )
         self.stock_facts += stock_facts
         self.superseded += superseded
-        if figures:
-            self.has_flows = True
 
     def plan(self, events: frozenset[EventKey]) -> Plan:
         """The plan of the facts added, which are these events' facts."""
@@ -376,7 +372,6 @@ class PlanBuilder:
             self.superseded,
             list(self.stocks.values()),
             self.stock_facts,
-            self.has_flows,
         )
 
 
@@ -392,31 +387,39 @@ async def apply_facts(store: Store, facts: Sequence[Fact]) -> list[Change]:
     return await apply_plan(store, plan_facts(facts))
 
 
+def cell_deltas(deltas: Iterable[tuple[Fact, Delta]]) -> dict[RowKey, Delta]:
+    """Per cell of the facts' own nodes, the sum of the deltas of the facts that count toward
+    it: one per period a fact counts toward (day → month → quarter → year). Summed per node
+    and period first, then spread over the periods once per node: a node's identities and
+    series share its cells."""
+    by_node: dict[tuple[str, str, date, Granularity], Delta] = {}
+    for f, delta in deltas:
+        node = (f.indicator, f.scope, f.observed_at, f.granularity)
+        added = by_node.get(node)
+        by_node[node] = delta if added is None else add_deltas(added, delta)
+    cells: dict[RowKey, Delta] = {}
+    for (indicator, scope, observed_at, granularity), delta in by_node.items():
+        for g, start in periods_of(observed_at, granularity):
+            cell = RowKey(indicator, g, scope, start)
+            added = cells.get(cell)
+            cells[cell] = delta if added is None else add_deltas(added, delta)
+    return cells
+
+
 async def apply_plan(store: Store, plan: Plan) -> list[Change]:
     """Fold a plan of new facts into the stored rows; return the changes."""
     figures, superseded = plan.figures, plan.superseded
     held = await store.save_flow_figures(figures) if figures else []
 
-    # The identities' deltas per node and period first: a node's identities share its cells.
-    by_node: dict[tuple[str, str, date, Granularity], Delta] = {}
+    deltas: list[tuple[Fact, Delta]] = []
     for figure, before in zip(figures, held, strict=True):
         delta = flow_delta(figure, before)
         if delta is None:
             superseded += figure.facts
-            continue
-        f = figure.fact
-        node = (f.indicator, f.scope, f.observed_at, f.granularity)
-        added = by_node.get(node)
-        by_node[node] = delta if added is None else add_deltas(added, delta)
-    #: Per cell, the sum of its identities' deltas (one delta per identity and period).
-    flow_add: dict[RowKey, Delta] = {}
-    for (indicator, scope, observed_at, granularity), delta in by_node.items():
-        # One delta per period it counts toward (day → month → quarter → year).
-        for g, start in periods_of(observed_at, granularity):
-            cell = RowKey(indicator, g, scope, start)
-            held_delta = flow_add.get(cell)
-            flow_add[cell] = delta if held_delta is None else add_deltas(held_delta, delta)
-    if plan.has_flows:
+        else:
+            deltas.append((figure.fact, delta))
+    flow_add = cell_deltas(deltas)
+    if figures:
         store.superseded[_FLOW] = store.superseded.get(_FLOW, 0) + superseded
     # Flows first: they take only row locks, in one global order (communes, districts, the
     # province; sorted within), and never wait for a province lock while holding rows.
@@ -560,24 +563,18 @@ async def _apply_stock_deltas(
     cell's change into its parent's children's sum, bottom-up, written in one statement.
     None (nothing written) when a winner or a cell needs the exact path: a node with a
     stored period after the batch's, or with two periods of one granularity in the batch."""
-    # The winners' deltas per node and period first: a node's series share its cells.
-    by_node: dict[tuple[str, str, date, Granularity], Delta] = {}
+    deltas: list[tuple[Fact, Delta]] = []
     for (fact, replaced), where in zip(wins, around, strict=True):
         delta = stock_delta(fact, replaced, where)
         if delta is None:
             return None
-        node = (fact.indicator, fact.scope, fact.observed_at, fact.granularity)
-        added = by_node.get(node)
-        by_node[node] = delta if added is None else add_deltas(added, delta)
-    own_add: dict[RowKey, Delta] = {}
-    path: set[RowKey] = set()
-    for (indicator, scope, observed_at, granularity), delta in by_node.items():
-        scopes = scopes_of(scope)
-        for g, period in periods_of(observed_at, granularity):
-            own_key = RowKey(indicator, g, scope, period)
-            added = own_add.get(own_key)
-            own_add[own_key] = delta if added is None else add_deltas(added, delta)
-            path.update([RowKey(indicator, g, node, period) for node in scopes])
+        deltas.append((fact, delta))
+    own_add = cell_deltas(deltas)
+    path = {
+        RowKey(k.indicator, k.granularity, node, k.period_start)
+        for k in own_add
+        for node in scopes_of(k.scope)
+    }
     # Sorted: concurrent consumers then lock shared rows in the same order.
     keys = sorted(path)
     if len({k[:3] for k in keys}) < len(keys):

@@ -54,6 +54,18 @@ def to_json(rows: Iterable[Any]) -> str:
     return orjson.dumps(list(rows), default=_json_default).decode()
 
 
+def _tuple_rows(columns: str) -> str:
+    """A ``SELECT`` of ``$1``'s rows, given (``to_json``) as one JSON array of arrays, read as
+    these columns (``"name type, …"``, in the arrays' order), numbered ``i`` from 1. For
+    thousands of keys: asyncpg checks every item of an array parameter in Python, and JSON
+    objects (``json_to_recordset``) cost a dict a row here and more to read there."""
+    read = ", ".join(
+        f"(j.v->>{n})::{kind} AS {name}"
+        for n, (name, kind) in enumerate(c.split() for c in columns.split(", "))
+    )
+    return f"SELECT {read}, j.i FROM json_array_elements($1::json) WITH ORDINALITY AS j(v, i)"
+
+
 def aware(moment: datetime) -> datetime:
     # asyncpg reads a naive time stamp as local time; keep that meaning in the JSON text.
     return moment if moment.tzinfo is not None else moment.astimezone(UTC)
@@ -279,9 +291,7 @@ _SAVE_STOCK_FACTS = _save_facts(
 #: Per fact (``k.i``): its series' first later fact per granularity, and its latest earlier
 #: one (``prior``), each a probe of the as-of index.
 _STOCK_SERIES = (
-    "WITH k AS (SELECT j.v->>0 AS indicator, j.v->>1 AS unit_code, j.v->>2 AS series,"
-    "   (j.v->>3)::date AS d, (j.v->>4)::smallint AS g, j.i"
-    "   FROM json_array_elements($1::json) WITH ORDINALITY AS j(v, i))"
+    f"WITH k AS ({_tuple_rows('indicator text, unit_code text, series text, d date, g smallint')})"
     " SELECT k.i, f.granularity, min(f.observed_at) AS day, NULL::text AS scope,"
     "   NULL::numeric AS num, NULL::numeric AS den, false AS prior"
     " FROM k JOIN metrics_facts f ON f.part = 'stock' AND f.indicator = k.indicator"
@@ -366,11 +376,8 @@ class PostgresStore:
         those are looked up; later months are pruned). Two replicas claiming one id at once
         meet on the key: one waits for the other's commit, then skips it. Only the positions
         of the ids not inserted (copies, a few) come back, not every new id."""
-        # The keys as one JSON array of [provider, event_id] pairs: asyncpg checks every item
-        # of an array parameter for nesting, at a Python-level cost per item.
         rows = await self.conn.fetch(
-            "WITH k AS (SELECT j.v->>0 AS provider, (j.v->>1)::uuid AS event_id, j.i"
-            "           FROM json_array_elements($1::json) WITH ORDINALITY AS j(v, i)),"
+            f"WITH k AS ({_tuple_rows('provider text, event_id uuid')}),"
             f" new AS (INSERT INTO {PROCESSED_EVENTS} (provider, event_id, processed_month)"
             "   SELECT k.provider, k.event_id, $2 FROM k"
             f"  WHERE NOT EXISTS (SELECT 1 FROM {PROCESSED_EVENTS} p"
@@ -379,7 +386,7 @@ class PostgresStore:
             "   ON CONFLICT DO NOTHING RETURNING provider, event_id)"
             " SELECT k.i FROM k WHERE NOT EXISTS (SELECT 1 FROM new"
             "   WHERE new.provider = k.provider AND new.event_id = k.event_id)",
-            orjson.dumps(keys).decode(),
+            to_json(keys),
             self.claim_month,
         )
         if not rows:
@@ -418,12 +425,10 @@ class PostgresStore:
     async def stock_series(self, facts: Sequence[Fact]) -> list[Around]:
         rows = await self.conn.fetch(
             _STOCK_SERIES,
-            orjson.dumps(
-                [
-                    (f.indicator, f.unit_code, f.series, f.observed_at, gran_order(f.granularity))
-                    for f in facts
-                ]
-            ).decode(),
+            to_json(
+                (f.indicator, f.unit_code, f.series, f.observed_at, gran_order(f.granularity))
+                for f in facts
+            ),
         )
         out = [Around({}, None) for _ in facts]
         for r in rows:
